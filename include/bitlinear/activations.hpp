@@ -1,0 +1,46 @@
+// bitlinear: quantized activations, the input of every matmul kernel.
+//
+// A batch of `batch` rows of `in_features` floats becomes, per row r:
+//   q[r * stride + k]   int8, k < in_features: clamp(rne(x[r][k] * scale[r]), -128, 127); k >= in_features: 0
+//   scale[r]            s_x = (1 / max(absmax, 1e-5)) * 127, or NaN if the row (per-tensor: the batch) holds
+//                       a NaN or infinite value; such rows have q = 0 and produce NaN outputs
+//   sum[r]              sum over k of q[r * stride + k] (kernels use it to undo the code offset, see layer.hpp)
+// stride is activation_stride(in_features): a multiple of 512 bytes, so that kernels may read whole blocks
+// of the padded row. The padding must be zero; quantize_activations() guarantees all of this. A view built
+// by hand must keep every invariant (forward_quantized checks stride and padding, not sums).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "config.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+
+inline constexpr std::size_t activation_row_multiple = 512;
+
+inline constexpr std::size_t activation_stride(std::size_t in_features) noexcept {
+  return (in_features + activation_row_multiple - 1) / activation_row_multiple * activation_row_multiple;
+}
+
+struct ActivationsView {
+  const std::int8_t* q = nullptr;
+  const float* scale = nullptr;
+  const std::int32_t* sum = nullptr;
+  std::size_t batch = 0;
+  std::size_t in_features = 0;
+  std::size_t stride = 0;
+};
+
+struct MutableActivationsView {
+  std::int8_t* q = nullptr;
+  float* scale = nullptr;
+  std::int32_t* sum = nullptr;
+  std::size_t batch = 0;
+  std::size_t in_features = 0;
+  std::size_t stride = 0;
+
+  operator ActivationsView() const noexcept { return {q, scale, sum, batch, in_features, stride}; }
+};
+
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,11 @@
+// bitlinear: header-only BitLinear layers (BitNet b1.58 ternary and BitNet binary weights, int8 activations)
+// on multiply-free SIMD kernels chosen at run time. The only header users need.
+#pragma once
+
+#include "config.hpp"
+#include "options.hpp"
+#include "isa.hpp"
+#include "format.hpp"
+#include "activations.hpp"
+#include "quantize.hpp"
+#include "layer.hpp"

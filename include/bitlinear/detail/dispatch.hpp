@@ -1,0 +1,31 @@
+// bitlinear internal: the kernel table of each family, and which families this build has.
+// A new family adds its header here, one case in kernel_table() and one in isa_implemented().
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include "../config.hpp"
+#include "../isa.hpp"
+#include "kernels.hpp"
+#include "ref/table.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail {
+
+inline bool isa_implemented(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::scalar: return true;
+    default: return false;
+  }
+}
+
+// The kernels of a runnable family (callers resolve Isa::automatic and check support first).
+inline const KernelTable& kernel_table(Isa isa) noexcept {
+  switch (isa) {
+    default: return ref::kernel_table();
+  }
+}
+
+}  // namespace detail
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,75 @@
+// bitlinear internal: the kernel interface every family (scalar, avx2, avx512, neon, ...) implements.
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../activations.hpp"
+#include "../config.hpp"
+#include "../isa.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail {
+
+// Packed weights in the canonical format of format.hpp: out_features rows of row_bytes bytes. The library
+// allocates them 64-byte aligned; kernels may read whole 64-byte blocks of any row but nothing past the last.
+struct PackedWeightsView {
+  const std::uint8_t* data = nullptr;
+  std::size_t out_features = 0;
+  std::size_t in_features = 0;
+  std::size_t row_bytes = 0;
+};
+
+// The per-layer constants of the epilogue. bias is never null (a layer without bias passes zeros: adding +0
+// changes no value, since a dot product of 0 gives +0, never -0).
+struct Epilogue {
+  float beta = 0;  // weight_scale(): dequantized weight = code * beta
+  float s_w = 0;   // ternary only: 1.0f / beta, as the reference computes it
+  const float* bias = nullptr;
+};
+
+// Returns max |x[i]| over i < n (n >= 1) if every x[i] is finite, otherwise a non-finite value.
+using AbsmaxKernel = float (*)(const float* x, std::size_t n);
+
+// Writes q[k] = clamp(rne(x[k] * s_x), -128, 127) for k < n and q[k] = 0 for n <= k < padded_n, and returns
+// the sum of q. s_x is finite and positive.
+using QuantizeRowKernel = std::int32_t (*)(const float* x, std::size_t n, float s_x, std::int8_t* q,
+                                           std::size_t padded_n);
+
+// Computes, for every row t < a.batch and output j in [row_begin, row_end):
+//   dot = sum_k code[j][k] * q[t][k]                         (exact int32)
+//   ternary: y[t * y_stride + j] = (float)dot / a.scale[t] / e.s_w + e.bias[j]
+//   binary:  y[t * y_stride + j] = ((float)dot / a.scale[t] * e.beta) + e.bias[j]   (no fused multiply-add)
+// Float conversion rounds to nearest even; each operation is one IEEE float32 operation in the order written,
+// so every family gives the same bits. Writes nothing else.
+using MatmulKernel = void (*)(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                              std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride);
+
+struct KernelTable {
+  Isa isa = Isa::scalar;
+  AbsmaxKernel absmax = nullptr;
+  QuantizeRowKernel quantize_row = nullptr;
+  MatmulKernel ternary_matmul = nullptr;
+  MatmulKernel binary_matmul = nullptr;
+};
+
+// Keeps the compiler from fusing `value` into a following addition (a*b + c -> fma would round once instead
+// of twice and break bit-exactness between families). Works for float and for SIMD vector types.
+template <class T>
+inline T no_contract(T value) noexcept {
+#if (defined(__GNUC__) || defined(__clang__)) && BITLINEAR_ARCH_X86_64
+  __asm__("" : "+v"(value));
+#elif (defined(__GNUC__) || defined(__clang__)) && BITLINEAR_ARCH_AARCH64
+  __asm__("" : "+w"(value));
+#else
+  volatile T barrier = value;
+  value = barrier;
+#endif
+  return value;
+}
+
+}  // namespace detail
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,50 @@
+// bitlinear internal: scalar reference matmuls, one multiply-free loop per output (the source of truth).
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "../../config.hpp"
+#include "../../format.hpp"
+#include "../kernels.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::ref {
+
+template <class Format>
+inline std::int32_t dot_row(const std::uint8_t* row, const std::int8_t* q, std::size_t in_features) {
+  std::int32_t dot = 0;
+  for (std::size_t k = 0; k < in_features; ++k) {
+    const int code = Format::code_at(row, k);
+    dot += code > 0 ? q[k] : (code < 0 ? -q[k] : 0);  // the weight selects add, subtract or skip
+  }
+  return dot;
+}
+
+inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  for (std::size_t t = 0; t < a.batch; ++t) {
+    const std::int8_t* q = a.q + t * a.stride;
+    for (std::size_t j = row_begin; j < row_end; ++j) {
+      const std::int32_t dot = dot_row<Ternary>(w.data + j * w.row_bytes, q, w.in_features);
+      y[t * y_stride + j] = static_cast<float>(dot) / a.scale[t] / e.s_w + e.bias[j];
+    }
+  }
+}
+
+inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                          std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  for (std::size_t t = 0; t < a.batch; ++t) {
+    const std::int8_t* q = a.q + t * a.stride;
+    for (std::size_t j = row_begin; j < row_end; ++j) {
+      const std::int32_t dot = dot_row<Binary>(w.data + j * w.row_bytes, q, w.in_features);
+      y[t * y_stride + j] = no_contract(static_cast<float>(dot) / a.scale[t] * e.beta) + e.bias[j];
+    }
+  }
+}
+
+}  // namespace detail::ref
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,20 @@
+// bitlinear internal: the scalar family's kernel table.
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include "../kernels.hpp"
+#include "matmul.hpp"
+#include "quantize.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::ref {
+
+inline const KernelTable& kernel_table() noexcept {
+  static constexpr KernelTable table{Isa::scalar, &absmax, &quantize_row, &ternary_matmul, &binary_matmul};
+  return table;
+}
+
+}  // namespace detail::ref
+BITLINEAR_NAMESPACE_END

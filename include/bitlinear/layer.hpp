@@ -1,0 +1,222 @@
+// bitlinear: BitLinear<Format>, a drop-in replacement for an nn.Linear layer with ternary or binary weights.
+//
+//   y[t][j] = dot(code[j], q[t]) / s_x[t] / s_w + bias[j]        ternary (s_w = 1 / weight_scale())
+//   y[t][j] = (dot(code[j], q[t]) / s_x[t]) * weight_scale() + bias[j]    binary
+// with q, s_x the int8 activations and their scale (activations.hpp) and code the weight codes (format.hpp).
+// Mathematically y = dot * weight_scale * absmax / 127 + bias; the order above is the pinned float32 one.
+//
+// A layer is immutable after construction: forward() is const and safe to call from many threads at once.
+#pragma once
+
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#define BITLINEAR_INTERNAL_INCLUDE
+#endif
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "activations.hpp"
+#include "config.hpp"
+#include "detail/aligned_buffer.hpp"
+#include "detail/dispatch.hpp"
+#include "detail/kernels.hpp"
+#include "format.hpp"
+#include "isa.hpp"
+#include "options.hpp"
+#include "quantize.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+
+template <class Format>
+class BitLinear {
+ public:
+  using format_type = Format;
+
+  // Quantizes a float weight matrix W [out_features, in_features] (row-major, as nn.Linear.weight) and copies
+  // the optional bias [out_features]. Throws std::invalid_argument for null pointers, zero sizes,
+  // in_features > max_in_features, or a non-finite weight or bias; std::runtime_error if options.isa cannot run.
+  static BitLinear from_float(const float* weight, std::size_t out_features, std::size_t in_features,
+                              const float* bias = nullptr, Options options = {}) {
+    check_shape(out_features, in_features);
+    detail::require(weight != nullptr, "weight is null");
+    BitLinear layer(out_features, in_features, bias, options);
+    layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, layer.packed_.data());
+    layer.finish_scale();
+    return layer;
+  }
+
+  // Builds a layer from weights already in the canonical packed format (format.hpp) and their weight_scale,
+  // as exported by packed_weights() and weight_scale(). Throws std::invalid_argument if packed_bytes is not
+  // packed_size<Format>(out_features, in_features), if the bytes are not canonical, or if weight_scale is not
+  // finite (or, for ternary, not positive; binary accepts 0, the scale of an all-zero matrix).
+  static BitLinear from_packed(const std::uint8_t* packed, std::size_t packed_bytes, std::size_t out_features,
+                               std::size_t in_features, float weight_scale, const float* bias = nullptr,
+                               Options options = {}) {
+    check_shape(out_features, in_features);
+    detail::require(packed != nullptr, "packed weights are null");
+    const std::size_t expected = packed_size<Format>(out_features, in_features);
+    detail::require(packed_bytes == expected,
+                    "packed weights hold " + std::to_string(packed_bytes) + " bytes; " + Format::name + " " +
+                        std::to_string(out_features) + "x" + std::to_string(in_features) + " needs exactly " +
+                        std::to_string(expected));
+    const bool scale_ok = std::isfinite(weight_scale) && (Format::bits_per_weight == 2 ? weight_scale > 0.0f
+                                                                                        : weight_scale >= 0.0f);
+    detail::require(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
+                                  (Format::bits_per_weight == 2 ? "positive" : "non-negative"));
+    validate_packed<Format>(packed, out_features, in_features);
+    BitLinear layer(out_features, in_features, bias, options);
+    std::memcpy(layer.packed_.data(), packed, expected);
+    layer.beta_ = weight_scale;
+    layer.finish_scale();
+    return layer;
+  }
+
+  // y[batch, out_features] = layer(x[batch, in_features]). Allocates the quantized activations; see the
+  // workspace overload for an allocation-free call.
+  void forward(const float* x, std::size_t batch, float* y) const { forward(x, batch, in_, y, out_); }
+
+  // Strided: row t of x starts at x + t * x_stride, row t of y at y + t * y_stride.
+  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride) const {
+    detail::require(batch > 0, "batch is 0; it must be at least 1");
+    std::vector<unsigned char> workspace(workspace_size(batch));
+    forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size());
+  }
+
+  // Bytes of workspace forward() needs for `batch` rows.
+  std::size_t workspace_size(std::size_t batch) const noexcept { return activation_workspace_size(batch, in_); }
+
+  // Allocation-free forward: `workspace` is caller-owned memory of at least workspace_size(batch) bytes.
+  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
+               void* workspace, std::size_t workspace_bytes) const {
+    check_output(y, batch, y_stride);
+    const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
+    quantize_activations(x, batch, in_, x_stride, options_.activation_scale, acts, isa_);
+    forward_quantized(acts, 0, out_, y, y_stride);
+  }
+
+  // Quantizes activations the way this layer does (its activation scale mode and kernel family), so that
+  // one quantization can feed several layers of the same in_features (e.g. q, k and v projections).
+  void quantize(const float* x, std::size_t batch, std::size_t x_stride, QuantizedActivations& out) const {
+    out.quantize(x, batch, in_, x_stride, options_.activation_scale, isa_);
+  }
+
+  // The lower layer for engines: computes outputs [row_begin, row_end) of every row of already-quantized
+  // activations, writing y[t * y_stride + j] for t < acts.batch and j in the range, nothing else. Different
+  // ranges may run concurrently on different threads; results do not depend on how the range is split.
+  void forward_quantized(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
+                         std::size_t y_stride) const {
+    check_activations(acts);
+    check_output(y, acts.batch, y_stride);
+    detail::require(row_begin <= row_end && row_end <= out_,
+                    "output range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
+                        ") is not within [0, out_features = " + std::to_string(out_) + "]");
+    if (row_begin == row_end) return;
+    const detail::PackedWeightsView w{packed_.data(), out_, in_, Format::packed_row_bytes(in_)};
+    const detail::Epilogue e{beta_, s_w_, bias_.data()};
+    const detail::KernelTable& kernels = detail::kernel_table(isa_);
+    const detail::MatmulKernel matmul =
+        Format::bits_per_weight == 2 ? kernels.ternary_matmul : kernels.binary_matmul;
+    matmul(w, acts, row_begin, row_end, e, y, y_stride);
+  }
+
+  std::size_t in_features() const noexcept { return in_; }
+  std::size_t out_features() const noexcept { return out_; }
+  // beta: dequantized weight = code * weight_scale().
+  float weight_scale() const noexcept { return beta_; }
+  Options options() const noexcept { return options_; }
+  // The kernel family this layer runs (never Isa::automatic).
+  Isa isa() const noexcept { return isa_; }
+  bool has_bias() const noexcept { return has_bias_; }
+  // The bias (zeros if the layer has none), out_features values.
+  const std::vector<float>& bias() const noexcept { return bias_; }
+
+  // Codes [out_features, in_features] row-major, each in {-1, 0, +1} (binary: {-1, +1}).
+  std::vector<std::int8_t> unpacked_weights() const {
+    std::vector<std::int8_t> codes(out_ * in_);
+    unpack_codes<Format>(packed_.data(), out_, in_, codes.data());
+    return codes;
+  }
+  // The canonical packed weights (format.hpp): packed_weights_size() bytes, 64-byte aligned.
+  const std::uint8_t* packed_weights() const noexcept { return packed_.data(); }
+  std::size_t packed_weights_size() const noexcept { return packed_.size(); }
+
+ private:
+  BitLinear(std::size_t out_features, std::size_t in_features, const float* bias, Options options)
+      : out_(out_features),
+        in_(in_features),
+        has_bias_(bias != nullptr),
+        bias_(out_features, 0.0f),
+        packed_(packed_size<Format>(out_features, in_features)),
+        options_(options),
+        isa_(resolve_isa(options.isa)) {
+    detail::require(options.activation_scale == ActivationScale::per_token ||
+                        options.activation_scale == ActivationScale::per_tensor,
+                    "options.activation_scale holds an unknown value");
+    if (bias != nullptr) {
+      for (std::size_t j = 0; j < out_features; ++j) {
+        if (!std::isfinite(bias[j])) {
+          throw std::invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
+                                      " is not finite; bias values must be finite numbers");
+        }
+        bias_[j] = bias[j];
+      }
+    }
+  }
+
+  static void check_shape(std::size_t out_features, std::size_t in_features) {
+    detail::require(out_features > 0, "out_features is 0; it must be at least 1");
+    detail::require(in_features > 0, "in_features is 0; it must be at least 1");
+    detail::require(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
+                                                        " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
+    detail::require(out_features <= (std::size_t{1} << 40) / in_features,
+                    "out_features " + std::to_string(out_features) + " x in_features " +
+                        std::to_string(in_features) + " is too large");
+  }
+
+  void check_output(const float* y, std::size_t batch, std::size_t y_stride) const {
+    detail::require(y != nullptr, "output y is null");
+    detail::require(batch > 0, "batch is 0; it must be at least 1");
+    detail::require(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
+                                          std::to_string(out_));
+  }
+
+  void check_activations(const ActivationsView& a) const {
+    detail::require(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
+    detail::require(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
+    detail::require(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
+                                              " but the layer has " + std::to_string(in_));
+    detail::require(a.stride >= activation_stride(in_) && a.stride % activation_row_multiple == 0,
+                    "quantized activations have stride " + std::to_string(a.stride) +
+                        "; it must be a multiple of 512 and at least activation_stride(in_features) = " +
+                        std::to_string(activation_stride(in_)));
+    const std::size_t pad_end = activation_stride(in_);
+    for (std::size_t t = 0; t < a.batch; ++t) {
+      for (std::size_t k = in_; k < pad_end; ++k) {
+        detail::require(a.q[t * a.stride + k] == 0, "quantized activations row " + std::to_string(t) +
+                                                        " has a nonzero value in its padding at " + std::to_string(k));
+      }
+    }
+  }
+
+  void finish_scale() { s_w_ = 1.0f / beta_; }
+
+  std::size_t out_ = 0;
+  std::size_t in_ = 0;
+  float beta_ = 0.0f;
+  float s_w_ = 0.0f;
+  bool has_bias_ = false;
+  std::vector<float> bias_;
+  detail::AlignedBytes packed_;
+  Options options_;
+  Isa isa_ = Isa::scalar;
+};
+
+using TernaryLinear = BitLinear<Ternary>;
+using BinaryLinear = BitLinear<Binary>;
+
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,21 @@
+// bitlinear: layer options.
+#pragma once
+
+#include "config.hpp"
+#include "isa.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+
+// How activations are scaled to int8: one absmax per row of x (per token, the BitNet default) or one absmax
+// over the whole batch (per tensor: every row shares one scale, so one non-finite input makes the whole
+// batch NaN).
+enum class ActivationScale : std::uint8_t { per_token, per_tensor };
+
+struct Options {
+  ActivationScale activation_scale = ActivationScale::per_token;
+  // Kernel family for this layer; automatic means the process default (see isa.hpp). Forcing a family the CPU
+  // cannot run makes construction throw std::runtime_error.
+  Isa isa = Isa::automatic;
+};
+
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,57 @@
+// Shared helpers for the bitlinear tests.
+#pragma once
+
+#include <bitlinear/bitlinear.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace bitlinear_test {
+
+// Every kernel family this build has and this CPU runs, scalar first.
+inline std::vector<bitlinear::Isa> runnable_isas() {
+  std::vector<bitlinear::Isa> isas;
+  for (bitlinear::Isa isa : bitlinear::all_isas) {
+    if (bitlinear::detail::isa_runnable(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
+
+inline std::string isa_label(bitlinear::Isa isa) { return std::string(bitlinear::isa_name(isa)); }
+
+inline std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(n);
+  for (float& f : v) f = dist(rng);
+  return v;
+}
+
+inline bool same_bits(float a, float b) {
+  std::uint32_t ua = 0, ub = 0;
+  std::memcpy(&ua, &a, 4);
+  std::memcpy(&ub, &b, 4);
+  return ua == ub;
+}
+
+// A buffer whose data() is deliberately misaligned by `offset` bytes from a 64-byte boundary.
+template <class T>
+class Misaligned {
+ public:
+  Misaligned(std::size_t n, std::size_t offset) : storage_(n * sizeof(T) + 128), offset_(offset), n_(n) {
+    const auto address = reinterpret_cast<std::uintptr_t>(storage_.data());
+    start_ = (64 - address % 64) % 64 + offset_;
+  }
+  T* data() { return reinterpret_cast<T*>(storage_.data() + start_); }
+  std::size_t size() const { return n_; }
+
+ private:
+  std::vector<unsigned char> storage_;
+  std::size_t offset_, start_ = 0, n_;
+};
+
+}  // namespace bitlinear_test
