@@ -1,6 +1,9 @@
 // bitlinear: version, ABI namespace and small portability macros.
 #pragma once
 
+#include <stdexcept>
+#include <string>
+
 #define BITLINEAR_VERSION_MAJOR 0
 #define BITLINEAR_VERSION_MINOR 1
 #define BITLINEAR_VERSION_PATCH 0
@@ -50,3 +53,18 @@
 #else
 #define BITLINEAR_TARGET(features)
 #endif
+
+// Argument checks: the message (often built with std::to_string) is only evaluated when the check fails, so
+// checks cost no allocation on the hot path. Throws std::invalid_argument("bitlinear: " + message).
+#define BITLINEAR_REQUIRE(condition, message)                                    \
+  do {                                                                           \
+    if (!(condition)) ::bitlinear::detail::throw_invalid_argument(message);      \
+  } while (false)
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail {
+[[noreturn]] inline void throw_invalid_argument(const std::string& message) {
+  throw std::invalid_argument("bitlinear: " + message);
+}
+}  // namespace detail
+BITLINEAR_NAMESPACE_END

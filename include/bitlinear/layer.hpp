@@ -43,7 +43,7 @@ class BitLinear {
   static BitLinear from_float(const float* weight, std::size_t out_features, std::size_t in_features,
                               const float* bias = nullptr, Options options = {}) {
     check_shape(out_features, in_features);
-    detail::require(weight != nullptr, "weight is null");
+    BITLINEAR_REQUIRE(weight != nullptr, "weight is null");
     BitLinear layer(out_features, in_features, bias, options);
     layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, layer.packed_.data());
     layer.finish_scale();
@@ -58,15 +58,15 @@ class BitLinear {
                                std::size_t in_features, float weight_scale, const float* bias = nullptr,
                                Options options = {}) {
     check_shape(out_features, in_features);
-    detail::require(packed != nullptr, "packed weights are null");
+    BITLINEAR_REQUIRE(packed != nullptr, "packed weights are null");
     const std::size_t expected = packed_size<Format>(out_features, in_features);
-    detail::require(packed_bytes == expected,
+    BITLINEAR_REQUIRE(packed_bytes == expected,
                     "packed weights hold " + std::to_string(packed_bytes) + " bytes; " + Format::name + " " +
                         std::to_string(out_features) + "x" + std::to_string(in_features) + " needs exactly " +
                         std::to_string(expected));
     const bool scale_ok = std::isfinite(weight_scale) && (Format::bits_per_weight == 2 ? weight_scale > 0.0f
                                                                                         : weight_scale >= 0.0f);
-    detail::require(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
+    BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
                                   (Format::bits_per_weight == 2 ? "positive" : "non-negative"));
     validate_packed<Format>(packed, out_features, in_features);
     BitLinear layer(out_features, in_features, bias, options);
@@ -82,7 +82,7 @@ class BitLinear {
 
   // Strided: row t of x starts at x + t * x_stride, row t of y at y + t * y_stride.
   void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride) const {
-    detail::require(batch > 0, "batch is 0; it must be at least 1");
+    BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
     std::vector<unsigned char> workspace(workspace_size(batch));
     forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size());
   }
@@ -112,7 +112,7 @@ class BitLinear {
                          std::size_t y_stride) const {
     check_activations(acts);
     check_output(y, acts.batch, y_stride);
-    detail::require(row_begin <= row_end && row_end <= out_,
+    BITLINEAR_REQUIRE(row_begin <= row_end && row_end <= out_,
                     "output range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
                         ") is not within [0, out_features = " + std::to_string(out_) + "]");
     if (row_begin == row_end) return;
@@ -154,7 +154,7 @@ class BitLinear {
         packed_(packed_size<Format>(out_features, in_features)),
         options_(options),
         isa_(resolve_isa(options.isa)) {
-    detail::require(options.activation_scale == ActivationScale::per_token ||
+    BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");
     if (bias != nullptr) {
@@ -169,35 +169,35 @@ class BitLinear {
   }
 
   static void check_shape(std::size_t out_features, std::size_t in_features) {
-    detail::require(out_features > 0, "out_features is 0; it must be at least 1");
-    detail::require(in_features > 0, "in_features is 0; it must be at least 1");
-    detail::require(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
+    BITLINEAR_REQUIRE(out_features > 0, "out_features is 0; it must be at least 1");
+    BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
+    BITLINEAR_REQUIRE(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
                                                         " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
-    detail::require(out_features <= (std::size_t{1} << 40) / in_features,
+    BITLINEAR_REQUIRE(out_features <= (std::size_t{1} << 40) / in_features,
                     "out_features " + std::to_string(out_features) + " x in_features " +
                         std::to_string(in_features) + " is too large");
   }
 
   void check_output(const float* y, std::size_t batch, std::size_t y_stride) const {
-    detail::require(y != nullptr, "output y is null");
-    detail::require(batch > 0, "batch is 0; it must be at least 1");
-    detail::require(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
+    BITLINEAR_REQUIRE(y != nullptr, "output y is null");
+    BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
+    BITLINEAR_REQUIRE(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
                                           std::to_string(out_));
   }
 
   void check_activations(const ActivationsView& a) const {
-    detail::require(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
-    detail::require(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
-    detail::require(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
+    BITLINEAR_REQUIRE(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
+    BITLINEAR_REQUIRE(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
+    BITLINEAR_REQUIRE(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
                                               " but the layer has " + std::to_string(in_));
-    detail::require(a.stride >= activation_stride(in_) && a.stride % activation_row_multiple == 0,
+    BITLINEAR_REQUIRE(a.stride >= activation_stride(in_) && a.stride % activation_row_multiple == 0,
                     "quantized activations have stride " + std::to_string(a.stride) +
                         "; it must be a multiple of 512 and at least activation_stride(in_features) = " +
                         std::to_string(activation_stride(in_)));
     const std::size_t pad_end = activation_stride(in_);
     for (std::size_t t = 0; t < a.batch; ++t) {
       for (std::size_t k = in_; k < pad_end; ++k) {
-        detail::require(a.q[t * a.stride + k] == 0, "quantized activations row " + std::to_string(t) +
+        BITLINEAR_REQUIRE(a.q[t * a.stride + k] == 0, "quantized activations row " + std::to_string(t) +
                                                         " has a nonzero value in its padding at " + std::to_string(k));
       }
     }

@@ -33,10 +33,6 @@ BITLINEAR_NAMESPACE_BEGIN
 
 namespace detail {
 
-inline void require(bool condition, const std::string& message) {
-  if (!condition) throw std::invalid_argument("bitlinear: " + message);
-}
-
 inline void check_finite_weights(const float* w, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     if (!std::isfinite(w[i])) {
@@ -103,7 +99,7 @@ inline constexpr std::size_t activation_workspace_size(std::size_t batch, std::s
 // activation_workspace_size(batch, in_features) bytes, any alignment).
 inline MutableActivationsView activation_view_in(void* workspace, std::size_t workspace_bytes, std::size_t batch,
                                                  std::size_t in_features) {
-  detail::require(workspace != nullptr, "activation workspace is null");
+  BITLINEAR_REQUIRE(workspace != nullptr, "activation workspace is null");
   const std::size_t need = activation_workspace_size(batch, in_features);
   if (workspace_bytes < need) {
     throw std::invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
@@ -128,13 +124,13 @@ inline MutableActivationsView activation_view_in(void* workspace, std::size_t wo
 // (per-tensor: every row) with scale NaN, which makes those outputs NaN.
 inline void quantize_activations(const float* x, std::size_t batch, std::size_t in_features, std::size_t x_stride,
                                  ActivationScale mode, const MutableActivationsView& out, Isa isa = Isa::automatic) {
-  detail::require(x != nullptr, "input x is null");
-  detail::require(batch > 0, "batch is 0; it must be at least 1");
-  detail::require(in_features > 0, "in_features is 0; it must be at least 1");
-  detail::require(x_stride >= in_features, "x_stride " + std::to_string(x_stride) +
+  BITLINEAR_REQUIRE(x != nullptr, "input x is null");
+  BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
+  BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
+  BITLINEAR_REQUIRE(x_stride >= in_features, "x_stride " + std::to_string(x_stride) +
                                                " is smaller than in_features " + std::to_string(in_features));
-  detail::require(out.q != nullptr && out.scale != nullptr && out.sum != nullptr, "activation buffers are null");
-  detail::require(out.batch == batch && out.in_features == in_features && out.stride >= activation_stride(in_features),
+  BITLINEAR_REQUIRE(out.q != nullptr && out.scale != nullptr && out.sum != nullptr, "activation buffers are null");
+  BITLINEAR_REQUIRE(out.batch == batch && out.in_features == in_features && out.stride >= activation_stride(in_features),
                   "activation buffers were sized for batch " + std::to_string(out.batch) + " x in_features " +
                       std::to_string(out.in_features) + ", not " + std::to_string(batch) + " x " +
                       std::to_string(in_features));
@@ -170,7 +166,7 @@ class QuantizedActivations {
  public:
   void quantize(const float* x, std::size_t batch, std::size_t in_features, std::size_t x_stride,
                 ActivationScale mode = ActivationScale::per_token, Isa isa = Isa::automatic) {
-    detail::require(batch > 0 && in_features > 0, "batch and in_features must be at least 1");
+    BITLINEAR_REQUIRE(batch > 0 && in_features > 0, "batch and in_features must be at least 1");
     const std::size_t need = activation_workspace_size(batch, in_features);
     if (buffer_.size() < need) buffer_ = detail::AlignedBytes(need);
     view_ = activation_view_in(buffer_.data(), buffer_.size(), batch, in_features);
