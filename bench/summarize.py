@@ -187,10 +187,11 @@ def chart(res, path):
         for shape in shapes:
             tt, _ = res.best("ternary", shape, batch, "hot")
             f16 = res.time(FP16, shape, batch, "hot")
-            speedups.append(f16 / tt if tt and f16 else 0.0)
+            speedups.append(f16 / tt if tt and f16 else float("nan"))
         xs = [k + (i - (len(batches) - 1) / 2) * width for k in range(len(shapes))]
         ax1.bar(xs, speedups, width, label=f"batch {batch}")
     ax1.axhline(1.0, color="black", linewidth=0.8)
+    ax1.set_yscale("log")
     ax1.set_xticks(range(len(shapes)))
     ax1.set_xticklabels(shapes, rotation=30)
     ax1.set_ylabel("speedup of TernaryLinear (end to end) over FP16")
