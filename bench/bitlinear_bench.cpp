@@ -307,7 +307,6 @@ void register_all(const Plan& plan) {
   }
   // Bandwidth line first: hot sizes (caches) and a DRAM-sized buffer.
   for (std::size_t mib : {1, 4, 16, 64, 512}) {
-    if (plan.quick && mib != 4 && mib != 512) continue;
     apply(benchmark::RegisterBenchmark(("memread/" + std::to_string(mib) + "MiB").c_str(), bm_memread,
                                        std::size_t{mib} << 20),
           plan.headline);
@@ -370,7 +369,9 @@ void register_all(const Plan& plan) {
         add("fp32.eigen", "stream", plan.headline,
             [=](benchmark::State& st, const std::string& name) { bm_fp32(st, name, s, batch, true, eigen::fp32_gemm); });
       }
-      if (affordable("fp32.loop") || required_ok("fp32.loop")) {
+      // (--quick keeps the float loop's batch-128 row on 2560x2560 only: it takes seconds per call.)
+      const bool loop_quick_ok = !plan.quick || batch == 1 || s.out == s.in;
+      if ((affordable("fp32.loop") || required_ok("fp32.loop")) && loop_quick_ok) {
         const Timing t{plan.secondary.min_time, macs / estimated_macs_per_s("fp32.loop") > 1.0 ? 1 : plan.secondary.repetitions};
         add("fp32.loop", "hot", t, [=](benchmark::State& st, const std::string& name) { bm_fp32(st, name, s, batch, false, loop::fp32_gemm); });
       }
