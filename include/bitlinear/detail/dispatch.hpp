@@ -9,6 +9,9 @@
 #include "../isa.hpp"
 #include "kernels.hpp"
 #include "ref/table.hpp"
+#if BITLINEAR_ARCH_X86_64
+#include "avx512/table.hpp"
+#endif
 #if BITLINEAR_ARCH_AARCH64
 #include "neon/table.hpp"
 #endif
@@ -19,6 +22,9 @@ namespace detail {
 inline bool isa_implemented(Isa isa) noexcept {
   switch (isa) {
     case Isa::scalar: return true;
+#if BITLINEAR_ARCH_X86_64
+    case Isa::avx512: return true;
+#endif
 #if BITLINEAR_ARCH_AARCH64
     case Isa::neon: return true;
     case Isa::neon_dotprod: return true;
@@ -30,6 +36,9 @@ inline bool isa_implemented(Isa isa) noexcept {
 // The kernels of a runnable family (callers resolve Isa::automatic and check support first).
 inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
+#if BITLINEAR_ARCH_X86_64
+    case Isa::avx512: return avx512::kernel_table();
+#endif
 #if BITLINEAR_ARCH_AARCH64
     case Isa::neon: return neon::neon_kernel_table();
     case Isa::neon_dotprod: return neon::neon_dotprod_kernel_table();
