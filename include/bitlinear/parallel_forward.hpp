@@ -128,7 +128,7 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
                                 std::size_t y_stride, void* workspace, std::size_t workspace_bytes,
                                 ThreadPool& pool) const {
   // Every check happens here, on the calling thread, before any task starts.
-  check_output(y, batch, y_stride);
+  check_output(y != nullptr, batch, y_stride);
   BITLINEAR_REQUIRE(x != nullptr, "input x is null");
   BITLINEAR_REQUIRE(x_stride >= in_,
                     "x_stride " + std::to_string(x_stride) + " is smaller than in_features " + std::to_string(in_));
