@@ -9,6 +9,9 @@
 #include "../isa.hpp"
 #include "kernels.hpp"
 #include "ref/table.hpp"
+#if BITLINEAR_ARCH_X86_64
+#include "avx2/table.hpp"
+#endif
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
@@ -16,6 +19,9 @@ namespace detail {
 inline bool isa_implemented(Isa isa) noexcept {
   switch (isa) {
     case Isa::scalar: return true;
+#if BITLINEAR_ARCH_X86_64
+    case Isa::avx2: return true;
+#endif
     default: return false;
   }
 }
@@ -23,6 +29,9 @@ inline bool isa_implemented(Isa isa) noexcept {
 // The kernels of a runnable family (callers resolve Isa::automatic and check support first).
 inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
+#if BITLINEAR_ARCH_X86_64
+    case Isa::avx2: return avx2::kernel_table();
+#endif
     default: return ref::kernel_table();
   }
 }
