@@ -93,7 +93,7 @@ class BitLinear {
   // Allocation-free forward: `workspace` is caller-owned memory of at least workspace_size(batch) bytes.
   void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
                void* workspace, std::size_t workspace_bytes) const {
-    check_output(y, batch, y_stride);
+    check_output(y != nullptr, batch, y_stride);
     const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
     quantize_activations(x, batch, in_, x_stride, options_.activation_scale, acts, isa_);
     forward_quantized(acts, 0, out_, y, y_stride);
@@ -111,7 +111,7 @@ class BitLinear {
   void forward_quantized(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
                          std::size_t y_stride) const {
     check_activations(acts);
-    check_output(y, acts.batch, y_stride);
+    check_output(y != nullptr, acts.batch, y_stride);
     BITLINEAR_REQUIRE(row_begin <= row_end && row_end <= out_,
                     "output range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
                         ") is not within [0, out_features = " + std::to_string(out_) + "]");
@@ -178,8 +178,10 @@ class BitLinear {
                         std::to_string(in_features) + " is too large");
   }
 
-  void check_output(const float* y, std::size_t batch, std::size_t y_stride) const {
-    BITLINEAR_REQUIRE(y != nullptr, "output y is null");
+  // Takes y's nullness, not y: GCC warns (maybe-uninitialized) when a pointer to a not-yet-written output is
+  // passed as const float*.
+  void check_output(bool y_present, std::size_t batch, std::size_t y_stride) const {
+    BITLINEAR_REQUIRE(y_present, "output y is null");
     BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
     BITLINEAR_REQUIRE(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
                                           std::to_string(out_));

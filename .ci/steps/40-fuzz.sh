@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Fuzzes the untrusted-input parsers (saved layers, safetensors + Hugging Face import) with libFuzzer + ASan
+# for a bounded time each, starting from seed corpora generated here. FUZZ_SECONDS overrides the time budget.
+set -euo pipefail
+seconds=${FUZZ_SECONDS:-60}
+out=build-fuzz
+mkdir -p "$out"
+flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude)
+
+run_fuzzer() {
+  local name=$1 seed_script=$2
+  clang++ "${flags[@]}" "tests/fuzz/$name.cpp" -o "$out/$name"
+  rm -rf "$out/$name-corpus" && mkdir -p "$out/$name-corpus"
+  /usr/bin/python3 "$seed_script" "$out/$name-seeds"
+  # -malloc_limit_mb: a loader must never allocate more than the input justifies; inputs are <= 64 KiB.
+  "$out/$name" -max_total_time="$seconds" -max_len=65536 -malloc_limit_mb=256 -rss_limit_mb=1024 \
+    -print_final_stats=1 "$out/$name-corpus" "$out/$name-seeds"
+}
+
+run_fuzzer load_fuzzer tests/fuzz/make_seeds.py
