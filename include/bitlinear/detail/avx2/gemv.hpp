@@ -33,7 +33,7 @@ inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size
       std::size_t r = 0;
       for (; r + group <= count; r += group) {
         const std::size_t first = j0 + r;
-        const std::size_t ahead = first + 2 * group <= row_end ? group_bytes : 0;  // prefetch only rows we own
+        const std::size_t ahead = 8 != 0 && first + (8 + 1) * group <= row_end ? 8 * group_bytes : 0;  // prefetch only rows we own
         Rows::template dot_rows<4>(w.data + first * w.row_bytes, w.row_bytes, blocks, q, ahead, raw + r);
       }
       const std::uint8_t* rest = w.data + (j0 + r) * w.row_bytes;

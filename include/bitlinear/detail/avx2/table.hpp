@@ -11,9 +11,13 @@
 #include "../../config.hpp"
 #include "../../format.hpp"
 #include "../kernels.hpp"
+#include "binary_gemm.hpp"
 #include "binary_gemv.hpp"
+#include "gemm.hpp"
+#include "gemm_tile.hpp"
 #include "gemv.hpp"
 #include "quantize.hpp"
+#include "ternary_gemm.hpp"
 #include "ternary_gemv.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -37,16 +41,28 @@ struct BinaryRows {
   }
 };
 
+// Batches from this size on take the GEMM path (panel unpacked once, reused across tokens); smaller ones run
+// the GEMV kernel once per token, which reads the packed weights directly (bench/avx2_micro_bench.cpp).
+inline constexpr std::size_t gemm_min_batch = 4;
+
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  gemv<Ternary, TernaryRows>(w, a, row_begin, row_end, e, y, y_stride);
+  if (a.batch >= gemm_min_batch) {
+    gemm<Ternary, TernaryPanel, MaddubsTile>(w, a, row_begin, row_end, e, y, y_stride);
+  } else {
+    gemv<Ternary, TernaryRows>(w, a, row_begin, row_end, e, y, y_stride);
+  }
 }
 
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  gemv<Binary, BinaryRows>(w, a, row_begin, row_end, e, y, y_stride);
+  if (a.batch >= gemm_min_batch) {
+    gemm<Binary, BinaryPanel, MaddubsTile>(w, a, row_begin, row_end, e, y, y_stride);
+  } else {
+    gemv<Binary, BinaryRows>(w, a, row_begin, row_end, e, y, y_stride);
+  }
 }
 
 inline const KernelTable& kernel_table() noexcept {
