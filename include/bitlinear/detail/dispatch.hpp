@@ -11,6 +11,10 @@
 #include "ref/table.hpp"
 #if BITLINEAR_ARCH_X86_64
 #include "avx2/table.hpp"
+#include "avx512/table.hpp"
+#endif
+#if BITLINEAR_ARCH_AARCH64
+#include "neon/table.hpp"
 #endif
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -21,6 +25,11 @@ inline bool isa_implemented(Isa isa) noexcept {
     case Isa::scalar: return true;
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx2: return true;
+    case Isa::avx512: return true;
+#endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon: return true;
+    case Isa::neon_dotprod: return true;
 #endif
     default: return false;
   }
@@ -31,6 +40,11 @@ inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx2: return avx2::kernel_table();
+    case Isa::avx512: return avx512::kernel_table();
+#endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon: return neon::neon_kernel_table();
+    case Isa::neon_dotprod: return neon::neon_dotprod_kernel_table();
 #endif
     default: return ref::kernel_table();
   }

@@ -66,7 +66,7 @@ struct MaddubsTile {
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (std::size_t g0 = 0; g0 < groups; g0 += 64) {
       __m256i acc[M][2];
-      BITLINEAR_UNROLL
+      BITLINEAR_AVX2_UNROLL
       for (int m = 0; m < M; ++m) {
         for (int v = 0; v < 2; ++v) acc[m][v] = _mm256_setzero_si256();
       }
@@ -74,10 +74,10 @@ struct MaddubsTile {
         const std::uint8_t* p = panel + g * panel_group_bytes;
         const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(p));
         const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(p + 32));
-        BITLINEAR_UNROLL
+        BITLINEAR_AVX2_UNROLL
         for (int m = 0; m < M; ++m) maddubs_step(acc[m][0], acc[m][1], w0, w1, q[m] + 4 * g);
       }
-      BITLINEAR_UNROLL
+      BITLINEAR_AVX2_UNROLL
       for (int m = 0; m < M; ++m) {
         for (int v = 0; v < 2; ++v) {
           __m256i* out = reinterpret_cast<__m256i*>(c + m * panel_rows + 8 * v);

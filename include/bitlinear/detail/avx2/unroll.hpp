@@ -1,4 +1,4 @@
-// bitlinear internal: BITLINEAR_UNROLL before a loop over register accumulators asks for full unrolling, so
+// bitlinear internal: BITLINEAR_AVX2_UNROLL before a loop over register accumulators asks for full unrolling, so
 // that GCC keeps arrays of vector accumulators in registers (a loop it leaves rolled indexes them in memory).
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -6,9 +6,9 @@
 #endif
 
 #if defined(__clang__)
-#define BITLINEAR_UNROLL _Pragma("unroll")
+#define BITLINEAR_AVX2_UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
-#define BITLINEAR_UNROLL _Pragma("GCC unroll 16")
+#define BITLINEAR_AVX2_UNROLL _Pragma("GCC unroll 16")
 #else
-#define BITLINEAR_UNROLL
+#define BITLINEAR_AVX2_UNROLL
 #endif

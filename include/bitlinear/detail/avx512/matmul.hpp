@@ -1,0 +1,37 @@
+// bitlinear internal: the avx512 matmul entry points: GEMV for small batches, GEMM (packed panels, register
+// tiles) from kGemmMinBatch tokens on.
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include "../kernels.hpp"
+#include "codes.hpp"
+#include "gemv.hpp"
+#include "target.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+template <class Codes>
+BITLINEAR_AVX512_TARGET inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  gemv<Codes>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  matmul<TernaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                          std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  matmul<BinaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64

@@ -1,0 +1,25 @@
+// bitlinear internal: the avx512 family's kernel table (AVX-512 F/BW/VL + VNNI).
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include "../kernels.hpp"
+#include "matmul.hpp"
+#include "quantize.hpp"
+#include "target.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+inline const KernelTable& kernel_table() noexcept {
+  static constexpr KernelTable table{Isa::avx512, &absmax, &quantize_row, &ternary_matmul, &binary_matmul};
+  return table;
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64
