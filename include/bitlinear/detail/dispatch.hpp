@@ -12,6 +12,9 @@
 #if BITLINEAR_ARCH_X86_64
 #include "avx512/table.hpp"
 #endif
+#if BITLINEAR_ARCH_AARCH64
+#include "neon/table.hpp"
+#endif
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
@@ -22,6 +25,10 @@ inline bool isa_implemented(Isa isa) noexcept {
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx512: return true;
 #endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon: return true;
+    case Isa::neon_dotprod: return true;
+#endif
     default: return false;
   }
 }
@@ -31,6 +38,10 @@ inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx512: return avx512::kernel_table();
+#endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon: return neon::neon_kernel_table();
+    case Isa::neon_dotprod: return neon::neon_dotprod_kernel_table();
 #endif
     default: return ref::kernel_table();
   }
