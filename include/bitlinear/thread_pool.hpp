@@ -135,22 +135,39 @@ class ThreadPool {
     job_ = job;
     next_task_.store(0, std::memory_order_relaxed);
     failed_.store(false, std::memory_order_relaxed);
-    workers_busy_.store(workers_.size(), std::memory_order_relaxed);
+    const std::uint64_t generation = (generation_.load(std::memory_order_relaxed) + 1) & 0xFFFFFFFFu;  // wraps
+    entry_.store(generation << 32 | entry_open, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      generation_.fetch_add(1, std::memory_order_release);
+      generation_.store(generation, std::memory_order_release);
     }
     wake_.notify_all();
     work_on(job_);
-    // Wait until every worker has left the job: job_ and the context it points to live only until we return.
-    if (!spin_until([this] { return workers_busy_.load(std::memory_order_acquire) == 0; })) {
+    // Every task has been claimed. Close the entry so that workers still waking up skip this job instead of
+    // making us wait for them, then wait for the workers that joined: job_ and its context die when we return.
+    entry_.fetch_and(~entry_open, std::memory_order_acq_rel);
+    const auto all_left = [this] { return (entry_.load(std::memory_order_acquire) & entry_count_mask) == 0; };
+    if (!spin_until(all_left)) {
       std::unique_lock<std::mutex> lock(mutex_);
-      done_.wait(lock, [this] { return workers_busy_.load(std::memory_order_acquire) == 0; });
+      done_.wait(lock, all_left);
     }
     caller_.store(std::thread::id(), std::memory_order_release);
     if (failed_.load(std::memory_order_acquire)) {
       std::exception_ptr error = std::exchange(error_, nullptr);
       std::rethrow_exception(error);
+    }
+  }
+
+  // A worker that has seen a new generation joins its job if the entry is still open. Returns false (and the
+  // worker skips the job) if the caller has already closed it.
+  bool try_join(std::uint64_t& seen) noexcept {
+    std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    for (;;) {
+      seen = entry >> 32;
+      if ((entry & entry_open) == 0) return false;
+      if (entry_.compare_exchange_weak(entry, entry + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return true;
+      }
     }
   }
 
@@ -198,11 +215,12 @@ class ThreadPool {
         wake_.wait(lock, has_news);
       }
       if (stop_.load(std::memory_order_acquire)) return;
-      seen = generation_.load(std::memory_order_acquire);
+      if (!try_join(seen)) continue;
       work_on(job_);
-      if (workers_busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        // Last one out: wake the caller if it went to sleep. Taking the mutex orders this notify after the
-        // caller's check of workers_busy_, so the wake-up cannot be lost.
+      const std::uint64_t before = entry_.fetch_sub(1, std::memory_order_acq_rel);
+      if ((before & entry_count_mask) == 1 && (before & entry_open) == 0) {
+        // Last one out of a closed job: wake the caller if it went to sleep. Taking the mutex orders this
+        // notify after the caller's check of the count, so the wake-up cannot be lost.
         { std::lock_guard<std::mutex> lock(mutex_); }
         done_.notify_one();
       }
@@ -227,12 +245,15 @@ class ThreadPool {
   std::mutex mutex_;         // guards the sleeps on wake_ and done_
   std::condition_variable wake_;
   std::condition_variable done_;
-  std::atomic<std::uint64_t> generation_{0};  // bumped once per published job
+  std::atomic<std::uint64_t> generation_{0};  // bumped once per published job, modulo 2^32
+  // The current job's entry: generation << 32 | entry_open while workers may join | workers inside it.
+  static constexpr std::uint64_t entry_open = std::uint64_t{1} << 31;
+  static constexpr std::uint64_t entry_count_mask = entry_open - 1;
+  std::atomic<std::uint64_t> entry_{0};
   std::atomic<bool> stop_{false};
   std::atomic<std::thread::id> caller_{};     // the thread running parallel_for, while it runs
   Job job_;
   std::atomic<std::size_t> next_task_{0};
-  std::atomic<std::size_t> workers_busy_{0};  // workers that have not yet finished the current job
 
   std::mutex error_mutex_;
   std::atomic<bool> failed_{false};

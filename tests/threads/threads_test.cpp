@@ -129,6 +129,21 @@ TEST(ThreadPool, IdleWorkersSleepAndWakeAgain) {
   }
 }
 
+TEST(ThreadPool, ManyTinyJobsBackToBack) {
+  // Races between workers joining late and callers closing a job: every job must still run each task once.
+  for (int spin_us : {0, 50}) {
+    ThreadPool pool(4, std::chrono::microseconds(spin_us));
+    long total = 0;
+    for (int job = 0; job < 3000; ++job) {
+      std::atomic<int> count{0};
+      pool.parallel_for(0, 1 + job % 5, 1, [&](std::size_t, std::size_t) { count.fetch_add(1); });
+      total += count.load();
+      ASSERT_EQ(count.load(), 1 + job % 5) << "job " << job;
+    }
+    EXPECT_EQ(total, 3000 + 600 * (1 + 2 + 3 + 4));
+  }
+}
+
 // ---------------------------------------------------------------- pooled forward
 
 struct Shape {

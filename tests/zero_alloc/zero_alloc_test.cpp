@@ -5,8 +5,12 @@
 //
 // This program replaces the global allocator (glibc: the __libc_* entry points do the real work), so it is
 // its own executable, not built under sanitizers (they replace the allocator themselves). Plain main(), no
-// test framework: nothing else allocates behind our back while a window is open.
+// test framework: nothing else allocates behind our back while a window is open. With Eigen found, the Eigen
+// adaptor's workspace overloads are checked too.
 #include <bitlinear/bitlinear.hpp>
+#if defined(BITLINEAR_TEST_EIGEN)
+#include <bitlinear/eigen.hpp>
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -28,7 +32,9 @@ void __libc_free(void* p) noexcept;
 
 namespace {
 std::atomic<long> g_allocations{0};    // calls that obtain memory
-std::atomic<long> g_deallocations{0};  // calls that release memory (free(nullptr) included)
+// Calls that release memory. free(nullptr) / delete nullptr release nothing and are not counted: Eigen's
+// Ref<const T> destroys its (empty, never used) temporary matrix with free(nullptr).
+std::atomic<long> g_deallocations{0};
 
 void* counted_malloc(std::size_t size) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -39,7 +45,7 @@ void* counted_aligned(std::size_t alignment, std::size_t size) {
   return __libc_memalign(alignment, size == 0 ? 1 : size);
 }
 void counted_free(void* p) {
-  g_deallocations.fetch_add(1, std::memory_order_relaxed);
+  if (p != nullptr) g_deallocations.fetch_add(1, std::memory_order_relaxed);
   __libc_free(p);
 }
 void* new_or_throw(void* p) {
@@ -179,6 +185,27 @@ void check_layer(const char* kind, bitlinear::ActivationScale mode, bitlinear::T
   }
 }
 
+#if defined(BITLINEAR_TEST_EIGEN)
+// The Eigen adaptor's workspace overloads on row-major strided views allocate nothing either.
+void check_eigen(bitlinear::ThreadPool& pool) {
+  const Eigen::Index out = 300, in = 500, batch = 4;
+  const auto w = random_floats(static_cast<std::size_t>(out * in), 11);
+  const auto layer = bitlinear::TernaryLinear::from_float(w.data(), out, in);
+  bitlinear::RowMajorMatrixXf fused = bitlinear::RowMajorMatrixXf::Random(batch, 3 * in);
+  bitlinear::RowMajorMatrixXf y_wide(batch, out + 3);
+  std::vector<unsigned char> workspace(layer.workspace_size(batch));
+  bitlinear::forward(layer, fused.middleCols(in, in), y_wide.leftCols(out), workspace.data(), workspace.size(), pool);
+  expect_no_allocation("eigen strided workspace forward", count_during([&] {
+    bitlinear::forward(layer, fused.middleCols(in, in), y_wide.leftCols(out), workspace.data(), workspace.size());
+  }));
+  expect_no_allocation("eigen strided pooled workspace forward (" + std::to_string(pool.size()) + " threads)",
+                       count_during([&] {
+                         bitlinear::forward(layer, fused.middleCols(in, in), y_wide.leftCols(out), workspace.data(),
+                                            workspace.size(), pool);
+                       }));
+}
+#endif
+
 }  // namespace
 
 int main() {
@@ -200,6 +227,9 @@ int main() {
       check_layer<bitlinear::TernaryLinear>("ternary", mode, pool);
       check_layer<bitlinear::BinaryLinear>("binary", mode, pool);
     }
+#if defined(BITLINEAR_TEST_EIGEN)
+    check_eigen(pool);
+#endif
   }
   std::printf("%s: %d failure(s)\n", g_failures == 0 ? "PASSED" : "FAILED", g_failures);
   return g_failures == 0 ? 0 : 1;

@@ -10,6 +10,7 @@
 #include "kernels.hpp"
 #include "ref/table.hpp"
 #if BITLINEAR_ARCH_X86_64
+#include "avx2/table.hpp"
 #include "avx512/table.hpp"
 #endif
 #if BITLINEAR_ARCH_AARCH64
@@ -23,6 +24,7 @@ inline bool isa_implemented(Isa isa) noexcept {
   switch (isa) {
     case Isa::scalar: return true;
 #if BITLINEAR_ARCH_X86_64
+    case Isa::avx2: return true;
     case Isa::avx512: return true;
 #endif
 #if BITLINEAR_ARCH_AARCH64
@@ -37,6 +39,7 @@ inline bool isa_implemented(Isa isa) noexcept {
 inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
 #if BITLINEAR_ARCH_X86_64
+    case Isa::avx2: return avx2::kernel_table();
     case Isa::avx512: return avx512::kernel_table();
 #endif
 #if BITLINEAR_ARCH_AARCH64

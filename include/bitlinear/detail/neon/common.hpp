@@ -10,7 +10,11 @@
 //             (target("+dotprod") alone is refused when inlining vdotq_s32);
 //   clang 14: target("dotprod") — clang rejects "arch=..." here, and its <arm_neon.h> only declares vdotq_s32
 //             when __ARM_FEATURE_DOTPROD is on the command line, so sdot() below uses inline assembly, which clang
-//             assembles with the function's target features.
+//             assembles with the function's target features;
+//   -march/-mcpu flags that already enable dotprod (-mcpu=cortex-a55, -march=armv8.4-a, ...): no attribute at all.
+// Known limit (GCC): flags naming features beyond ARMv8.2-A without dotprod (say -march=armv8.2-a+fp16) make
+// GCC refuse to inline the <arm_neon.h> intrinsics into the armv8.2-a+dotprod functions; such builds fail to
+// compile. Plain builds (no flags) and dotprod builds are fine.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -26,7 +30,9 @@
 
 #include "../kernels.hpp"
 
-#if defined(__clang__)
+#if defined(__ARM_FEATURE_DOTPROD)
+#define BITLINEAR_NEON_DOTPROD_TARGET  // the whole translation unit may use SDOT (e.g. -mcpu=cortex-a55)
+#elif defined(__clang__)
 #define BITLINEAR_NEON_DOTPROD_TARGET BITLINEAR_TARGET("dotprod")
 #else
 #define BITLINEAR_NEON_DOTPROD_TARGET BITLINEAR_TARGET("arch=armv8.2-a+dotprod")
