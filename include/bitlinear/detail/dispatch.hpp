@@ -11,6 +11,7 @@
 #include "ref/table.hpp"
 #if BITLINEAR_ARCH_X86_64
 #include "avx2/table.hpp"
+#include "avxvnni/table.hpp"
 #include "avx512/table.hpp"
 #endif
 #if BITLINEAR_ARCH_AARCH64
@@ -25,6 +26,7 @@ inline bool isa_implemented(Isa isa) noexcept {
     case Isa::scalar: return true;
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx2: return true;
+    case Isa::avxvnni: return true;
     case Isa::avx512: return true;
 #endif
 #if BITLINEAR_ARCH_AARCH64
@@ -40,6 +42,7 @@ inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx2: return avx2::kernel_table();
+    case Isa::avxvnni: return avxvnni::kernel_table();
     case Isa::avx512: return avx512::kernel_table();
 #endif
 #if BITLINEAR_ARCH_AARCH64

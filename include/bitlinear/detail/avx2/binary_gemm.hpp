@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "../../config.hpp"
+#include "unroll.hpp"
 #include "../../format.hpp"
 #include "panel.hpp"
 
@@ -27,15 +28,19 @@ struct BinaryPanel {
     const __m256i low1 = _mm256_set1_epi8(1);
     for (std::size_t slab = 0; slab < panel_rows / 8; ++slab) {
       for (std::size_t b = k0 / 512; b < (k0 + kc) / 512; ++b) {
+        BITLINEAR_AVX2_UNROLL
         for (std::size_t h = 0; h < 2; ++h) {
           __m256i packed[8];
+          BITLINEAR_AVX2_UNROLL
           for (std::size_t r = 0; r < 8; ++r) {
             const std::size_t n = 8 * slab + r;
             packed[r] = n < row_count ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows + n * row_bytes + 64 * b + 32 * h))
                                       : _mm256_setzero_si256();
           }
+          BITLINEAR_AVX2_UNROLL
           for (int i = 0; i < 8; ++i) {
             __m256i u[8];
+            BITLINEAR_AVX2_UNROLL
             for (int r = 0; r < 8; ++r) u[r] = _mm256_and_si256(_mm256_srli_epi16(packed[r], i), low1);
             store_slab(u, slab, 512 * b - k0 + 64 * static_cast<std::size_t>(i) + 32 * h, panel);
           }

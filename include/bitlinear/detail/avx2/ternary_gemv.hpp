@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "../../config.hpp"
+#include "unroll.hpp"
 #include "../../format.hpp"
 #include "reduce.hpp"
 
@@ -33,23 +34,30 @@ inline void ternary_dot_rows(const std::uint8_t* w, std::size_t row_bytes, std::
   const __m256i low2 = _mm256_set1_epi8(3);
   const __m256i ones16 = _mm256_set1_epi16(1);
   __m256i acc[R];
+  BITLINEAR_AVX2_UNROLL
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
   for (std::size_t b = 0; b < blocks;) {
     const std::size_t group_end = b + 4 < blocks ? b + 4 : blocks;
     __m256i acc16[R];
+    BITLINEAR_AVX2_UNROLL
     for (int r = 0; r < R; ++r) acc16[r] = _mm256_setzero_si256();
     for (; b < group_end; ++b) {
       if (prefetch_ahead != 0) {
+        BITLINEAR_AVX2_UNROLL
         for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(w + r * row_bytes + 64 * b + prefetch_ahead), _MM_HINT_T0);
       }
+      BITLINEAR_AVX2_UNROLL
       for (int h = 0; h < 2; ++h) {
         __m256i packed[R];
+        BITLINEAR_AVX2_UNROLL
         for (int r = 0; r < R; ++r) {
           packed[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + r * row_bytes + 64 * b + 32 * h));
         }
         const std::int8_t* qb = q + 256 * b + 32 * h;
+        BITLINEAR_AVX2_UNROLL
         for (int i = 0; i < 4; ++i) {
           const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb + 64 * i));
+          BITLINEAR_AVX2_UNROLL
           for (int r = 0; r < R; ++r) {
             const __m256i u = _mm256_and_si256(i == 0 ? packed[r] : _mm256_srli_epi16(packed[r], 2 * i), low2);
             acc16[r] = _mm256_add_epi16(acc16[r], _mm256_maddubs_epi16(u, qv));
@@ -57,6 +65,7 @@ inline void ternary_dot_rows(const std::uint8_t* w, std::size_t row_bytes, std::
         }
       }
     }
+    BITLINEAR_AVX2_UNROLL
     for (int r = 0; r < R; ++r) acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(acc16[r], ones16));
   }
   store_sums<R>(acc, raw);
