@@ -32,7 +32,11 @@ __attribute__((target("avx,f16c"))) inline void to_half(const float* src, std::s
     const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), h);
   }
-  for (; i < n; ++i) dst[i] = static_cast<std::uint16_t>(_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT));
+  // (_cvtss_sh is a macro with a compound literal in clang's headers, which -Wpedantic rejects.)
+  for (; i < n; ++i) {
+    const __m128i h = _mm_cvtps_ph(_mm_set_ss(src[i]), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    dst[i] = static_cast<std::uint16_t>(_mm_extract_epi16(h, 0));
+  }
 }
 
 __attribute__((target("avx,f16c"))) inline float half_to_float(std::uint16_t h) { return _cvtsh_ss(h); }
