@@ -116,8 +116,8 @@ BITLINEAR_AVX512_TARGET inline void gemm_tile(const std::uint8_t* panel, std::si
       std::int32_t four = 0;
       std::memcpy(&four, q_rows[t] + 4 * g, sizeof four);
       const __m512i qb = _mm512_set1_epi32(four);
-      acc[t][0] = _mm512_dpbusd_epi32(acc[t][0], w0, qb);
-      acc[t][1] = _mm512_dpbusd_epi32(acc[t][1], w1, qb);
+      acc[t][0] = dpbusd(acc[t][0], w0, qb);
+      acc[t][1] = dpbusd(acc[t][1], w1, qb);
     }
   }
   BITLINEAR_UNROLL

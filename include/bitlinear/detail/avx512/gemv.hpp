@@ -6,7 +6,7 @@
 // each token are loaded once and shared by the R rows. R*T (T = 1: 2*R, to have 8 independent vpdpbusd
 // chains) zmm accumulators hold raw = sum f*q (see codes.hpp for the epilogue). Rows are handled 16 at a time
 // so that one vectorized epilogue writes 16 outputs per token (masked at the end of the range).
-// Prefetch: while a group reads block b of its rows, it prefetches block b of the rows kPrefetchRows further
+// Prefetch: while a group reads block b of its rows, it prefetches block b of the rows about kPrefetchBytes further
 // on (the rows it will read a few groups later), never past the end of the weight buffer.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -24,7 +24,8 @@ namespace detail::avx512 {
 
 inline constexpr std::size_t kGemvMaxRows = 4;
 inline constexpr std::size_t kGemvMaxTokens = 4;
-inline constexpr std::size_t kPrefetchRows = 8;
+// Prefetch distance: the rows about kPrefetchBytes ahead of the current group (at least one group ahead).
+inline constexpr std::size_t kPrefetchBytes = 16384;
 
 // One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t.
 template <class Codes, int R, int T, int A, int Field>
@@ -37,7 +38,7 @@ BITLINEAR_AVX512_INLINE void gemv_field(const __m512i (&w)[R], const std::int8_t
   for (int r = 0; r < R; ++r) {
     const __m512i f = Codes::template field<Field>(w[r]);
     BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) acc[r][t * A + Field % A] = _mm512_dpbusd_epi32(acc[r][t * A + Field % A], f, q[t]);
+    for (int t = 0; t < T; ++t) acc[r][t * A + Field % A] = dpbusd(acc[r][t * A + Field % A], f, q[t]);
   }
   if constexpr (Field + 1 < Codes::fields) gemv_field<Codes, R, T, A, Field + 1>(w, q_block, q_stride, acc);
 }
@@ -98,6 +99,8 @@ BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, cons
                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
                                                 float* y, std::size_t y_stride) {
   const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t prefetch_rows =
+      (kPrefetchBytes / w.row_bytes + kGemvMaxRows - 1) / kGemvMaxRows * kGemvMaxRows + kGemvMaxRows;
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += 16) {
     const std::size_t count = row_end - j0 < 16 ? row_end - j0 : 16;
     alignas(64) std::int32_t raw[kGemvMaxTokens][16] = {};
@@ -105,9 +108,9 @@ BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, cons
       const std::size_t rows_in_group = count - r0 < kGemvMaxRows ? count - r0 : kGemvMaxRows;
       const std::size_t row = j0 + r0;
       const std::uint8_t* rows = w.data + row * w.row_bytes;
-      // Prefetch only rows that exist: the whole group kPrefetchRows further on must lie inside the matrix.
-      const bool can_prefetch = row + kPrefetchRows + rows_in_group <= w.out_features;
-      const std::uint8_t* prefetch = can_prefetch ? rows + kPrefetchRows * w.row_bytes : nullptr;
+      // Prefetch only rows that exist: the whole group prefetch_rows further on must lie inside the matrix.
+      const bool can_prefetch = row + prefetch_rows + rows_in_group <= w.out_features;
+      const std::uint8_t* prefetch = can_prefetch ? rows + prefetch_rows * w.row_bytes : nullptr;
       gemv_row_group<Codes, T>(rows_in_group, rows, w.row_bytes, q, a.stride, prefetch, raw, r0);
     }
     BITLINEAR_UNROLL

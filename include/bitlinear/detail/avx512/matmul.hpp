@@ -18,7 +18,7 @@ namespace detail::avx512 {
 
 // From this many tokens on, unpacking panels and register tiles beat re-reading the packed rows per 4 tokens
 // (measured with bench/avx512_micro_bench.cpp, see docs/avx512.md).
-inline constexpr std::size_t kGemmMinBatch = 4;
+inline constexpr std::size_t kGemmMinBatch = 64;
 
 template <class Codes>
 BITLINEAR_AVX512_TARGET inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
