@@ -2,7 +2,7 @@
 # Fuzzes the untrusted-input parsers (saved layers, safetensors + Hugging Face import) with libFuzzer + ASan
 # for a bounded time each, starting from seed corpora generated here. FUZZ_SECONDS overrides the time budget.
 set -euo pipefail
-seconds=${FUZZ_SECONDS:-60}
+seconds=${FUZZ_SECONDS:-45}
 out=build-fuzz
 mkdir -p "$out"
 flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude)
@@ -18,3 +18,4 @@ run_fuzzer() {
 }
 
 run_fuzzer load_fuzzer tests/fuzz/make_seeds.py
+run_fuzzer safetensors_fuzzer tests/fuzz/make_safetensors_seeds.py

@@ -9,3 +9,5 @@
 #include "activations.hpp"
 #include "quantize.hpp"
 #include "layer.hpp"
+#include "thread_pool.hpp"
+#include "parallel_forward.hpp"

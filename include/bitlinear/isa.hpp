@@ -151,7 +151,7 @@ inline std::string runnable_isa_list() {
 
 // The fastest runnable family, in order of preference.
 inline Isa best_isa() noexcept {
-  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::neon_dotprod, Isa::neon}) {
+  for (Isa isa : {Isa::avx512, Isa::avxvnni, Isa::avx2, Isa::neon_dotprod, Isa::neon}) {
     if (isa_runnable(isa)) return isa;
   }
   return Isa::scalar;

@@ -32,6 +32,8 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 
+class ThreadPool;  // thread_pool.hpp
+
 template <class Format>
 class BitLinear {
  public:
@@ -96,8 +98,18 @@ class BitLinear {
     check_output(y != nullptr, batch, y_stride);
     const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
     quantize_activations(x, batch, in_, x_stride, options_.activation_scale, acts, isa_);
-    forward_quantized(acts, 0, out_, y, y_stride);
+    run_matmul(acts, 0, out_, y, y_stride);  // acts are valid by construction: no need to re-check the padding
   }
+
+  // Multithreaded forward on a ThreadPool (thread_pool.hpp; defined in parallel_forward.hpp). Quantization is
+  // split over rows of x and the matmul over fixed chunks of output rows that depend only on the layer shape
+  // and batch, never on the pool's size, so the result is bit-identical to forward() for every thread count.
+  // The workspace overload performs no heap allocation. Calls on one pool from several threads run one at a time.
+  void forward(const float* x, std::size_t batch, float* y, ThreadPool& pool) const;
+  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
+               ThreadPool& pool) const;
+  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
+               void* workspace, std::size_t workspace_bytes, ThreadPool& pool) const;
 
   // Quantizes activations the way this layer does (its activation scale mode and kernel family), so that
   // one quantization can feed several layers of the same in_features (e.g. q, k and v projections).
@@ -115,13 +127,7 @@ class BitLinear {
     BITLINEAR_REQUIRE(row_begin <= row_end && row_end <= out_,
                     "output range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
                         ") is not within [0, out_features = " + std::to_string(out_) + "]");
-    if (row_begin == row_end) return;
-    const detail::PackedWeightsView w{packed_.data(), out_, in_, Format::packed_row_bytes(in_)};
-    const detail::Epilogue e{beta_, s_w_, bias_.data()};
-    const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    const detail::MatmulKernel matmul =
-        Format::bits_per_weight == 2 ? kernels.ternary_matmul : kernels.binary_matmul;
-    matmul(w, acts, row_begin, row_end, e, y, y_stride);
+    run_matmul(acts, row_begin, row_end, y, y_stride);
   }
 
   std::size_t in_features() const noexcept { return in_; }
@@ -207,6 +213,18 @@ class BitLinear {
 
   void finish_scale() { s_w_ = 1.0f / beta_; }
 
+  // forward_quantized without the argument checks (callers have checked or built acts themselves).
+  void run_matmul(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
+                  std::size_t y_stride) const noexcept {
+    if (row_begin == row_end) return;
+    const detail::PackedWeightsView w{packed_.data(), out_, in_, Format::packed_row_bytes(in_)};
+    const detail::Epilogue e{beta_, s_w_, bias_.data()};
+    const detail::KernelTable& kernels = detail::kernel_table(isa_);
+    const detail::MatmulKernel matmul =
+        Format::bits_per_weight == 2 ? kernels.ternary_matmul : kernels.binary_matmul;
+    matmul(w, acts, row_begin, row_end, e, y, y_stride);
+  }
+
   std::size_t out_ = 0;
   std::size_t in_ = 0;
   float beta_ = 0.0f;
@@ -222,3 +240,6 @@ using TernaryLinear = BitLinear<Ternary>;
 using BinaryLinear = BitLinear<Binary>;
 
 BITLINEAR_NAMESPACE_END
+
+// The ThreadPool overloads of forward(), so that they are defined wherever BitLinear is.
+#include "parallel_forward.hpp"

@@ -49,6 +49,19 @@ inline float activation_scale_from_absmax(float m) noexcept {
   return (1.0f / clamped) * 127.0f;
 }
 
+// Row r of `out` from the in_features floats at x_row with scale s_x (NaN marks a non-finite row: q = 0).
+inline void quantize_activation_row(const KernelTable& kernels, const float* x_row, float s_x,
+                                    const MutableActivationsView& out, std::size_t r) noexcept {
+  std::int8_t* q = out.q + r * out.stride;
+  out.scale[r] = s_x;
+  if (std::isnan(s_x)) {
+    for (std::size_t k = 0; k < out.stride; ++k) q[k] = 0;
+    out.sum[r] = 0;
+  } else {
+    out.sum[r] = kernels.quantize_row(x_row, out.in_features, s_x, q, out.stride);
+  }
+}
+
 }  // namespace detail
 
 // Quantizes a float [out_features, in_features] row-major weight matrix into the canonical packed format
@@ -136,14 +149,7 @@ inline void quantize_activations(const float* x, std::size_t batch, std::size_t 
                       std::to_string(in_features));
   const detail::KernelTable& kernels = detail::kernel_table(resolve_isa(isa));
   auto quantize_row = [&](std::size_t r, float s_x) {
-    std::int8_t* q = out.q + r * out.stride;
-    out.scale[r] = s_x;
-    if (std::isnan(s_x)) {
-      for (std::size_t k = 0; k < out.stride; ++k) q[k] = 0;
-      out.sum[r] = 0;
-    } else {
-      out.sum[r] = kernels.quantize_row(x + r * x_stride, in_features, s_x, q, out.stride);
-    }
+    detail::quantize_activation_row(kernels, x + r * x_stride, s_x, out, r);
   };
   if (mode == ActivationScale::per_token) {
     for (std::size_t r = 0; r < batch; ++r) {

@@ -1,6 +1,7 @@
 # cmake -DMODE=install|subdirectory -DSOURCE_DIR=<bitlinear> -DWORK_DIR=<scratch> -P run_package_test.cmake
 # install: configure + install bitlinear into a temporary prefix, build a consumer with find_package, run it.
 # subdirectory: build a consumer that add_subdirectory()s bitlinear, run it.
+# plain: compile the consumer with `<CXX> -std=c++17 -O2 -I<bitlinear>/include` and nothing else, run it.
 cmake_minimum_required(VERSION 3.16)
 
 function(run)
@@ -25,8 +26,13 @@ if(MODE STREQUAL "install")
 elseif(MODE STREQUAL "subdirectory")
   run(${CMAKE_COMMAND} -S ${consumer_dir}/subdir_consumer -B ${WORK_DIR}/consumer-build
       -DBITLINEAR_SOURCE_DIR=${SOURCE_DIR} -DCMAKE_BUILD_TYPE=Release)
+elseif(MODE STREQUAL "plain")
+  file(MAKE_DIRECTORY ${WORK_DIR}/consumer-build)
+  run(${CXX} -std=c++17 -O2 -I${SOURCE_DIR}/include ${consumer_dir}/consumer_main.cpp -o ${WORK_DIR}/consumer-build/consumer)
+  run(${WORK_DIR}/consumer-build/consumer)
+  return()
 else()
-  message(FATAL_ERROR "MODE must be install or subdirectory, not '${MODE}'")
+  message(FATAL_ERROR "MODE must be install, subdirectory or plain, not '${MODE}'")
 endif()
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/consumer-build)
 run(${WORK_DIR}/consumer-build/consumer)

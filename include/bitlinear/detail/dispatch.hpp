@@ -10,7 +10,12 @@
 #include "kernels.hpp"
 #include "ref/table.hpp"
 #if BITLINEAR_ARCH_X86_64
+#include "avx2/table.hpp"
+#include "avxvnni/table.hpp"
 #include "avx512/table.hpp"
+#endif
+#if BITLINEAR_ARCH_AARCH64
+#include "neon/table.hpp"
 #endif
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -20,7 +25,13 @@ inline bool isa_implemented(Isa isa) noexcept {
   switch (isa) {
     case Isa::scalar: return true;
 #if BITLINEAR_ARCH_X86_64
+    case Isa::avx2: return true;
+    case Isa::avxvnni: return true;
     case Isa::avx512: return true;
+#endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon: return true;
+    case Isa::neon_dotprod: return true;
 #endif
     default: return false;
   }
@@ -30,7 +41,13 @@ inline bool isa_implemented(Isa isa) noexcept {
 inline const KernelTable& kernel_table(Isa isa) noexcept {
   switch (isa) {
 #if BITLINEAR_ARCH_X86_64
+    case Isa::avx2: return avx2::kernel_table();
+    case Isa::avxvnni: return avxvnni::kernel_table();
     case Isa::avx512: return avx512::kernel_table();
+#endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon: return neon::neon_kernel_table();
+    case Isa::neon_dotprod: return neon::neon_dotprod_kernel_table();
 #endif
     default: return ref::kernel_table();
   }

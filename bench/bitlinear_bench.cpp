@@ -1,0 +1,423 @@
+// bitlinear against the layers it replaces: TernaryLinear / BinaryLinear under every kernel family this CPU runs,
+// end to end and kernel only, against FP16 (F16C + FP32 FMA), FP32 (Eigen and a plain loop), Eigen::half and
+// BF16 (AVX512-BF16), on the shapes of BitNet b1.58 2B4T and a 7B-class model, batch 1 to 512, single thread.
+//
+// Benchmark names: <impl>/<out>x<in>/b<batch>/<hot|stream>, and memread/<MiB>MiB for the bandwidth line.
+//   impl: ternary.<family>.e2e     float x in, float y out (activation quantization included)
+//         ternary.<family>.kernel  forward_quantized on activations quantized beforehand
+//         binary.<family>.{e2e,kernel}
+//         fp16.f16c_fma  fp32.eigen  fp32.loop  half.eigen  bf16.avx512bf16
+//   hot: one layer reused every call; stream: rotates over >= 256 MiB of copies, so weights come from DRAM.
+// Counters: bytes (weight bytes a call reads: packed layer + scale and bias for bitlinear), weights_per_s,
+// weight_GBps (bytes per second), GOPS (2 * out * in * batch per second), check_error (baselines: normalized
+// error against the float64 reference, checked before timing; bitlinear families other than scalar: 0 when
+// bit-identical to scalar).
+//
+// Flags: --quick (a smaller matrix, under a minute), then any Google Benchmark flag (--benchmark_filter=...).
+#include <benchmark/benchmark.h>
+
+#include <bitlinear/bitlinear.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "baselines/bf16_gemm.hpp"
+#include "baselines/cpu.hpp"
+#include "baselines/eigen_gemm.hpp"
+#include "baselines/float_loop.hpp"
+#include "baselines/fp16_gemm.hpp"
+#include "baselines/memread.hpp"
+#include "bench_data.hpp"
+
+namespace bench {
+namespace {
+
+using bitlinear::Isa;
+
+constexpr std::size_t stream_bytes = std::size_t{256} << 20;  // rotate over at least this much distinct memory
+
+// How long each benchmark measures: headline rows get >= 5 repetitions (their median is reported).
+struct Timing {
+  double min_time;
+  int repetitions;
+};
+struct Plan {
+  bool quick = false;
+  Timing headline{0.05, 5};
+  Timing secondary{0.02, 3};
+};
+
+// ---- the one stream set kept at a time (copies of one layer or weight matrix, >= stream_bytes in all) ----
+struct StreamSet {
+  std::string key;
+  std::shared_ptr<void> copies;
+};
+StreamSet& stream_set() {
+  static StreamSet set;
+  return set;
+}
+template <class T>
+std::vector<T>& stream_copies(const std::string& key, std::size_t bytes_each, const std::function<T()>& make) {
+  StreamSet& set = stream_set();
+  if (set.key != key) {
+    set.copies.reset();
+    const std::size_t n = std::max<std::size_t>(2, (stream_bytes + bytes_each - 1) / bytes_each);
+    auto copies = std::make_shared<std::vector<T>>();
+    copies->reserve(n);
+    for (std::size_t i = 0; i < n; ++i) copies->push_back(make());
+    set.copies = copies;
+    set.key = key;
+  }
+  return *static_cast<std::vector<T>*>(set.copies.get());
+}
+
+void set_counters(benchmark::State& state, const Shape& s, std::size_t batch, double bytes) {
+  using benchmark::Counter;
+  state.counters["out"] = static_cast<double>(s.out);
+  state.counters["in"] = static_cast<double>(s.in);
+  state.counters["batch"] = static_cast<double>(batch);
+  state.counters["bytes"] = bytes;
+  state.counters["weights_per_s"] = Counter(static_cast<double>(s.out * s.in), Counter::kIsIterationInvariantRate);
+  state.counters["weight_GBps"] = Counter(bytes * 1e-9, Counter::kIsIterationInvariantRate);
+  state.counters["GOPS"] = Counter(2e-9 * static_cast<double>(s.out * s.in * batch), Counter::kIsIterationInvariantRate);
+}
+
+// Result of a correctness check, made once per benchmark name (repetitions reuse it).
+std::map<std::string, CheckResult>& checks() {
+  static std::map<std::string, CheckResult> done;
+  return done;
+}
+// Runs `check` the first time `name` is seen; returns false (and marks the benchmark failed) if it failed.
+bool checked(benchmark::State& state, const std::string& name, const std::function<CheckResult()>& check) {
+  auto it = checks().find(name);
+  if (it == checks().end()) it = checks().emplace(name, check()).first;
+  state.counters["check_error"] = it->second.max_error;
+  if (!it->second.ok) {
+    state.SkipWithError(("correctness check failed: " + it->second.message).c_str());
+    return false;
+  }
+  return true;
+}
+
+std::string shape_name(const Shape& s) { return std::to_string(s.out) + "x" + std::to_string(s.in); }
+
+// ---- bitlinear ----
+template <class Format>
+void bm_bitlinear(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, Isa isa, bool kernel_only, bool stream) {
+  ShapeData& d = shape_data(s);
+  const bitlinear::BitLinear<Format>& layer = d.template layer<Format>(isa);
+  if (isa != Isa::scalar) {  // the family must give the scalar reference's numbers, bit for bit
+    const bool ok = checked(state, std::string(Format::name) + "/" + std::string(bitlinear::isa_name(isa)) + "/" +
+                                       shape_name(s),
+                            [&] {
+                              CheckResult r;
+                              const auto& ref = d.template layer<Format>(Isa::scalar);
+                              std::vector<float> a(s.out), b(s.out);
+                              layer.forward(d.x.data(), 1, a.data());
+                              ref.forward(d.x.data(), 1, b.data());
+                              if (std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) != 0) {
+                                r.ok = false;
+                                r.max_error = 1.0;
+                                r.message = "differs from the scalar family on token 0";
+                              }
+                              return r;
+                            });
+    if (!ok) return;
+  }
+  const double bytes = static_cast<double>(layer.packed_weights_size() + sizeof(float) * (s.out + 1));
+  std::vector<float> y(batch * s.out);
+  if (kernel_only) {
+    bitlinear::QuantizedActivations q;
+    layer.quantize(d.x.data(), batch, s.in, q);
+    for (auto _ : state) {
+      layer.forward_quantized(q.view(), 0, s.out, y.data(), s.out);
+      benchmark::ClobberMemory();
+    }
+  } else if (!stream) {
+    std::vector<unsigned char> workspace(layer.workspace_size(batch));
+    for (auto _ : state) {
+      layer.forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size());
+      benchmark::ClobberMemory();
+    }
+  } else {
+    using Layer = bitlinear::BitLinear<Format>;
+    std::vector<Layer>& copies =
+        stream_copies<Layer>(name, static_cast<std::size_t>(bytes), [&] { return Layer(layer); });
+    std::vector<unsigned char> workspace(layer.workspace_size(batch));
+    std::size_t i = 0;
+    for (auto _ : state) {
+      copies[i].forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size());
+      benchmark::ClobberMemory();
+      i = i + 1 == copies.size() ? 0 : i + 1;
+    }
+  }
+  set_counters(state, s, batch, bytes);
+}
+
+// ---- baselines: one timed function per baseline, checked against float64 first ----
+using Gemm16 = std::function<void(const std::uint16_t* w, const float* x, float* y)>;
+
+void run_weights16(benchmark::State& state, const std::string& name, const Shape& s, std::size_t batch, bool stream,
+                   const std::vector<std::uint16_t>& w, const Gemm16& gemm, RefInputs ref, double tolerance) {
+  ShapeData& d = shape_data(s);
+  std::vector<float> y(batch * s.out);
+  const bool ok = checked(state, name, [&] {
+    std::fill(y.begin(), y.end(), std::nanf(""));
+    gemm(w.data(), d.x.data(), y.data());
+    return check_against_reference(d, ref, y.data(), batch, tolerance);
+  });
+  if (!ok) return;
+  const double bytes = static_cast<double>(w.size() * sizeof(std::uint16_t));
+  if (!stream) {
+    for (auto _ : state) {
+      gemm(w.data(), d.x.data(), y.data());
+      benchmark::ClobberMemory();
+    }
+  } else {
+    using Copy = std::vector<std::uint16_t>;
+    std::vector<Copy>& copies = stream_copies<Copy>(name, static_cast<std::size_t>(bytes), [&] { return w; });
+    std::size_t i = 0;
+    for (auto _ : state) {
+      gemm(copies[i].data(), d.x.data(), y.data());
+      benchmark::ClobberMemory();
+      i = i + 1 == copies.size() ? 0 : i + 1;
+    }
+  }
+  set_counters(state, s, batch, bytes);
+}
+
+void bm_fp16(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, bool stream) {
+#if BENCH_X86
+  if (!cpu_has_avx512()) {
+    state.SkipWithError("the FP16 baseline kernel needs AVX-512 F/BW/VL + F16C, which this CPU lacks");
+    return;
+  }
+  ShapeData& d = shape_data(s);
+  run_weights16(
+      state, name, s, batch, stream, d.fp16_weights(),
+      [&](const std::uint16_t* w, const float* x, float* y) { fp16::gemm_avx512(w, s.out, s.in, x, batch, y); },
+      RefInputs::fp16_weights, gamma_bound(s.in, 0x1.0p-24));
+#else
+  state.SkipWithError("x86 only");
+  (void)name, (void)s, (void)batch, (void)stream;
+#endif
+}
+
+void bm_bf16(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, bool stream) {
+#if BENCH_X86
+  if (!cpu_has_avx512_bf16()) {
+    state.SkipWithError("the BF16 baseline needs AVX512_BF16 (vdpbf16ps), which this CPU lacks");
+    return;
+  }
+  ShapeData& d = shape_data(s);
+  std::vector<std::uint16_t> xb(batch * bf16::padded(s.in));
+  run_weights16(
+      state, name, s, batch, stream, d.bf16_weights(),
+      [&](const std::uint16_t* w, const float* x, float* y) { bf16::gemm(w, s.out, s.in, x, batch, y, xb.data()); },
+      RefInputs::bf16_both, gamma_bound(s.in, 0x1.0p-24));
+#else
+  state.SkipWithError("x86 only");
+  (void)name, (void)s, (void)batch, (void)stream;
+#endif
+}
+
+// Eigen::half rounds every multiply-add to half, so the worst-case bound (n * 2^-11) exceeds 1 for these sizes; the
+// check uses a fixed normalized tolerance that catches wrong wiring (wrong transposition or rows), not precision.
+constexpr double eigen_half_tolerance = 0.05;
+
+void bm_half_eigen(benchmark::State& state, const std::string& name, Shape s, std::size_t batch) {
+  ShapeData& d = shape_data(s);
+  std::vector<std::uint16_t> xh(batch * s.in), yh(batch * s.out);
+  run_weights16(
+      state, name, s, batch, false, d.fp16_weights(),
+      [&](const std::uint16_t* w, const float* x, float* y) {
+        eigen::half_gemm(w, s.out, s.in, x, batch, y, xh.data(), yh.data());
+      },
+      RefInputs::half_both, eigen_half_tolerance);
+}
+
+using GemmF = void (*)(const float* w, std::size_t out, std::size_t in, const float* x, std::size_t batch, float* y);
+
+void bm_fp32(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, bool stream, GemmF gemm) {
+  ShapeData& d = shape_data(s);
+  std::vector<float> y(batch * s.out);
+  const bool ok = checked(state, name, [&] {
+    std::fill(y.begin(), y.end(), std::nanf(""));
+    gemm(d.w.data(), s.out, s.in, d.x.data(), batch, y.data());
+    return check_against_reference(d, RefInputs::fp32, y.data(), batch, gamma_bound(s.in, 0x1.0p-24));
+  });
+  if (!ok) return;
+  const double bytes = static_cast<double>(d.w.size() * sizeof(float));
+  if (!stream) {
+    for (auto _ : state) {
+      gemm(d.w.data(), s.out, s.in, d.x.data(), batch, y.data());
+      benchmark::ClobberMemory();
+    }
+  } else {
+    using Copy = std::vector<float>;
+    std::vector<Copy>& copies =
+        stream_copies<Copy>(name, static_cast<std::size_t>(bytes), [&] { return d.w; });
+    std::size_t i = 0;
+    for (auto _ : state) {
+      gemm(copies[i].data(), s.out, s.in, d.x.data(), batch, y.data());
+      benchmark::ClobberMemory();
+      i = i + 1 == copies.size() ? 0 : i + 1;
+    }
+  }
+  set_counters(state, s, batch, bytes);
+}
+
+// ---- memory-read bandwidth ----
+void bm_memread(benchmark::State& state, std::size_t bytes) {
+  bitlinear::detail::AlignedBytes buffer(bytes);
+  std::memset(buffer.data(), 1, bytes);
+  for (auto _ : state) benchmark::DoNotOptimize(memread::read(buffer.data(), bytes));
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["GBps"] =
+      benchmark::Counter(static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// ---- the matrix ----
+// Rough single-thread speeds (multiply-adds per second) used only to keep slow implementations (the scalar
+// reference family, the plain loop, Eigen::half) off the large batches, where one call would take seconds.
+double estimated_macs_per_s(const std::string& impl) {
+  if (impl.rfind("ternary.scalar.", 0) == 0) return 0.13e9;  // measured: ~7.5 ns per weight (branchy decode)
+  if (impl.rfind("binary.scalar.", 0) == 0) return 1.1e9;
+  if (impl == "fp32.loop") return 1.7e9;
+  if (impl == "half.eigen") return 0.14e9;
+  return 30e9;
+}
+
+void apply(benchmark::internal::Benchmark* b, const Timing& t) {
+  b->MinTime(t.min_time)->Repetitions(t.repetitions)->ReportAggregatesOnly(true)->Unit(benchmark::kMicrosecond);
+}
+
+void register_all(const Plan& plan) {
+  const Isa best = bitlinear::detail::best_isa();
+  std::vector<Isa> families;
+  for (Isa isa : bitlinear::all_isas) {
+    if (bitlinear::detail::isa_runnable(isa)) families.push_back(isa);
+  }
+  // Bandwidth line first: hot sizes (caches) and a DRAM-sized buffer.
+  for (std::size_t mib : {1, 4, 16, 64, 512}) {
+    apply(benchmark::RegisterBenchmark(("memread/" + std::to_string(mib) + "MiB").c_str(), bm_memread,
+                                       std::size_t{mib} << 20),
+          plan.headline);
+  }
+  const double per_call_limit = plan.quick ? 0.05 : 0.4;  // seconds; slower combinations are left out
+  for (const Shape& s : all_shapes) {
+    const bool small_model = std::string(s.model) == "2B4T";
+    if (plan.quick && !(small_model && s.out != 640)) continue;
+    for (std::size_t batch : all_batches) {
+      if (plan.quick && batch != 1 && batch != 128) continue;
+      const double macs = static_cast<double>(s.out * s.in * batch);
+      // Issue 2's main job: bitlinear (best family) and the plain float32 loop at batch 1 and 128 on 2B4T shapes.
+      const bool required = small_model && (batch == 1 || batch == 128);
+      auto affordable = [&](const std::string& impl) {
+        return macs / estimated_macs_per_s(impl) <= per_call_limit;
+      };
+      // Required rows still have a ceiling (2 s per call), or the scalar family alone would take minutes.
+      auto required_ok = [&](const std::string& impl) {
+        return required && macs / estimated_macs_per_s(impl) <= 2.0;
+      };
+      const std::string tail = "/" + shape_name(s) + "/b" + std::to_string(batch) + "/";
+      auto add = [&](const std::string& impl, const std::string& mode, const Timing& timing, auto fn) {
+        const std::string full = impl + tail + mode;
+        apply(benchmark::RegisterBenchmark(full.c_str(), [fn, full](benchmark::State& st) { fn(st, full); }), timing);
+      };
+      for (Isa isa : families) {
+        const std::string fam(bitlinear::isa_name(isa));
+        const bool headline = isa == best;
+        for (int kind = 0; kind < 2; ++kind) {
+          const std::string k = kind == 0 ? "ternary." : "binary.";
+          const std::string e2e = k + fam + ".e2e", kernel = k + fam + ".kernel";
+          // The best family is the headline: it runs everywhere unless one call would exceed 2 s (the scalar family,
+          // while it is the only one); the others only where affordable.
+          const bool e2e_ok = affordable(e2e) || (headline && macs / estimated_macs_per_s(e2e) <= 2.0 &&
+                                                  (required || !plan.quick));
+          if (!e2e_ok) continue;
+          const Timing& t = headline ? plan.headline : plan.secondary;
+          // Runs whose single call exceeds min_time are repeated fewer times (their spread is small anyway).
+          const Timing slow{t.min_time, macs / estimated_macs_per_s(e2e) > 1.0 ? 1 : t.repetitions};
+          auto bm = [=](bool kernel_only, bool stream) {
+            return [=](benchmark::State& st, const std::string& name) {
+              if (kind == 0) bm_bitlinear<bitlinear::Ternary>(st, name, s, batch, isa, kernel_only, stream);
+              else bm_bitlinear<bitlinear::Binary>(st, name, s, batch, isa, kernel_only, stream);
+            };
+          };
+          add(e2e, "hot", slow, bm(false, false));
+          if (affordable(kernel) || headline) add(kernel, "hot", slow, bm(true, false));
+          if (batch == 1) add(e2e, "stream", slow, bm(false, true));
+        }
+      }
+      add("fp16.f16c_fma", "hot", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_fp16(st, name, s, batch, false); });
+      if (batch == 1) add("fp16.f16c_fma", "stream", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_fp16(st, name, s, batch, true); });
+      if (cpu_has_avx512_bf16()) {
+        add("bf16.avx512bf16", "hot", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_bf16(st, name, s, batch, false); });
+        if (batch == 1) add("bf16.avx512bf16", "stream", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_bf16(st, name, s, batch, true); });
+      }
+      add("fp32.eigen", "hot", plan.headline,
+          [=](benchmark::State& st, const std::string& name) { bm_fp32(st, name, s, batch, false, eigen::fp32_gemm); });
+      if (batch == 1) {
+        add("fp32.eigen", "stream", plan.headline,
+            [=](benchmark::State& st, const std::string& name) { bm_fp32(st, name, s, batch, true, eigen::fp32_gemm); });
+      }
+      // (--quick keeps the float loop's batch-128 row on 2560x2560 only: it takes seconds per call.)
+      const bool loop_quick_ok = !plan.quick || batch == 1 || s.out == s.in;
+      if ((affordable("fp32.loop") || required_ok("fp32.loop")) && loop_quick_ok) {
+        const Timing t{plan.secondary.min_time, macs / estimated_macs_per_s("fp32.loop") > 1.0 ? 1 : plan.secondary.repetitions};
+        add("fp32.loop", "hot", t, [=](benchmark::State& st, const std::string& name) { bm_fp32(st, name, s, batch, false, loop::fp32_gemm); });
+      }
+      if (affordable("half.eigen")) {
+        add("half.eigen", "hot", plan.secondary, [=](benchmark::State& st, const std::string& name) { bm_half_eigen(st, name, s, batch); });
+      }
+    }
+  }
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+}  // namespace
+}  // namespace bench
+
+int main(int argc, char** argv) {
+  bench::Plan plan;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      plan.quick = true;
+      plan.headline = {0.02, 5};
+      plan.secondary = {0.01, 3};
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
+  benchmark::AddCustomContext("cpu_model", bench::cpu_model());
+  benchmark::AddCustomContext("bitlinear_best_family", std::string(bitlinear::isa_name(bitlinear::detail::best_isa())));
+  benchmark::AddCustomContext("bitlinear_families", bitlinear::detail::runnable_isa_list());
+  benchmark::AddCustomContext("eigen_simd", bench::eigen::simd_description());
+  benchmark::AddCustomContext("eigen_half_f16c", bench::eigen::half_uses_f16c() ? "yes" : "no");
+  benchmark::AddCustomContext("cpu_avx512_bf16", bench::cpu_has_avx512_bf16() ? "yes" : "no");
+  benchmark::AddCustomContext("plan", plan.quick ? "quick" : "full");
+  bench::register_all(plan);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/python3
+"""Summarize a bitlinear_bench JSON file: a table per shape and batch, and a chart.
+
+Usage: summarize.py RESULTS.json [--table OUT.md] [--chart OUT.png]
+
+Times are medians over repetitions (real time). Only Debian packages are used (python3, python3-matplotlib).
+"""
+import argparse
+import json
+import math
+import sys
+
+FP16 = "fp16.f16c_fma"
+BF16 = "bf16.avx512bf16"
+FP32 = "fp32.eigen"
+LOOP = "fp32.loop"
+HALF = "half.eigen"
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = {}
+    errors = {}
+    for b in data["benchmarks"]:
+        name = b.get("run_name", b["name"])
+        base = name.split("/min_time:")[0]
+        if b.get("error_occurred"):
+            errors[base] = b.get("error_message", "error")
+            continue
+        agg = b.get("aggregate_name")
+        if agg not in (None, "", "median"):
+            continue
+        if agg == "median" or base not in runs:  # a median beats a single run of the same name
+            runs[base] = b
+    return data.get("context", {}), runs, errors
+
+
+def seconds(b):
+    scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
+    return b["real_time"] * scale
+
+
+def fmt_time(s):
+    if s is None:
+        return "-"
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    if s < 1.0:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s:.2f} s"
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or a <= 0:
+        return "-"
+    return f"{b / a:.2f}x"
+
+
+class Results:
+    def __init__(self, runs):
+        self.runs = runs
+        self.shapes = []
+        self.batches = set()
+        self.families = {"ternary": set(), "binary": set()}
+        self.bandwidth = {}  # bytes of buffer -> GB/s
+        for name, b in runs.items():
+            parts = name.split("/")
+            if parts[0] == "memread":
+                self.bandwidth[int(b["bytes"])] = b["GBps"]  # the counter is already in GB/s
+                continue
+            impl, shape, batch = parts[0], parts[1], int(parts[2][1:])
+            if shape not in self.shapes:
+                self.shapes.append(shape)
+            self.batches.add(batch)
+            kind = impl.split(".")[0]
+            if kind in self.families:
+                self.families[kind].add(impl.split(".")[1])
+        self.batches = sorted(self.batches)
+
+    def get(self, impl, shape, batch, mode):
+        return self.runs.get(f"{impl}/{shape}/b{batch}/{mode}")
+
+    def time(self, impl, shape, batch, mode):
+        b = self.get(impl, shape, batch, mode)
+        return seconds(b) if b else None
+
+    def best(self, kind, shape, batch, mode, part="e2e"):
+        """(time, family) of the fastest kernel family for this row."""
+        best = (None, None)
+        for fam in sorted(self.families[kind]):
+            t = self.time(f"{kind}.{fam}.{part}", shape, batch, mode)
+            if t is not None and (best[0] is None or t < best[0]):
+                best = (t, fam)
+        return best
+
+    def bytes_of(self, kind, shape):
+        for fam in self.families.get(kind, []):
+            for batch in self.batches:
+                b = self.get(f"{kind}.{fam}.e2e", shape, batch, "hot")
+                if b:
+                    return b["bytes"]
+        return None
+
+    def roofline_bw(self, nbytes, mode):
+        """Read bandwidth (GB/s) of the smallest measured buffer holding nbytes (stream: the largest buffer)."""
+        if not self.bandwidth:
+            return None
+        sizes = sorted(self.bandwidth)
+        if mode == "stream":
+            return self.bandwidth[sizes[-1]]
+        for s in sizes:
+            if s >= nbytes:
+                return self.bandwidth[s]
+        return self.bandwidth[sizes[-1]]
+
+    def roofline_pct(self, t, nbytes, mode):
+        bw = self.roofline_bw(nbytes, mode)
+        if t is None or nbytes is None or bw is None:
+            return None
+        return 100.0 * (nbytes / (bw * 1e9)) / t
+
+
+def table(res):
+    lines = []
+    head = ("| shape (out x in) | batch | weights | ternary (family) | binary (family) | FP16 | ternary vs FP16 |"
+            " binary vs FP16 | ternary % of roofline | BF16 | FP32 Eigen | FP32 loop | ternary vs FP32 loop |")
+    lines.append(head)
+    lines.append("|" + "---|" * (head.count("|") - 1))
+    for shape in res.shapes:
+        for batch in res.batches:
+            for mode in ("hot", "stream"):
+                if mode == "stream" and batch != 1:
+                    continue
+                tt, tf = res.best("ternary", shape, batch, mode)
+                bt, bf = res.best("binary", shape, batch, mode)
+                f16 = res.time(FP16, shape, batch, mode)
+                if tt is None and bt is None and f16 is None:
+                    continue
+                pct = res.roofline_pct(tt, res.bytes_of("ternary", shape), mode) if batch == 1 else None
+                loop = res.time(LOOP, shape, batch, mode)
+                row = [shape, str(batch), mode,
+                       f"{fmt_time(tt)} ({tf})" if tt else "not run",
+                       f"{fmt_time(bt)} ({bf})" if bt else "not run",
+                       fmt_time(f16), fmt_ratio(tt, f16), fmt_ratio(bt, f16),
+                       f"{pct:.0f}%" if pct is not None else "-",
+                       fmt_time(res.time(BF16, shape, batch, mode)), fmt_time(res.time(FP32, shape, batch, mode)),
+                       fmt_time(loop), fmt_ratio(tt, loop)]
+                lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def footprint_table(res):
+    lines = ["| shape (out x in) | FP16 bytes | ternary bytes (bits/weight) | FP16 / ternary | binary bytes (bits/weight) |"
+             " FP16 / binary |", "|---|---|---|---|---|---|"]
+    for shape in res.shapes:
+        out, inn = (int(v) for v in shape.split("x"))
+        fp16 = 2 * out * inn
+        t = res.bytes_of("ternary", shape)
+        b = res.bytes_of("binary", shape)
+
+        def cell(v):
+            return f"{int(v):,} ({8 * v / (out * inn):.3f})" if v else "-"
+
+        lines.append(f"| {shape} | {fp16:,} | {cell(t)} | {fmt_ratio(t, fp16)} | {cell(b)} | {fmt_ratio(b, fp16)} |")
+    return "\n".join(lines)
+
+
+def bandwidth_table(res):
+    lines = ["| buffer | read GB/s |", "|---|---|"]
+    for size in sorted(res.bandwidth):
+        lines.append(f"| {size >> 20} MiB | {res.bandwidth[size]:.1f} |")
+    return "\n".join(lines)
+
+
+def chart(res, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 5.5))
+    shapes = res.shapes
+    batches = res.batches
+    width = 0.8 / max(1, len(batches))
+    for i, batch in enumerate(batches):
+        speedups = []
+        for shape in shapes:
+            tt, _ = res.best("ternary", shape, batch, "hot")
+            f16 = res.time(FP16, shape, batch, "hot")
+            speedups.append(f16 / tt if tt and f16 else float("nan"))
+        xs = [k + (i - (len(batches) - 1) / 2) * width for k in range(len(shapes))]
+        ax1.bar(xs, speedups, width, label=f"batch {batch}")
+    ax1.axhline(1.0, color="black", linewidth=0.8)
+    ax1.set_yscale("log")
+    ax1.set_xticks(range(len(shapes)))
+    ax1.set_xticklabels(shapes, rotation=30)
+    ax1.set_ylabel("speedup of TernaryLinear (end to end) over FP16")
+    ax1.set_title("Ternary vs FP16 (F16C + FP32 FMA), hot weights, 1 thread")
+    ax1.legend(fontsize=8)
+
+    impls = [("ternary", "ternary (best family)"), ("binary", "binary (best family)"), (FP16, "FP16"), (BF16, "BF16"),
+             (FP32, "FP32 Eigen")]
+    width = 0.8 / len(impls)
+    for i, (impl, label) in enumerate(impls):
+        gbps = []
+        for shape in shapes:
+            if impl in ("ternary", "binary"):
+                t, fam = res.best(impl, shape, 1, "stream")
+                b = res.get(f"{impl}.{fam}.e2e", shape, 1, "stream") if fam else None
+            else:
+                b = res.get(impl, shape, 1, "stream")
+                t = seconds(b) if b else None
+            gbps.append(b["bytes"] / t / 1e9 if b and t else 0.0)
+        xs = [k + (i - (len(impls) - 1) / 2) * width for k in range(len(shapes))]
+        ax2.bar(xs, gbps, width, label=label)
+    bw = res.roofline_bw(1 << 40, "stream")
+    if bw:
+        ax2.axhline(bw, color="red", linestyle="--", label=f"memory read {bw:.1f} GB/s")
+    ax2.set_xticks(range(len(shapes)))
+    ax2.set_xticklabels(shapes, rotation=30)
+    ax2.set_ylabel("GB/s of weights read (batch 1, streaming from DRAM)")
+    ax2.set_title("GEMV throughput against the bandwidth line")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("json")
+    ap.add_argument("--table")
+    ap.add_argument("--chart")
+    args = ap.parse_args()
+    context, runs, errors = load(args.json)
+    res = Results(runs)
+    out = []
+    out.append(f"CPU: {context.get('cpu_model', '?')}, {context.get('num_cpus', '?')} CPUs at "
+               f"{context.get('mhz_per_cpu', '?')} MHz; plan: {context.get('plan', '?')}; "
+               f"bitlinear families run: {context.get('bitlinear_families', '?')} "
+               f"(best: {context.get('bitlinear_best_family', '?')}); Eigen SIMD: {context.get('eigen_simd', '?')}; "
+               f"Eigen::half uses F16C: {context.get('eigen_half_f16c', '?')}; load average at start: "
+               f"{context.get('load_avg', '?')}")
+    out.append("")
+    out.append("Times: median of repetitions, wall clock, single thread, end to end (float in, float out). "
+               "'% of roofline' = (weight bytes / measured read bandwidth) / time, batch 1 only. "
+               "'not run' = that implementation was too slow for this size (see docs/bench.md).")
+    out.append("")
+    out.append(table(res))
+    out.append("")
+    out.append(footprint_table(res))
+    out.append("")
+    out.append(bandwidth_table(res))
+    if errors:
+        out.append("")
+        out.append("Benchmarks that failed or were skipped:")
+        for name, msg in sorted(errors.items()):
+            out.append(f"- {name}: {msg}")
+    text = "\n".join(out)
+    print(text)
+    if args.table:
+        with open(args.table, "w") as f:
+            f.write(text + "\n")
+    if args.chart:
+        try:
+            chart(res, args.chart)
+            print(f"\nchart: {args.chart}")
+        except ImportError as e:
+            print(f"\nno chart ({e}); install python3-matplotlib", file=sys.stderr)
+    bad = [n for n, m in errors.items() if "correctness" in m]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,490 @@
+// bitlinear: a reader for .safetensors files (the tensor container of Hugging Face checkpoints), enough to pull
+// tensors out by name, hardened against hostile files.
+//
+// Layout (https://huggingface.co/docs/safetensors): 8 bytes little-endian u64 N, then N bytes of UTF-8 JSON,
+// then the raw tensor data. The JSON is one object mapping each tensor name to
+//   {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}
+// (offsets in bytes, relative to the first byte after the header, little-endian row-major data), plus an
+// optional "__metadata__" object of string values.
+//
+// The parser is strict and handles only that subset: no floats, negative numbers, nulls or unknown keys in a
+// tensor entry; duplicate names, unknown dtypes, a header longer than 100 MB or than the file, offsets outside
+// the data, a byte size that is not product(shape) * dtype size (checked without overflow), and tensors that
+// overlap or leave holes in the data are all rejected with std::invalid_argument naming the problem. Nothing is
+// allocated beyond what the header bytes themselves justify; tensor data is never copied (views point into
+// the caller's buffer).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+
+// One tensor: a view into the file's bytes (valid as long as those bytes are).
+struct SafetensorsTensor {
+  std::string name;
+  std::string dtype;                 // "F32", "BF16", "U8", ...
+  std::vector<std::uint64_t> shape;  // empty for a scalar
+  const std::uint8_t* data = nullptr;
+  std::size_t size_bytes = 0;
+
+  std::uint64_t element_count() const noexcept {
+    std::uint64_t n = 1;
+    for (std::uint64_t d : shape) n *= d;  // cannot overflow: checked against size_bytes at parse time
+    return n;
+  }
+};
+
+namespace detail {
+
+[[noreturn]] inline void throw_bad_safetensors(const std::string& message) {
+  throw std::invalid_argument("bitlinear: safetensors: " + message);
+}
+
+// Bytes per element of a safetensors dtype, 0 if unknown.
+inline std::size_t safetensors_dtype_size(std::string_view dtype) noexcept {
+  struct Entry {
+    const char* name;
+    std::size_t size;
+  };
+  static constexpr Entry table[] = {{"BOOL", 1}, {"U8", 1},  {"I8", 1},       {"F8_E4M3", 1}, {"F8_E5M2", 1},
+                                    {"I16", 2},  {"U16", 2}, {"F16", 2},      {"BF16", 2},    {"I32", 4},
+                                    {"U32", 4},  {"F32", 4}, {"I64", 8},      {"U64", 8},     {"F64", 8}};
+  for (const Entry& e : table) {
+    if (dtype == e.name) return e.size;
+  }
+  return 0;
+}
+
+// Recursive descent over the header subset described above. Depth is fixed by the grammar (top object ->
+// entry object -> integer array), so hostile nesting cannot overflow the stack.
+class SafetensorsHeaderParser {
+ public:
+  SafetensorsHeaderParser(const char* text, std::size_t size) : p_(text), end_(text + size) {}
+
+  void parse(std::size_t data_size, const std::uint8_t* data, std::vector<SafetensorsTensor>& tensors,
+             std::vector<std::pair<std::string, std::string>>& metadata) {
+    skip_space();
+    expect('{', "the header must be a JSON object");
+    skip_space();
+    bool seen_metadata = false;
+    if (!consume('}')) {
+      for (;;) {
+        skip_space();
+        std::string key = parse_string();
+        skip_space();
+        expect(':', "expected ':' after key \"" + printable(key) + "\"");
+        skip_space();
+        if (key == "__metadata__") {
+          if (seen_metadata) fail("\"__metadata__\" appears twice");
+          seen_metadata = true;
+          parse_metadata(metadata);
+        } else {
+          for (const SafetensorsTensor& t : tensors) {
+            if (t.name == key) fail("tensor \"" + printable(key) + "\" appears twice");
+          }
+          tensors.push_back(parse_entry(std::move(key), data_size, data));
+        }
+        skip_space();
+        if (consume(',')) continue;
+        expect('}', "expected ',' or '}' in the header object");
+        break;
+      }
+    }
+    skip_space();  // the format pads the header with spaces
+    if (p_ != end_) fail("unexpected bytes after the header object");
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& message) const { throw_bad_safetensors("header: " + message); }
+
+  static std::string printable(const std::string& s) { return s.size() <= 80 ? s : s.substr(0, 80) + "..."; }
+
+  void skip_space() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool consume(char c) {
+    if (p_ != end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c, const std::string& message) {
+    if (!consume(c)) fail(message);
+  }
+
+  unsigned hex_digit() {
+    if (p_ == end_) fail("truncated \\u escape");
+    const char c = *p_++;
+    if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
+    if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return static_cast<unsigned>(c - 'A' + 10);
+    fail("bad hex digit in a \\u escape");
+  }
+  unsigned hex4() {
+    unsigned v = 0;
+    for (int i = 0; i < 4; ++i) v = v * 16 + hex_digit();
+    return v;
+  }
+  static void append_utf8(std::string& out, unsigned cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  std::string parse_string() {
+    expect('"', "expected a string");
+    std::string out;
+    for (;;) {
+      if (p_ == end_) fail("unterminated string");
+      const char c = *p_++;
+      if (c == '"') return out;
+      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (p_ == end_) fail("unterminated escape");
+      const char e = *p_++;
+      switch (e) {
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        case '/': out += '/'; break;
+        case 'b': out += '\b'; break;
+        case 'f': out += '\f'; break;
+        case 'n': out += '\n'; break;
+        case 'r': out += '\r'; break;
+        case 't': out += '\t'; break;
+        case 'u': {
+          unsigned cp = hex4();
+          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate in a \\u escape");
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') fail("unpaired high surrogate in a \\u escape");
+            p_ += 2;
+            const unsigned low = hex4();
+            if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate not followed by a low surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default: fail(std::string("unknown escape \\") + e);
+      }
+    }
+  }
+
+  std::uint64_t parse_uint() {
+    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a non-negative integer");
+    if (*p_ == '0' && end_ - p_ > 1 && p_[1] >= '0' && p_[1] <= '9') fail("integer with a leading zero");
+    std::uint64_t v = 0;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
+      const auto digit = static_cast<std::uint64_t>(*p_ - '0');
+      if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) fail("integer overflows 64 bits");
+      v = v * 10 + digit;
+      ++p_;
+    }
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) fail("expected an integer, found a fraction");
+    return v;
+  }
+
+  std::vector<std::uint64_t> parse_uint_array() {
+    expect('[', "expected an array of integers");
+    std::vector<std::uint64_t> values;
+    skip_space();
+    if (consume(']')) return values;
+    for (;;) {
+      skip_space();
+      values.push_back(parse_uint());  // each element used at least one header byte: bounded allocation
+      skip_space();
+      if (consume(',')) continue;
+      expect(']', "expected ',' or ']' in an integer array");
+      return values;
+    }
+  }
+
+  void parse_metadata(std::vector<std::pair<std::string, std::string>>& metadata) {
+    expect('{', "\"__metadata__\" must be an object of strings");
+    skip_space();
+    if (consume('}')) return;
+    for (;;) {
+      skip_space();
+      std::string key = parse_string();
+      skip_space();
+      expect(':', "expected ':' in \"__metadata__\"");
+      skip_space();
+      if (p_ == end_ || *p_ != '"') fail("\"__metadata__\" value of \"" + printable(key) + "\" is not a string");
+      std::string value = parse_string();
+      for (const auto& kv : metadata) {
+        if (kv.first == key) fail("\"__metadata__\" key \"" + printable(key) + "\" appears twice");
+      }
+      metadata.emplace_back(std::move(key), std::move(value));
+      skip_space();
+      if (consume(',')) continue;
+      expect('}', "expected ',' or '}' in \"__metadata__\"");
+      return;
+    }
+  }
+
+  SafetensorsTensor parse_entry(std::string name, std::size_t data_size, const std::uint8_t* data) {
+    const std::string where = "tensor \"" + printable(name) + "\"";
+    expect('{', where + ": entry must be an object");
+    bool has_dtype = false, has_shape = false, has_offsets = false;
+    SafetensorsTensor t;
+    std::vector<std::uint64_t> offsets;
+    skip_space();
+    if (!consume('}')) {
+      for (;;) {
+        skip_space();
+        const std::string key = parse_string();
+        skip_space();
+        expect(':', where + ": expected ':'");
+        skip_space();
+        if (key == "dtype" && !has_dtype) {
+          t.dtype = parse_string();
+          has_dtype = true;
+        } else if (key == "shape" && !has_shape) {
+          t.shape = parse_uint_array();
+          has_shape = true;
+        } else if (key == "data_offsets" && !has_offsets) {
+          offsets = parse_uint_array();
+          has_offsets = true;
+        } else {
+          fail(where + ": unexpected or repeated key \"" + printable(key) + "\"");
+        }
+        skip_space();
+        if (consume(',')) continue;
+        expect('}', where + ": expected ',' or '}'");
+        break;
+      }
+    }
+    if (!has_dtype || !has_shape || !has_offsets) fail(where + ": needs dtype, shape and data_offsets");
+    const std::size_t element_size = safetensors_dtype_size(t.dtype);
+    if (element_size == 0) fail(where + ": unknown dtype \"" + printable(t.dtype) + "\"");
+    if (offsets.size() != 2) fail(where + ": data_offsets must hold exactly two integers");
+    const std::uint64_t begin = offsets[0], end = offsets[1];
+    if (begin > end || end > data_size) {
+      fail(where + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+           "] are not within the " + std::to_string(data_size) + " data bytes");
+    }
+    std::uint64_t bytes = element_size;  // product(shape) * element_size, stopping before any overflow
+    for (std::uint64_t d : t.shape) {
+      if (d != 0 && bytes > (end - begin) / d) {
+        fail(where + ": shape needs more bytes than its data_offsets span (" + std::to_string(end - begin) + ")");
+      }
+      bytes *= d;
+    }
+    if (bytes != end - begin) {
+      fail(where + ": shape and dtype need " + std::to_string(bytes) + " bytes, data_offsets span " +
+           std::to_string(end - begin));
+    }
+    t.name = std::move(name);
+    t.data = data + begin;
+    t.size_bytes = static_cast<std::size_t>(bytes);
+    return t;
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+}  // namespace detail
+
+// A parsed safetensors file over caller-owned bytes (not copied: keep them alive while using the view).
+class SafetensorsView {
+ public:
+  // Largest header accepted (the limit of the reference implementation).
+  static constexpr std::uint64_t max_header_bytes = 100'000'000;
+
+  static SafetensorsView parse(const void* bytes, std::size_t size) {
+    if (bytes == nullptr && size != 0) detail::throw_bad_safetensors("data is null");
+    if (size < 8) detail::throw_bad_safetensors("truncated: " + std::to_string(size) + " bytes, less than the 8-byte header length");
+    const auto* p = static_cast<const std::uint8_t*>(bytes);
+    std::uint64_t header = 0;
+    for (int i = 7; i >= 0; --i) header = header << 8 | p[i];
+    if (header > max_header_bytes) {
+      detail::throw_bad_safetensors("header length " + std::to_string(header) + " exceeds the 100 MB limit");
+    }
+    if (header > size - 8) {
+      detail::throw_bad_safetensors("truncated: header length " + std::to_string(header) + " but only " +
+                                    std::to_string(size - 8) + " bytes follow");
+    }
+    SafetensorsView view;
+    const std::size_t header_size = static_cast<std::size_t>(header);
+    const std::uint8_t* data = p + 8 + header_size;
+    const std::size_t data_size = size - 8 - header_size;
+    detail::SafetensorsHeaderParser(reinterpret_cast<const char*>(p + 8), header_size)
+        .parse(data_size, data, view.tensors_, view.metadata_);
+    view.check_layout(data, data_size);
+    return view;
+  }
+
+  const std::vector<SafetensorsTensor>& tensors() const noexcept { return tensors_; }
+  const std::vector<std::pair<std::string, std::string>>& metadata() const noexcept { return metadata_; }
+
+  const SafetensorsTensor* find(std::string_view name) const noexcept {
+    for (const SafetensorsTensor& t : tensors_) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
+  // The tensor called `name`; throws std::invalid_argument if there is none.
+  const SafetensorsTensor& at(std::string_view name) const {
+    const SafetensorsTensor* t = find(name);
+    if (t == nullptr) detail::throw_bad_safetensors("no tensor named \"" + std::string(name) + "\"");
+    return *t;
+  }
+
+ private:
+  // Tensors must tile the data area exactly: sorted by offset, no overlap, no hole, nothing after the last.
+  void check_layout(const std::uint8_t* data, std::size_t data_size) const {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
+    spans.reserve(tensors_.size());
+    for (const SafetensorsTensor& t : tensors_) {
+      spans.emplace_back(static_cast<std::size_t>(t.data - data), static_cast<std::size_t>(t.data - data) + t.size_bytes);
+    }
+    std::sort(spans.begin(), spans.end());
+    std::size_t expected = 0;
+    for (const auto& s : spans) {
+      if (s.first != expected) {
+        detail::throw_bad_safetensors(std::string(s.first < expected ? "tensors overlap" : "hole in the data") +
+                                      " at data offset " + std::to_string(s.first));
+      }
+      expected = s.second;
+    }
+    if (expected != data_size) {
+      detail::throw_bad_safetensors(std::to_string(data_size - expected) + " bytes after the last tensor");
+    }
+  }
+
+  std::vector<SafetensorsTensor> tensors_;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+};
+
+// A safetensors file read into memory (in 1 MiB chunks until end of file) and parsed.
+class SafetensorsFile {
+ public:
+  // Throws std::runtime_error if the file cannot be read, std::invalid_argument if it is malformed.
+  static SafetensorsFile open(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw std::runtime_error("bitlinear: safetensors: cannot open \"" + path + "\"");
+    SafetensorsFile file;
+    constexpr std::size_t chunk = std::size_t{1} << 20;
+    for (;;) {
+      const std::size_t old_size = file.bytes_.size();
+      file.bytes_.resize(old_size + chunk);
+      in.read(reinterpret_cast<char*>(file.bytes_.data() + old_size), static_cast<std::streamsize>(chunk));
+      const auto got = static_cast<std::size_t>(in.gcount());
+      file.bytes_.resize(old_size + got);
+      if (got < chunk) break;
+    }
+    if (in.bad()) throw std::runtime_error("bitlinear: safetensors: read error in \"" + path + "\"");
+    file.view_ = SafetensorsView::parse(file.bytes_.data(), file.bytes_.size());
+    return file;
+  }
+  static SafetensorsFile from_bytes(std::vector<std::uint8_t> bytes) {
+    SafetensorsFile file;
+    file.bytes_ = std::move(bytes);
+    file.view_ = SafetensorsView::parse(file.bytes_.data(), file.bytes_.size());
+    return file;
+  }
+  const SafetensorsView& view() const noexcept { return view_; }
+
+  SafetensorsFile(SafetensorsFile&&) noexcept = default;
+  SafetensorsFile& operator=(SafetensorsFile&&) noexcept = default;
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+
+ private:
+  SafetensorsFile() = default;
+  std::vector<std::uint8_t> bytes_;  // moving a vector keeps its buffer, so the view's pointers stay valid
+  SafetensorsView view_;
+};
+
+// Converts a floating-point tensor (F32, F16, BF16 or F64; little-endian) to float32. F64 values are rounded
+// to float; F16 and BF16 convert exactly. Throws std::invalid_argument for any other dtype.
+inline std::vector<float> safetensors_to_float(const SafetensorsTensor& t) {
+  const std::size_t n = static_cast<std::size_t>(t.element_count());
+  std::vector<float> out(n);
+  const std::uint8_t* p = t.data;
+  auto bits_to_float = [](std::uint32_t bits) {
+    float f = 0.0f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  };
+  if (t.dtype == "F32") {
+    for (std::size_t i = 0; i < n; ++i, p += 4) {
+      out[i] = bits_to_float(static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+                             static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24);
+    }
+  } else if (t.dtype == "BF16") {
+    for (std::size_t i = 0; i < n; ++i, p += 2) {
+      out[i] = bits_to_float((static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8) << 16);
+    }
+  } else if (t.dtype == "F16") {
+    for (std::size_t i = 0; i < n; ++i, p += 2) {
+      const std::uint32_t h = static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8;
+      const std::uint32_t sign = (h & 0x8000u) << 16;
+      const std::uint32_t exponent = (h >> 10) & 0x1Fu;
+      std::uint32_t mantissa = h & 0x3FFu;
+      std::uint32_t bits = 0;
+      if (exponent == 0x1Fu) {
+        bits = sign | 0x7F800000u | (mantissa << 13);  // inf / NaN
+      } else if (exponent != 0) {
+        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);  // rebias 15 -> 127
+      } else if (mantissa == 0) {
+        bits = sign;
+      } else {  // subnormal half: normalize
+        int e = -1;
+        do {
+          ++e;
+          mantissa <<= 1;
+        } while ((mantissa & 0x400u) == 0);
+        bits = sign | ((112u - static_cast<std::uint32_t>(e)) << 23) | ((mantissa & 0x3FFu) << 13);
+      }
+      out[i] = bits_to_float(bits);
+    }
+  } else if (t.dtype == "F64") {
+    for (std::size_t i = 0; i < n; ++i, p += 8) {
+      std::uint64_t bits = 0;
+      for (int b = 7; b >= 0; --b) bits = bits << 8 | p[b];
+      double d = 0.0;
+      std::memcpy(&d, &bits, 8);
+      const double float_max = static_cast<double>(std::numeric_limits<float>::max());
+      if (d > float_max || d < -float_max) {  // out of float range: converting would be undefined behaviour
+        out[i] = d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+      } else {
+        out[i] = static_cast<float>(d);  // also NaN -> NaN
+      }
+    }
+  } else {
+    detail::throw_bad_safetensors("tensor \"" + t.name + "\" has dtype " + t.dtype +
+                                  "; a floating-point dtype (F32, F16, BF16, F64) is needed");
+  }
+  return out;
+}
+
+BITLINEAR_NAMESPACE_END

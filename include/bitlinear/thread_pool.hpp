@@ -1,0 +1,263 @@
+// bitlinear: ThreadPool, a small persistent pool for multithreaded forward() (see parallel_forward.hpp).
+//
+// Model: a pool of `size()` threads is the calling thread plus size() - 1 workers started once, in the
+// constructor. parallel_for() publishes one job (a function pointer and a context pointer: nothing is copied
+// or allocated), wakes the workers, works on the job itself, and returns when every task has run. Tasks are
+// claimed from an atomic counter, so which thread runs a task varies from call to call; callers that need
+// reproducible results (forward() does) make each task's output independent of the thread that computes it.
+//
+// Idle workers spin for at most `spin_time` (default 50 µs, cheap wake-up for back-to-back layers) and then
+// block on a condition variable: a pool with nothing to do uses no CPU.
+//
+// Thread safety: parallel_for() may be called from any number of threads; calls run one at a time. A task
+// that calls parallel_for() on the pool it runs on gets a serial loop on its own thread (no deadlock). An
+// exception thrown by a task is rethrown by parallel_for() after every started task has finished (remaining
+// tasks are skipped).
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "config.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+#include <immintrin.h>
+#endif
+
+BITLINEAR_NAMESPACE_BEGIN
+
+namespace detail {
+inline void cpu_relax() noexcept {
+#if BITLINEAR_ARCH_X86_64
+  _mm_pause();
+#elif BITLINEAR_ARCH_AARCH64 && (defined(__GNUC__) || defined(__clang__))
+  __asm__ __volatile__("yield");
+#endif
+}
+}  // namespace detail
+
+class ThreadPool {
+ public:
+  static constexpr std::size_t max_threads = 1024;
+
+  // Threads the hardware runs at once (at least 1).
+  static std::size_t hardware_threads() noexcept {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : n;
+  }
+
+  // A pool of hardware_threads() threads (the caller included).
+  ThreadPool() : ThreadPool(hardware_threads()) {}
+
+  // A pool of `threads` threads, the calling thread included: threads - 1 workers are started now.
+  // Throws std::invalid_argument unless 1 <= threads <= max_threads; std::system_error if a thread cannot start.
+  explicit ThreadPool(std::size_t threads, std::chrono::microseconds spin_time = std::chrono::microseconds(50))
+      : spin_time_(spin_time) {
+    BITLINEAR_REQUIRE(threads >= 1 && threads <= max_threads,
+                      "ThreadPool of " + std::to_string(threads) + " threads; it must have 1 to " +
+                          std::to_string(max_threads));
+    BITLINEAR_REQUIRE(spin_time.count() >= 0, "ThreadPool spin_time is negative");
+    workers_.reserve(threads - 1);
+    try {
+      for (std::size_t i = 0; i + 1 < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    } catch (...) {
+      stop_workers();
+      throw;
+    }
+  }
+
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  // Joins the workers. No parallel_for() may be running.
+  ~ThreadPool() { stop_workers(); }
+
+  // Threads that run tasks: the workers plus the calling thread.
+  std::size_t size() const noexcept { return workers_.size() + 1; }
+
+  // Runs body(chunk_begin, chunk_end) for the chunks [begin + i * chunk, min(begin + (i + 1) * chunk, end)),
+  // i = 0, 1, ..., spread over the pool's threads. The chunks depend only on the arguments. Allocation-free.
+  template <class Body>
+  void parallel_for(std::size_t begin, std::size_t end, std::size_t chunk, Body&& body) {
+    BITLINEAR_REQUIRE(chunk > 0, "parallel_for chunk is 0; it must be at least 1");
+    if (begin >= end) return;
+    using BodyType = std::remove_reference_t<Body>;
+    struct Context {
+      BodyType* body;
+      std::size_t begin, end, chunk;
+    };
+    const Context context{&body, begin, end, chunk};
+    const TaskFunction invoke = [](const void* opaque, std::size_t task) {
+      const Context& c = *static_cast<const Context*>(opaque);
+      const std::size_t chunk_begin = c.begin + task * c.chunk;
+      const std::size_t chunk_end = c.end - chunk_begin > c.chunk ? chunk_begin + c.chunk : c.end;
+      (*c.body)(chunk_begin, chunk_end);
+    };
+    run(Job{invoke, &context, (end - begin - 1) / chunk + 1});
+  }
+
+ private:
+  using TaskFunction = void (*)(const void* context, std::size_t task);
+  // One published job: tasks 0 .. tasks - 1, each run once as function(context, task).
+  struct Job {
+    TaskFunction function = nullptr;
+    const void* context = nullptr;
+    std::size_t tasks = 0;
+  };
+
+  bool called_from_task() const noexcept {
+    const std::thread::id me = std::this_thread::get_id();
+    if (caller_.load(std::memory_order_acquire) == me) return true;
+    for (const std::thread& worker : workers_) {
+      if (worker.get_id() == me) return true;
+    }
+    return false;
+  }
+
+  void run(const Job& job) {
+    if (job.tasks == 1 || workers_.empty() || called_from_task()) {
+      for (std::size_t task = 0; task < job.tasks; ++task) job.function(job.context, task);
+      return;
+    }
+    std::lock_guard<std::mutex> one_job_at_a_time(submit_mutex_);
+    caller_.store(std::this_thread::get_id(), std::memory_order_release);
+    job_ = job;
+    next_task_.store(0, std::memory_order_relaxed);
+    failed_.store(false, std::memory_order_relaxed);
+    const std::uint64_t generation = (generation_.load(std::memory_order_relaxed) + 1) & 0xFFFFFFFFu;  // wraps
+    entry_.store(generation << 32 | entry_open, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      generation_.store(generation, std::memory_order_release);
+    }
+    wake_.notify_all();
+    work_on(job_);
+    // Every task has been claimed. Close the entry so that workers still waking up skip this job instead of
+    // making us wait for them, then wait for the workers that joined: job_ and its context die when we return.
+    entry_.fetch_and(~entry_open, std::memory_order_acq_rel);
+    const auto all_left = [this] { return (entry_.load(std::memory_order_acquire) & entry_count_mask) == 0; };
+    if (!spin_until(all_left)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, all_left);
+    }
+    caller_.store(std::thread::id(), std::memory_order_release);
+    if (failed_.load(std::memory_order_acquire)) {
+      std::exception_ptr error = std::exchange(error_, nullptr);
+      std::rethrow_exception(error);
+    }
+  }
+
+  // A worker that has seen a new generation joins its job if the entry is still open. Returns false (and the
+  // worker skips the job) if the caller has already closed it.
+  bool try_join(std::uint64_t& seen) noexcept {
+    std::uint64_t entry = entry_.load(std::memory_order_acquire);
+    for (;;) {
+      seen = entry >> 32;
+      if ((entry & entry_open) == 0) return false;
+      if (entry_.compare_exchange_weak(entry, entry + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return true;
+      }
+    }
+  }
+
+  // Claims and runs tasks of `job` until none is left.
+  void work_on(const Job& job) noexcept {
+    for (;;) {
+      const std::size_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (task >= job.tasks) return;
+      try {
+        job.function(job.context, task);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex_);
+        if (!failed_.load(std::memory_order_relaxed)) {
+          error_ = std::current_exception();
+          failed_.store(true, std::memory_order_release);
+        }
+        next_task_.store(job.tasks, std::memory_order_relaxed);  // skip the tasks nobody has started
+      }
+    }
+  }
+
+  // Spins (politely) for at most spin_time_ until ready() is true; returns ready()'s last value.
+  template <class Ready>
+  bool spin_until(Ready ready) const noexcept {
+    if (ready()) return true;
+    if (spin_time_.count() == 0) return false;
+    const auto deadline = std::chrono::steady_clock::now() + spin_time_;
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        detail::cpu_relax();
+        if (ready()) return true;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return ready();
+    }
+  }
+
+  void worker_loop() noexcept {
+    std::uint64_t seen = 0;
+    for (;;) {
+      const auto has_news = [&] {
+        return generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_acquire);
+      };
+      if (!spin_until(has_news)) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, has_news);
+      }
+      if (stop_.load(std::memory_order_acquire)) return;
+      if (!try_join(seen)) continue;
+      work_on(job_);
+      const std::uint64_t before = entry_.fetch_sub(1, std::memory_order_acq_rel);
+      if ((before & entry_count_mask) == 1 && (before & entry_open) == 0) {
+        // Last one out of a closed job: wake the caller if it went to sleep. Taking the mutex orders this
+        // notify after the caller's check of the count, so the wake-up cannot be lost.
+        { std::lock_guard<std::mutex> lock(mutex_); }
+        done_.notify_one();
+      }
+    }
+  }
+
+  void stop_workers() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_.store(true, std::memory_order_release);
+    }
+    wake_.notify_all();
+    for (std::thread& worker : workers_) {
+      if (worker.joinable()) worker.join();
+    }
+  }
+
+  std::chrono::microseconds spin_time_;
+  std::vector<std::thread> workers_;
+
+  std::mutex submit_mutex_;  // one parallel_for at a time
+  std::mutex mutex_;         // guards the sleeps on wake_ and done_
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::atomic<std::uint64_t> generation_{0};  // bumped once per published job, modulo 2^32
+  // The current job's entry: generation << 32 | entry_open while workers may join | workers inside it.
+  static constexpr std::uint64_t entry_open = std::uint64_t{1} << 31;
+  static constexpr std::uint64_t entry_count_mask = entry_open - 1;
+  std::atomic<std::uint64_t> entry_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> caller_{};     // the thread running parallel_for, while it runs
+  Job job_;
+  std::atomic<std::size_t> next_task_{0};
+
+  std::mutex error_mutex_;
+  std::atomic<bool> failed_{false};
+  std::exception_ptr error_;
+};
+
+BITLINEAR_NAMESPACE_END

@@ -1,0 +1,326 @@
+// Threading: the ThreadPool itself, pooled forward() against the single-threaded forward() bit for bit for
+// 1..8 threads, the row-range API on std::thread, and many concurrent calls on one layer (run under
+// ThreadSanitizer by .ci/steps/30-tsan.sh).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "../test_util.hpp"
+
+namespace {
+
+using bitlinear::ActivationScale;
+using bitlinear::ThreadPool;
+
+constexpr float kCanary = -12345.5f;  // pre-fills outputs, so an output nobody wrote is caught
+
+// ---------------------------------------------------------------- ThreadPool
+
+TEST(ThreadPool, RejectsBadSizes) {
+  EXPECT_THROW(ThreadPool(0), std::invalid_argument);
+  EXPECT_THROW(ThreadPool(ThreadPool::max_threads + 1), std::invalid_argument);
+  ThreadPool pool(2);
+  EXPECT_THROW(pool.parallel_for(0, 10, 0, [](std::size_t, std::size_t) {}), std::invalid_argument);
+}
+
+TEST(ThreadPool, SizeCountsTheCaller) {
+  for (std::size_t n = 1; n <= 4; ++n) EXPECT_EQ(ThreadPool(n).size(), n);
+  EXPECT_GE(ThreadPool().size(), 1u);
+}
+
+TEST(ThreadPool, EveryIndexOnceInDocumentedChunks) {
+  for (std::size_t threads = 1; threads <= 8; ++threads) {
+    ThreadPool pool(threads);
+    for (std::size_t begin : {0u, 3u}) {
+      for (std::size_t count : {0u, 1u, 2u, 7u, 64u, 1000u}) {
+        for (std::size_t chunk : {1u, 3u, 64u, 5000u}) {
+          const std::size_t end = begin + count;
+          std::vector<std::atomic<int>> hits(end + 1);
+          std::atomic<int> bad_chunks{0};
+          pool.parallel_for(begin, end, chunk, [&](std::size_t b, std::size_t e) {
+            // Chunks start at begin + i * chunk and hold chunk indices, except the last one.
+            if (b < begin || (b - begin) % chunk != 0 || e <= b || e > end || (e - b != chunk && e != end)) {
+              bad_chunks.fetch_add(1);
+            }
+            for (std::size_t i = b; i < e && i <= end; ++i) hits[i].fetch_add(1);
+          });
+          EXPECT_EQ(bad_chunks.load(), 0) << "threads " << threads << " chunk " << chunk;
+          for (std::size_t i = 0; i <= end; ++i) {
+            ASSERT_EQ(hits[i].load(), (i >= begin && i < end) ? 1 : 0)
+                << "index " << i << " of [" << begin << ", " << end << ") chunk " << chunk << " threads " << threads;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ThreadPool, UsesSeveralThreadsWhenWorkWaits) {
+  ThreadPool pool(3);
+  // Each task waits (bounded) until a second thread has entered, which only happens if workers take tasks.
+  std::atomic<int> inside{0};
+  std::atomic<bool> saw_two{false};
+  pool.parallel_for(0, 2, 1, [&](std::size_t, std::size_t) {
+    inside.fetch_add(1);
+    for (int i = 0; i < 2000000 && !saw_two.load(); ++i) {
+      if (inside.load() >= 2) saw_two.store(true);
+      std::this_thread::yield();
+    }
+  });
+  EXPECT_TRUE(saw_two.load());
+}
+
+TEST(ThreadPool, NestedCallOnSamePoolRunsInline) {
+  ThreadPool pool(4);
+  std::vector<std::atomic<int>> hits(40 * 30);
+  pool.parallel_for(0, 40, 1, [&](std::size_t outer, std::size_t) {
+    pool.parallel_for(0, 30, 7, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) hits[outer * 30 + i].fetch_add(1);
+    });
+  });
+  for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+}
+
+TEST(ThreadPool, ExceptionReachesCallerAndPoolStaysUsable) {
+  ThreadPool pool(4);
+  EXPECT_THROW(pool.parallel_for(0, 100, 1,
+                                 [&](std::size_t b, std::size_t) {
+                                   if (b == 37) throw std::runtime_error("task 37");
+                                 }),
+               std::runtime_error);
+  std::atomic<std::size_t> sum{0};
+  pool.parallel_for(0, 100, 1, [&](std::size_t b, std::size_t) { sum.fetch_add(b); });
+  EXPECT_EQ(sum.load(), 4950u);
+}
+
+TEST(ThreadPool, ConcurrentCallersShareOnePool) {
+  ThreadPool pool(3);
+  constexpr int kCallers = 4, kRounds = 50;
+  std::vector<std::size_t> totals(kCallers, 0);
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      for (int round = 0; round < kRounds; ++round) {
+        std::atomic<std::size_t> sum{0};
+        pool.parallel_for(0, 200, 9, [&](std::size_t b, std::size_t e) {
+          for (std::size_t i = b; i < e; ++i) sum.fetch_add(i);
+        });
+        totals[c] += sum.load();
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  for (int c = 0; c < kCallers; ++c) EXPECT_EQ(totals[c], kRounds * 19900u);
+}
+
+TEST(ThreadPool, IdleWorkersSleepAndWakeAgain) {
+  // Zero spin: workers block at once. Jobs separated by pauses longer than any spin must still complete.
+  ThreadPool pool(3, std::chrono::microseconds(0));
+  for (int round = 0; round < 5; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::atomic<int> count{0};
+    pool.parallel_for(0, 64, 1, [&](std::size_t, std::size_t) { count.fetch_add(1); });
+    EXPECT_EQ(count.load(), 64);
+  }
+}
+
+TEST(ThreadPool, ManyTinyJobsBackToBack) {
+  // Races between workers joining late and callers closing a job: every job must still run each task once.
+  for (int spin_us : {0, 50}) {
+    ThreadPool pool(4, std::chrono::microseconds(spin_us));
+    long total = 0;
+    for (int job = 0; job < 3000; ++job) {
+      std::atomic<int> count{0};
+      pool.parallel_for(0, 1 + job % 5, 1, [&](std::size_t, std::size_t) { count.fetch_add(1); });
+      total += count.load();
+      ASSERT_EQ(count.load(), 1 + job % 5) << "job " << job;
+    }
+    EXPECT_EQ(total, 3000 + 600 * (1 + 2 + 3 + 4));
+  }
+}
+
+// ---------------------------------------------------------------- pooled forward
+
+struct Shape {
+  std::size_t out, in, batch;
+};
+// Small (runs inline), many output chunks, few output chunks (tokens split too), GEMV, odd tails.
+const Shape kShapes[] = {{5, 3, 2},      {1000, 150, 7}, {129, 65, 33}, {70, 1030, 24},
+                         {2000, 129, 1}, {64, 1, 1},     {6000, 40, 3}, {200, 513, 9}};
+
+std::vector<float> inputs_with_specials(std::size_t batch, std::size_t in, std::uint32_t seed) {
+  auto x = bitlinear_test::random_floats(batch * in, seed, -4.0f, 4.0f);
+  if (batch > 2) {
+    x[2 * in + in / 2] = std::numeric_limits<float>::quiet_NaN();  // row 2 is NaN
+    for (std::size_t k = 0; k < in; ++k) x[1 * in + k] = 0.0f;    // row 1 is all zeros
+  }
+  return x;
+}
+
+template <class Layer>
+void expect_pooled_matches_serial(const Shape& s, ActivationScale mode, std::uint32_t seed) {
+  const auto w = bitlinear_test::random_floats(s.out * s.in, seed);
+  const auto bias = bitlinear_test::random_floats(s.out, seed + 1);
+  const auto x = inputs_with_specials(s.batch, s.in, seed + 2);
+  bitlinear::Options options;
+  options.activation_scale = mode;
+  const auto layer = Layer::from_float(w.data(), s.out, s.in, bias.data(), options);
+  std::vector<float> expected(s.batch * s.out);
+  layer.forward(x.data(), s.batch, expected.data());
+
+  std::vector<unsigned char> workspace(layer.workspace_size(s.batch));
+  for (std::size_t threads = 1; threads <= 8; ++threads) {
+    ThreadPool pool(threads);
+    for (int variant = 0; variant < 3; ++variant) {
+      std::vector<float> y(s.batch * s.out, kCanary);
+      if (variant == 0) layer.forward(x.data(), s.batch, y.data(), pool);
+      if (variant == 1) layer.forward(x.data(), s.batch, s.in, y.data(), s.out, pool);
+      if (variant == 2) {
+        layer.forward(x.data(), s.batch, s.in, y.data(), s.out, workspace.data(), workspace.size(), pool);
+      }
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        ASSERT_TRUE(bitlinear_test::same_bits(y[i], expected[i]))
+            << "out=" << s.out << " in=" << s.in << " batch=" << s.batch << " threads=" << threads
+            << " variant=" << variant << " mode=" << static_cast<int>(mode) << " at " << i << ": " << y[i]
+            << " vs " << expected[i];
+      }
+    }
+  }
+}
+
+TEST(PooledForward, TernaryBitIdenticalForOneToEightThreads) {
+  std::uint32_t seed = 10;
+  for (const Shape& s : kShapes) {
+    for (ActivationScale mode : {ActivationScale::per_token, ActivationScale::per_tensor}) {
+      expect_pooled_matches_serial<bitlinear::TernaryLinear>(s, mode, seed += 3);
+    }
+  }
+}
+
+TEST(PooledForward, BinaryBitIdenticalForOneToEightThreads) {
+  std::uint32_t seed = 500;
+  for (const Shape& s : kShapes) {
+    for (ActivationScale mode : {ActivationScale::per_token, ActivationScale::per_tensor}) {
+      expect_pooled_matches_serial<bitlinear::BinaryLinear>(s, mode, seed += 3);
+    }
+  }
+}
+
+TEST(PooledForward, NanRowStaysInItsRow) {
+  const Shape s{300, 700, 5};
+  const auto w = bitlinear_test::random_floats(s.out * s.in, 77);
+  const auto x = inputs_with_specials(s.batch, s.in, 78);
+  const auto layer = bitlinear::TernaryLinear::from_float(w.data(), s.out, s.in);
+  ThreadPool pool(4);
+  std::vector<float> y(s.batch * s.out, kCanary);
+  layer.forward(x.data(), s.batch, y.data(), pool);
+  for (std::size_t t = 0; t < s.batch; ++t) {
+    for (std::size_t j = 0; j < s.out; ++j) {
+      const float v = y[t * s.out + j];
+      if (t == 2) {
+        ASSERT_TRUE(std::isnan(v)) << "row 2 holds a NaN input";
+      } else {
+        ASSERT_TRUE(std::isfinite(v)) << "row " << t << " output " << j;
+      }
+    }
+  }
+}
+
+TEST(PooledForward, ChecksArgumentsOnTheCallingThread) {
+  const auto w = bitlinear_test::random_floats(100 * 50, 5);
+  const auto layer = bitlinear::TernaryLinear::from_float(w.data(), 100, 50);
+  ThreadPool pool(2);
+  std::vector<float> x(3 * 50, 1.0f), y(3 * 100);
+  std::vector<unsigned char> small(layer.workspace_size(3) - 1);
+  EXPECT_THROW(layer.forward(nullptr, 3, y.data(), pool), std::invalid_argument);
+  EXPECT_THROW(layer.forward(x.data(), 3, nullptr, pool), std::invalid_argument);
+  EXPECT_THROW(layer.forward(x.data(), 0, y.data(), pool), std::invalid_argument);
+  EXPECT_THROW(layer.forward(x.data(), 3, 49, y.data(), 100, pool), std::invalid_argument);
+  EXPECT_THROW(layer.forward(x.data(), 3, 50, y.data(), 99, pool), std::invalid_argument);
+  EXPECT_THROW(layer.forward(x.data(), 3, 50, y.data(), 100, small.data(), small.size(), pool),
+               std::invalid_argument);
+}
+
+// ---------------------------------------------------------------- row ranges on the caller's own threads
+
+template <class Layer>
+void expect_row_ranges_match(std::uint32_t seed) {
+  const std::size_t out = 517, in = 260, batch = 6;
+  const auto w = bitlinear_test::random_floats(out * in, seed);
+  const auto x = bitlinear_test::random_floats(batch * in, seed + 1);
+  const auto layer = Layer::from_float(w.data(), out, in);
+  std::vector<float> expected(batch * out);
+  layer.forward(x.data(), batch, expected.data());
+
+  bitlinear::QuantizedActivations acts;
+  layer.quantize(x.data(), batch, in, acts);
+  for (std::size_t threads : {1u, 2u, 3u, 7u}) {
+    std::vector<float> y(batch * out, kCanary);
+    std::vector<std::thread> team;
+    for (std::size_t i = 0; i < threads; ++i) {
+      // Uneven, unaligned ranges: results must not depend on the split.
+      const std::size_t begin = out * i * i / (threads * threads), end = out * (i + 1) * (i + 1) / (threads * threads);
+      team.emplace_back([&, begin, end] { layer.forward_quantized(acts.view(), begin, end, y.data(), out); });
+    }
+    for (auto& t : team) t.join();
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      ASSERT_TRUE(bitlinear_test::same_bits(y[i], expected[i])) << threads << " threads, at " << i;
+    }
+  }
+}
+
+TEST(RowRange, StdThreadSplitMatchesForward) {
+  expect_row_ranges_match<bitlinear::TernaryLinear>(31);
+  expect_row_ranges_match<bitlinear::BinaryLinear>(32);
+}
+
+// ---------------------------------------------------------------- concurrency on one layer
+
+template <class Layer>
+void concurrent_calls_on_one_layer(std::uint32_t seed) {
+  const std::size_t out = 193, in = 300, batch = 3;
+  constexpr int kThreads = 8, kCalls = 12;
+  const auto w = bitlinear_test::random_floats(out * in, seed);
+  const auto layer = Layer::from_float(w.data(), out, in);
+  std::vector<std::vector<float>> inputs, expected;
+  for (int c = 0; c < kThreads; ++c) {
+    inputs.push_back(bitlinear_test::random_floats(batch * in, seed + 10 + c, -2.0f, 2.0f));
+    expected.emplace_back(batch * out);
+    layer.forward(inputs.back().data(), batch, expected.back().data());
+  }
+  ThreadPool shared_pool(2);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> team;
+  for (int c = 0; c < kThreads; ++c) {
+    team.emplace_back([&, c] {
+      std::vector<unsigned char> workspace(layer.workspace_size(batch));
+      for (int call = 0; call < kCalls; ++call) {
+        std::vector<float> y(batch * out, kCanary);
+        switch (call % 4) {
+          case 0: layer.forward(inputs[c].data(), batch, y.data()); break;
+          case 1: layer.forward(inputs[c].data(), batch, in, y.data(), out, workspace.data(), workspace.size()); break;
+          case 2: layer.forward(inputs[c].data(), batch, y.data(), shared_pool); break;
+          default:
+            layer.forward(inputs[c].data(), batch, in, y.data(), out, workspace.data(), workspace.size(), shared_pool);
+        }
+        for (std::size_t i = 0; i < y.size(); ++i) {
+          if (!bitlinear_test::same_bits(y[i], expected[c][i])) mismatches.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : team) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+TEST(Concurrency, ManyThreadsForwardOneLayer) {
+  concurrent_calls_on_one_layer<bitlinear::TernaryLinear>(900);
+  concurrent_calls_on_one_layer<bitlinear::BinaryLinear>(901);
+}
+
+}  // namespace

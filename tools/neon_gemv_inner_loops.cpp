@@ -1,0 +1,13 @@
+// Instantiates the aarch64 GEMV inner loops as out-of-line symbols so that tools/count-neon-gemv-ops.sh can
+// count their instructions in `aarch64-linux-gnu-objdump -d`. Not part of the library or the tests.
+#include <bitlinear/bitlinear.hpp>
+
+namespace neon = bitlinear::detail::neon;
+using I32 = std::int32_t;
+using I8 = std::int8_t;
+using U8 = std::uint8_t;
+
+void count_ternary_dotprod(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::ternary_gemv_dotprod<4>(w, rb, q, n, d); }
+void count_binary_dotprod(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::binary_gemv_dotprod<4>(w, rb, q, n, d); }
+void count_ternary_neon(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::ternary_gemv_neon<4>(w, rb, q, n, d); }
+void count_binary_neon(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::binary_gemv_neon<4>(w, rb, q, n, d); }
