@@ -33,7 +33,7 @@ struct TernaryCodes {
   static constexpr std::size_t block_weights = 256;  // weights per 64-byte block
 
   static constexpr int field_bits = 2;
-  static constexpr std::size_t single_token_rows = 4;  // GEMV rows per group at batch 1: 4 rows x 4 fields accs
+  static constexpr std::size_t single_token_rows = 4;  // GEMV rows per group at batch 1: 4 rows x 4 field accumulators
 
   template <int Field>
   BITLINEAR_AVX512_TARGET static __m512i field(__m512i block) {
