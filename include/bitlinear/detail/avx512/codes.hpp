@@ -32,6 +32,9 @@ struct TernaryCodes {
   static constexpr int fields = 4;                  // fields per byte
   static constexpr std::size_t block_weights = 256;  // weights per 64-byte block
 
+  static constexpr int field_bits = 2;
+  static constexpr std::size_t single_token_rows = 4;  // GEMV rows per group at batch 1: 4 rows x 4 field accumulators
+
   template <int Field>
   BITLINEAR_AVX512_TARGET static __m512i field(__m512i block) {
     // A 16-bit shift moves bits of the next byte into the top of each byte; the mask removes them.
@@ -50,6 +53,9 @@ struct BinaryCodes {
   static constexpr int fields = 8;
   static constexpr std::size_t block_weights = 512;
 
+  static constexpr int field_bits = 1;
+  static constexpr std::size_t single_token_rows = 2;  // 2 rows x 8 fields accumulators
+
   template <int Field>
   BITLINEAR_AVX512_TARGET static __m512i field(__m512i block) {
     return _mm512_and_si512(_mm512_srli_epi16(block, Field), _mm512_set1_epi8(1));
@@ -66,6 +72,17 @@ struct BinaryCodes {
     return product;
   }
 };
+
+// Field `Field` of every byte left in place: f * 2^(field_bits * Field), at most 2 * 64 = 128 (ternary) or
+// 128 (binary), still a valid u8 operand. The GEMV at batch 1 accumulates each field in its own accumulator
+// and shifts the scale out at the end, saving the per-field shift. Exact: a lane gains at most
+// 4 * 128 * 128 = 2^16 per block, so after 2^20 / 256 blocks it is below 2^28, and every lane is an exact
+// multiple of 2^(field_bits * Field), so the arithmetic right shift divides exactly.
+template <class Codes, int Field>
+BITLINEAR_AVX512_INLINE __m512i field_in_place(__m512i block) {
+  constexpr int mask = ((1 << Codes::field_bits) - 1) << (Codes::field_bits * Field);
+  return _mm512_and_si512(block, _mm512_set1_epi8(static_cast<char>(mask)));
+}
 
 // Writes y[j0 + i] for i < count (count <= 16) of one token from 16 raw sums: the epilogue above, with a
 // masked bias load and a masked store, so nothing outside bias[0, out) and the caller's y row is touched.

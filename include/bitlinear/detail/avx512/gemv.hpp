@@ -3,10 +3,11 @@
 //
 // Shape of the work: a group of R <= 4 consecutive output rows times T <= 4 tokens. Per 64-byte block, each of
 // the R rows is loaded once and split into its fields (4 ternary, 8 binary); each field's 64 activations of
-// each token are loaded once and shared by the R rows. R*T (T = 1: 2*R, to have 8 independent vpdpbusd
-// chains) zmm accumulators hold raw = sum f*q (see codes.hpp for the epilogue). Rows are handled 16 at a time
+// each token are loaded once and shared by the R rows. R*T zmm accumulators hold raw = sum f*q (see codes.hpp
+// for the epilogue). At batch 1 the fields are only masked, not shifted (field_in_place), with one accumulator
+// per row and field (ternary 4 rows x 4, binary 2 rows x 8): 2 vector ops per 64 weights instead of 3. Rows are handled 16 at a time
 // so that one vectorized epilogue writes 16 outputs per token (masked at the end of the range).
-// Prefetch: while a group reads block b of its rows, it prefetches block b of the rows kPrefetchRows further
+// Prefetch: while a group reads block b of its rows, it prefetches block b of the rows about kPrefetchBytes further
 // on (the rows it will read a few groups later), never past the end of the weight buffer.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -24,10 +25,12 @@ namespace detail::avx512 {
 
 inline constexpr std::size_t kGemvMaxRows = 4;
 inline constexpr std::size_t kGemvMaxTokens = 4;
-inline constexpr std::size_t kPrefetchRows = 8;
+// Prefetch distance: the rows about kPrefetchBytes ahead of the current group (at least one group ahead).
+inline constexpr std::size_t kPrefetchBytes = 16384;
 
-// One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t.
-template <class Codes, int R, int T, int A, int Field>
+// One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t. At batch 1 (InPlace),
+// each field keeps its scale 2^(bits*Field) and has its own accumulator (see field_in_place in codes.hpp).
+template <class Codes, int R, int T, int A, bool InPlace, int Field>
 BITLINEAR_AVX512_INLINE void gemv_field(const __m512i (&w)[R], const std::int8_t* q_block, std::size_t q_stride,
                                         __m512i (&acc)[R][T * A]) {
   __m512i q[T];
@@ -35,11 +38,24 @@ BITLINEAR_AVX512_INLINE void gemv_field(const __m512i (&w)[R], const std::int8_t
   for (int t = 0; t < T; ++t) q[t] = _mm512_loadu_si512(q_block + static_cast<std::size_t>(t) * q_stride + 64 * Field);
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
-    const __m512i f = Codes::template field<Field>(w[r]);
+    const __m512i f = InPlace ? field_in_place<Codes, Field>(w[r]) : Codes::template field<Field>(w[r]);
     BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) acc[r][t * A + Field % A] = _mm512_dpbusd_epi32(acc[r][t * A + Field % A], f, q[t]);
+    for (int t = 0; t < T; ++t) acc[r][t * A + Field % A] = dpbusd(acc[r][t * A + Field % A], f, q[t]);
   }
-  if constexpr (Field + 1 < Codes::fields) gemv_field<Codes, R, T, A, Field + 1>(w, q_block, q_stride, acc);
+  if constexpr (Field + 1 < Codes::fields) {
+    gemv_field<Codes, R, T, A, InPlace, Field + 1>(w, q_block, q_stride, acc);
+  }
+}
+
+// Sum of the accumulators of one (row, token): undoes the in-place field scales.
+template <class Codes, int A, bool InPlace>
+BITLINEAR_AVX512_INLINE __m512i combine_accumulators(const __m512i* acc) {
+  __m512i sum = acc[0];
+  BITLINEAR_UNROLL
+  for (int i = 1; i < A; ++i) {
+    sum = _mm512_add_epi32(sum, InPlace ? _mm512_maskz_srai_epi32(0xFFFF, acc[i], Codes::field_bits * i) : acc[i]);
+  }
+  return sum;
 }
 
 // raw[t][r] = sum over the row of field * q for rows [0, R) starting at `rows`, tokens [0, T) starting at `q`.
@@ -47,7 +63,8 @@ template <class Codes, int R, int T>
 BITLINEAR_AVX512_TARGET inline void gemv_rows(const std::uint8_t* rows, std::size_t row_bytes, const std::int8_t* q,
                                               std::size_t q_stride, const std::uint8_t* prefetch,
                                               std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
-  constexpr int A = T == 1 ? 2 : 1;
+  constexpr bool in_place = T == 1;
+  constexpr int A = in_place ? Codes::fields : 1;
   __m512i acc[R][T * A];
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -66,15 +83,13 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const std::uint8_t* rows, std::siz
                      _MM_HINT_T0);
       }
     }
-    gemv_field<Codes, R, T, A, 0>(w, q + Codes::block_weights * b, q_stride, acc);
+    gemv_field<Codes, R, T, A, in_place, 0>(w, q + Codes::block_weights * b, q_stride, acc);
   }
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
     for (int t = 0; t < T; ++t) {
-      __m512i sum = acc[r][t * A];
-      if constexpr (A == 2) sum = _mm512_add_epi32(sum, acc[r][t * A + 1]);
-      raw[t][r0 + static_cast<std::size_t>(r)] = reduce_add_epi32(sum);
+      raw[t][r0 + static_cast<std::size_t>(r)] = reduce_add_epi32(combine_accumulators<Codes, A, in_place>(&acc[r][t * A]));
     }
   }
 }
@@ -84,11 +99,21 @@ BITLINEAR_AVX512_TARGET inline void gemv_row_group(std::size_t rows_in_group, co
                                                    std::size_t row_bytes, const std::int8_t* q, std::size_t q_stride,
                                                    const std::uint8_t* prefetch,
                                                    std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
-  switch (rows_in_group) {
-    case 1: gemv_rows<Codes, 1, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
-    case 2: gemv_rows<Codes, 2, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
-    case 3: gemv_rows<Codes, 3, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
-    default: gemv_rows<Codes, 4, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
+  constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
+  if constexpr (max_rows == 4) {
+    switch (rows_in_group) {
+      case 1: gemv_rows<Codes, 1, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
+      case 2: gemv_rows<Codes, 2, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
+      case 3: gemv_rows<Codes, 3, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
+      default: gemv_rows<Codes, 4, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
+    }
+  } else {
+    static_assert(max_rows == 2, "GEMV row groups hold 2 or 4 rows");
+    if (rows_in_group == 1) {
+      gemv_rows<Codes, 1, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0);
+    } else {
+      gemv_rows<Codes, 2, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0);
+    }
   }
 }
 
@@ -98,16 +123,19 @@ BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, cons
                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
                                                 float* y, std::size_t y_stride) {
   const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t prefetch_rows =
+      (kPrefetchBytes / w.row_bytes + kGemvMaxRows - 1) / kGemvMaxRows * kGemvMaxRows + kGemvMaxRows;
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += 16) {
     const std::size_t count = row_end - j0 < 16 ? row_end - j0 : 16;
     alignas(64) std::int32_t raw[kGemvMaxTokens][16] = {};
-    for (std::size_t r0 = 0; r0 < count; r0 += kGemvMaxRows) {
-      const std::size_t rows_in_group = count - r0 < kGemvMaxRows ? count - r0 : kGemvMaxRows;
+    constexpr std::size_t group_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
+    for (std::size_t r0 = 0; r0 < count; r0 += group_rows) {
+      const std::size_t rows_in_group = count - r0 < group_rows ? count - r0 : group_rows;
       const std::size_t row = j0 + r0;
       const std::uint8_t* rows = w.data + row * w.row_bytes;
-      // Prefetch only rows that exist: the whole group kPrefetchRows further on must lie inside the matrix.
-      const bool can_prefetch = row + kPrefetchRows + rows_in_group <= w.out_features;
-      const std::uint8_t* prefetch = can_prefetch ? rows + kPrefetchRows * w.row_bytes : nullptr;
+      // Prefetch only rows that exist: the whole group prefetch_rows further on must lie inside the matrix.
+      const bool can_prefetch = row + prefetch_rows + rows_in_group <= w.out_features;
+      const std::uint8_t* prefetch = can_prefetch ? rows + prefetch_rows * w.row_bytes : nullptr;
       gemv_row_group<Codes, T>(rows_in_group, rows, w.row_bytes, q, a.stride, prefetch, raw, r0);
     }
     BITLINEAR_UNROLL

@@ -7,6 +7,7 @@
 
 #include "../kernels.hpp"
 #include "codes.hpp"
+#include "gemm.hpp"
 #include "gemv.hpp"
 #include "target.hpp"
 
@@ -15,10 +16,18 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
 
+// From this many tokens on, unpacking panels and register tiles beat re-reading the packed rows per 4 tokens
+// (measured with bench/avx512_micro_bench.cpp, see docs/avx512.md).
+inline constexpr std::size_t kGemmMinBatch = 64;
+
 template <class Codes>
 BITLINEAR_AVX512_TARGET inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  gemv<Codes>(w, a, row_begin, row_end, e, y, y_stride);
+  if (a.batch >= kGemmMinBatch) {
+    gemm<Codes>(w, a, row_begin, row_end, e, y, y_stride);
+  } else {
+    gemv<Codes>(w, a, row_begin, row_end, e, y, y_stride);
+  }
 }
 
 inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
