@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -287,6 +288,57 @@ TEST(CompactLayer, RowRangesThreadsWorkspaceAndPerTensor) {
     t.forward(x.data(), 4, yt.data());
     c.forward(x.data(), 4, yc.data());
     expect_same_outputs(yt, yc, bitlinear_test::isa_label(isa) + " per_tensor");
+  }
+}
+
+// --- kernels against the scalar reference, on every execution layout ---------------------------------------
+
+// Each family's compact kernel (or, if it has none, the fallback through its 2-bit kernel) against
+// ref::compact_matmul, on canonical and interleaved layouts (group sizes 1, 2, 3, 4, 8), row ranges that start
+// and end inside groups, batches on both sides of the GEMV/GEMM switch, weights in a buffer of exactly their size.
+TEST(CompactKernels, EveryFamilyEveryLayoutAgainstReference) {
+  namespace det = bitlinear::detail;
+  const std::size_t ins[] = {1, 63, 64, 65, 320, 333, 500, 640, 960, 1000, 1024, 2113};
+  std::uint32_t seed = 500;
+  for (Isa isa : bitlinear_test::runnable_isas()) {
+    const det::KernelTable& kernels = det::kernel_table(isa);
+    for (std::size_t in : ins) {
+      const std::size_t out = 45;
+      std::mt19937 rng(++seed);
+      std::vector<std::int8_t> codes(out * in);
+      for (auto& c : codes) c = static_cast<std::int8_t>(static_cast<int>(rng() % 3) - 1);
+      std::vector<std::uint8_t> canonical(bitlinear::packed_size<TernaryCompact>(out, in));
+      bitlinear::pack_codes<TernaryCompact>(codes.data(), out, in, canonical.data());
+      const std::vector<float> bias = bitlinear_test::random_floats(out, seed);
+      const det::Epilogue e{0.75f, 1.0f / 0.75f, bias.data()};
+      for (std::size_t batch : {1u, 2u, 4u, 5u, 64u, 133u}) {
+        if (batch > 5 && in > 700) continue;  // the scalar reference is slow (and qemu slower)
+        const std::vector<float> x = bitlinear_test::random_floats(batch * in, seed + 1, -3.0f, 3.0f);
+        bitlinear::QuantizedActivations acts;
+        acts.quantize(x.data(), batch, in, in, bitlinear::ActivationScale::per_token, isa);
+        std::vector<float> expected(batch * out);
+        const bitlinear_test::LaidOutWeights canonical_layout(canonical.data(), out, in,
+                                                              TernaryCompact::packed_row_bytes(in), 1);
+        det::ref::compact_matmul(canonical_layout.view(), acts.view(), 0, out, e, expected.data(), out);
+        for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
+          const bitlinear_test::LaidOutWeights laid(canonical.data(), out, in, TernaryCompact::packed_row_bytes(in),
+                                                    group_rows);
+          std::vector<float> y(batch * out, -1.0f);
+          const std::size_t cuts[] = {0, 3, 4, 17, 33, 45};
+          for (std::size_t c = 0; c + 1 < 6; ++c) {
+            if (kernels.compact_matmul != nullptr) {
+              kernels.compact_matmul(laid.view(), acts.view(), cuts[c], cuts[c + 1], e, y.data(), out);
+            } else {
+              det::compact_matmul_via_ternary(kernels.ternary_matmul, laid.view(), acts.view(), cuts[c], cuts[c + 1],
+                                              e, y.data(), out);
+            }
+          }
+          expect_same_outputs(expected, y,
+                              bitlinear_test::isa_label(isa) + " in " + std::to_string(in) + " batch " +
+                                  std::to_string(batch) + " group_rows " + std::to_string(group_rows));
+        }
+      }
+    }
   }
 }
 

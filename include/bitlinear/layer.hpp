@@ -24,8 +24,8 @@
 #include "activations.hpp"
 #include "config.hpp"
 #include "detail/aligned_buffer.hpp"
+#include "detail/dispatch.hpp"  // first of the detail headers: it includes kernels.hpp in the order that works
 #include "detail/compact_fallback.hpp"
-#include "detail/dispatch.hpp"
 #include "detail/kernels.hpp"
 #include "detail/layout.hpp"
 #include "format.hpp"

@@ -17,6 +17,7 @@
 #include "../../format.hpp"
 #include "../kernels.hpp"
 #include "common.hpp"
+#include "compact.hpp"
 #include "gemm.hpp"
 #include "gemv.hpp"
 #include "quantize.hpp"
@@ -86,13 +87,15 @@ inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::si
 
 inline const KernelTable& neon_kernel_table() noexcept {
   static constexpr KernelTable table{Isa::neon, &absmax, &quantize_row, &matmul<Ternary, false>,
-                                     &matmul<Binary, false>};
+                                     &matmul<Binary, false>, 1, 1,
+                                     &compact_matmul<false, &matmul<Ternary, false>>, 1};
   return table;
 }
 
 inline const KernelTable& neon_dotprod_kernel_table() noexcept {
   static constexpr KernelTable table{Isa::neon_dotprod, &absmax, &quantize_row, &matmul<Ternary, true>,
-                                     &matmul<Binary, true>};
+                                     &matmul<Binary, true>, 1, 1,
+                                     &compact_matmul<true, &matmul<Ternary, true>>, 1};
   return table;
 }
 
