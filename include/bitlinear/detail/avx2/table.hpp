@@ -12,6 +12,7 @@
 #include "../../format.hpp"
 #include "../kernels.hpp"
 #include "binary_gemm.hpp"
+#include "compact.hpp"
 #include "binary_gemv.hpp"
 #include "gemm.hpp"
 #include "gemm_tile.hpp"
@@ -66,7 +67,8 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
 }
 
 inline const KernelTable& kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::avx2, &absmax, &quantize_row, &ternary_matmul, &binary_matmul};
+  static constexpr KernelTable table{Isa::avx2,      &absmax, &quantize_row, &ternary_matmul, &binary_matmul, 1, 1,
+                                     &compact_matmul<&compact_gemv_avx2, &ternary_matmul>, 1};
   return table;
 }
 

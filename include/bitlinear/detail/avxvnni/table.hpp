@@ -62,8 +62,15 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
 }
 
 inline const KernelTable& kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::avxvnni, &avx2::absmax, &avx2::quantize_row, &ternary_matmul,
-                                     &binary_matmul};
+  static constexpr KernelTable table{Isa::avxvnni,
+                                     &avx2::absmax,
+                                     &avx2::quantize_row,
+                                     &ternary_matmul,
+                                     &binary_matmul,
+                                     1,
+                                     1,
+                                     &avx2::compact_matmul<&avx2::compact_gemv_avxvnni, &ternary_matmul>,
+                                     1};
   return table;
 }
 
