@@ -105,19 +105,6 @@ inline void hf_canonical_row(const std::uint8_t* packed, std::size_t packed_rows
   }
 }
 
-// Builds a ternary layer from canonical rows produced one at a time by fill_row(r, row) (r = 0 .. out - 1).
-// The layer's own buffer is the only full copy of the weights that is kept (the rows are written straight
-// into a buffer of the canonical size, which from_packed then takes over).
-template <class FillRow>
-TernaryLinear ternary_from_canonical_rows(FillRow&& fill_row, std::size_t out_features, std::size_t in_features,
-                                          float beta, const float* bias, Options options) {
-  const std::size_t row_bytes = Ternary::packed_row_bytes(in_features);
-  std::vector<std::uint8_t> canonical(out_features * row_bytes);
-  for (std::size_t r = 0; r < out_features; ++r) fill_row(r, canonical.data() + r * row_bytes);
-  return TernaryLinear::from_packed(canonical.data(), canonical.size(), out_features, in_features, beta, bias,
-                                    options);
-}
-
 // Checks the dimensions of an HF-packed weight against the library's limits and the import budget.
 inline void check_hf_packed_shape(std::size_t packed_rows, std::size_t in_features, std::size_t max_weight_bytes) {
   BITLINEAR_REQUIRE(packed_rows > 0 && in_features > 0, "HF packed weights must be at least 1x1");
@@ -160,7 +147,9 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
     for (float& b : scaled_bias) b *= weight_scale;
     bias = scaled_bias.data();
   }
-  return detail::ternary_from_canonical_rows(
+  // One canonical row at a time, straight into the layer's own buffer (in its execution layout): the layer is
+  // the only full copy of the weights ever made.
+  return TernaryLinear::from_packed_rows(
       [&](std::size_t r, std::uint8_t* row) { detail::hf_canonical_row(packed, packed_rows, in_features, r, row); },
       out_features, in_features, beta, bias, options.layer);
 }
