@@ -154,7 +154,7 @@ inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size
     const std::size_t rows = (row_end < panel_end ? row_end : panel_end) - j0;
     for (std::size_t t0 = 0; t0 < a.batch; t0 += gemm_token_block) {
       const std::size_t tokens = a.batch - t0 < gemm_token_block ? a.batch - t0 : gemm_token_block;
-      std::memset(partial, 0, sizeof(partial));
+      std::memset(partial, 0, tokens * sizeof(partial[0]));  // only the tokens of this block (decode: 1-4)
       for (std::size_t k0 = 0; k0 < padded_k; k0 += gemm_chunk) {
         const std::size_t len = padded_k - k0 < gemm_chunk ? padded_k - k0 : gemm_chunk;
         unpack_panel<Format>(w, j0, rows, k0 / Format::weights_per_block, len / Format::weights_per_block, distance,
