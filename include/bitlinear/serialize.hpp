@@ -155,6 +155,17 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
   if ((flags & ~1u) != 0) {
     detail::throw_bad_file("flags " + std::to_string(flags) + " set reserved bits; only bit 0 (has bias) is defined");
   }
+  // Sizes in 64-bit arithmetic (out * in <= 2^40): a layer whose bytes this platform cannot address (a 32-bit
+  // size_t) is refused before any of them is narrowed to size_t.
+  const std::uint64_t row_bytes = kind == 1 ? Ternary::packed_row_bytes(static_cast<std::size_t>(in))
+                                            : Binary::packed_row_bytes(static_cast<std::size_t>(in));
+  const bool bias_flag = (flags & 1u) != 0;
+  const std::uint64_t total64 = saved_layer_header_bytes + (bias_flag ? 4 * out : 0) + out * row_bytes +
+                                saved_layer_checksum_bytes;
+  if (total64 > detail::max_buffer_bytes || out * in > detail::max_buffer_bytes / sizeof(float)) {
+    detail::throw_bad_file("a " + std::to_string(out) + "x" + std::to_string(in) +
+                           " layer is too large for this platform's address space");
+  }
   SavedLayerInfo info;
   info.kind = static_cast<SavedKind>(kind);
   info.out_features = static_cast<std::size_t>(out);
@@ -181,6 +192,7 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
 // The saved bytes of a layer (the format above).
 template <class Format>
 std::vector<unsigned char> save_to_bytes(const BitLinear<Format>& layer) {
+  BITLINEAR_REQUIRE(!layer.empty(), "cannot save an empty layer (it was moved from)");
   std::vector<unsigned char> bytes;
   const std::size_t out = layer.out_features();
   bytes.reserve(saved_layer_header_bytes + (layer.has_bias() ? 4 * out : 0) + layer.packed_weights_size() + 4);
