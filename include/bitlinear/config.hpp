@@ -1,12 +1,19 @@
 // bitlinear: version, ABI namespace and small portability macros.
 #pragma once
 
-#include <stdexcept>
-#include <string>
-
 #define BITLINEAR_VERSION_MAJOR 0
 #define BITLINEAR_VERSION_MINOR 1
 #define BITLINEAR_VERSION_PATCH 0
+
+// Exceptions on or off (error.hpp): detected from the compiler (__cpp_exceptions; _CPPUNWIND for MSVC), or set
+// by the user to 0 before the first bitlinear include to get the error handler with exceptions on.
+#if !defined(BITLINEAR_EXCEPTIONS)
+#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
+#define BITLINEAR_EXCEPTIONS 1
+#else
+#define BITLINEAR_EXCEPTIONS 0
+#endif
+#endif
 
 // Everything lives in an inline namespace whose name carries the version and the baseline instruction set
 // the including translation unit was compiled for (its -m flags). Inline functions are emitted once per
@@ -16,17 +23,26 @@
 // namespaces make those copies distinct symbols. The price: a BitLinear object built in a TU with one set of
 // -m flags cannot be passed to a TU built with another (the link fails instead of crashing at run time).
 #if defined(__AVX512F__)
-#define BITLINEAR_ABI_NS v0_1_avx512
+#define BITLINEAR_ABI_ISA_TAG v0_1_avx512
 #elif defined(__AVX2__)
-#define BITLINEAR_ABI_NS v0_1_avx2
+#define BITLINEAR_ABI_ISA_TAG v0_1_avx2
 #elif defined(__AVX__)
-#define BITLINEAR_ABI_NS v0_1_avx
+#define BITLINEAR_ABI_ISA_TAG v0_1_avx
 #elif defined(__SSE4_1__)
-#define BITLINEAR_ABI_NS v0_1_sse41
+#define BITLINEAR_ABI_ISA_TAG v0_1_sse41
 #elif defined(__ARM_FEATURE_DOTPROD)
-#define BITLINEAR_ABI_NS v0_1_dotprod
+#define BITLINEAR_ABI_ISA_TAG v0_1_dotprod
 #else
-#define BITLINEAR_ABI_NS v0_1
+#define BITLINEAR_ABI_ISA_TAG v0_1
+#endif
+// Code built without exceptions reports errors differently (error.hpp), so it gets a namespace of its own too:
+// a program mixing the two modes links two copies instead of merging one mode's copy into the other.
+#define BITLINEAR_ABI_CONCAT_(a, b) a##b
+#define BITLINEAR_ABI_CONCAT(a, b) BITLINEAR_ABI_CONCAT_(a, b)
+#if BITLINEAR_EXCEPTIONS
+#define BITLINEAR_ABI_NS BITLINEAR_ABI_ISA_TAG
+#else
+#define BITLINEAR_ABI_NS BITLINEAR_ABI_CONCAT(BITLINEAR_ABI_ISA_TAG, _noexcept)
 #endif
 
 #define BITLINEAR_NAMESPACE_BEGIN \
@@ -55,16 +71,11 @@
 #endif
 
 // Argument checks: the message (often built with std::to_string) is only evaluated when the check fails, so
-// checks cost no allocation on the hot path. Throws std::invalid_argument("bitlinear: " + message).
+// checks cost no allocation on the hot path. Reports std::invalid_argument("bitlinear: " + message) (error.hpp).
 #define BITLINEAR_REQUIRE(condition, message)                                    \
   do {                                                                           \
     if (!(condition)) ::bitlinear::detail::throw_invalid_argument(message);      \
   } while (false)
 
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail {
-[[noreturn]] inline void throw_invalid_argument(const std::string& message) {
-  throw std::invalid_argument("bitlinear: " + message);
-}
-}  // namespace detail
-BITLINEAR_NAMESPACE_END
+// detail::fail(), detail::throw_invalid_argument() and the error handler.
+#include "error.hpp"

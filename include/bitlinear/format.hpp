@@ -100,9 +100,9 @@ void pack_codes(const std::int8_t* codes, std::size_t out_features, std::size_t 
       const int code = codes[r * in_features + k];
       const bool valid = code == 1 || code == -1 || (code == 0 && Format::bits_per_weight == 2);
       if (!valid) {
-        throw std::invalid_argument("bitlinear::pack_codes: code " + std::to_string(code) + " at [" +
-                                    std::to_string(r) + "][" + std::to_string(k) + "] is not a valid " +
-                                    Format::name + " code");
+        detail::fail_invalid_argument("bitlinear::pack_codes: code " + std::to_string(code) + " at [" +
+                                      std::to_string(r) + "][" + std::to_string(k) + "] is not a valid " +
+                                      Format::name + " code");
       }
       Format::set_code(row, k, code);
     }
@@ -134,12 +134,12 @@ void validate_packed(const std::uint8_t* packed, std::size_t out_features, std::
       const bool padding = k >= in_features;
       const bool ok = Format::bits_per_weight == 2 ? (padding ? field == 1u : field != 3u) : (!padding || field == 0u);
       if (!ok) {
-        throw std::invalid_argument(std::string("bitlinear: packed ") + Format::name + " weights: row " +
-                                    std::to_string(r) + ", weight " + std::to_string(k) + " holds field value " +
-                                    std::to_string(field) +
-                                    (padding ? ", but padding past in_features must be code 0 (ternary field 1, "
-                                               "binary bit 0)"
-                                             : ", which is not a valid ternary field (0, 1 or 2)"));
+        detail::fail_invalid_argument(std::string("bitlinear: packed ") + Format::name + " weights: row " +
+                                      std::to_string(r) + ", weight " + std::to_string(k) + " holds field value " +
+                                      std::to_string(field) +
+                                      (padding ? ", but padding past in_features must be code 0 (ternary field 1, "
+                                                 "binary bit 0)"
+                                               : ", which is not a valid ternary field (0, 1 or 2)"));
       }
     }
   }

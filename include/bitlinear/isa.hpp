@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -157,17 +156,33 @@ inline Isa best_isa() noexcept {
   return Isa::scalar;
 }
 
+// The family called `name` ("automatic" and "auto" give Isa::automatic); false if there is none.
+inline bool find_isa(std::string_view name, Isa& isa) noexcept {
+  for (Isa candidate : all_isas) {
+    if (isa_name(candidate) == name) {
+      isa = candidate;
+      return true;
+    }
+  }
+  if (name == "automatic" || name == "auto") {
+    isa = Isa::automatic;
+    return true;
+  }
+  return false;
+}
+
+inline std::string unknown_isa_message(std::string_view name) {
+  return "bitlinear: unknown kernel family \"" + std::string(name) +
+         "\"; known families: scalar, avx2, avxvnni, avx512, neon, neon_dotprod, automatic";
+}
 }  // namespace detail
 
 // Parses a family name as accepted by BITLINEAR_ISA ("scalar", "avx2", ...). Throws std::invalid_argument
 // for an unknown name. Does not check that the CPU can run it.
 inline Isa parse_isa(std::string_view name) {
-  for (Isa isa : all_isas) {
-    if (isa_name(isa) == name) return isa;
-  }
-  if (name == "automatic" || name == "auto") return Isa::automatic;
-  throw std::invalid_argument("bitlinear: unknown kernel family \"" + std::string(name) +
-                              "\"; known families: scalar, avx2, avxvnni, avx512, neon, neon_dotprod, automatic");
+  Isa isa = Isa::automatic;
+  if (!detail::find_isa(name, isa)) detail::fail_invalid_argument(detail::unknown_isa_message(name));
+  return isa;
 }
 
 // Resolves a requested family to one that runs here; throws std::runtime_error if the CPU cannot run it.
@@ -178,17 +193,15 @@ inline Isa default_isa_from_environment() {
   const char* env = std::getenv("BITLINEAR_ISA");
   if (env == nullptr || *env == '\0') return best_isa();
   Isa isa = Isa::automatic;
-  try {
-    isa = parse_isa(env);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(std::string("bitlinear: BITLINEAR_ISA=\"") + env + "\" is not a kernel family (" +
-                             e.what() + "); this CPU supports: " + runnable_isa_list());
+  if (!find_isa(env, isa)) {
+    fail_runtime_error(std::string("bitlinear: BITLINEAR_ISA=\"") + env + "\" is not a kernel family (" +
+                       unknown_isa_message(env) + "); this CPU supports: " + runnable_isa_list());
   }
   if (isa == Isa::automatic) return best_isa();
   if (!isa_runnable(isa)) {
-    throw std::runtime_error(std::string("bitlinear: BITLINEAR_ISA=\"") + env +
-                             "\" names a kernel family this CPU cannot run (or this build lacks); this CPU supports: " +
-                             runnable_isa_list());
+    fail_runtime_error(std::string("bitlinear: BITLINEAR_ISA=\"") + env +
+                       "\" names a kernel family this CPU cannot run (or this build lacks); this CPU supports: " +
+                       runnable_isa_list());
   }
   return isa;
 }
@@ -204,9 +217,9 @@ inline Isa default_isa() {
 inline Isa resolve_isa(Isa requested) {
   if (requested == Isa::automatic) return default_isa();
   if (!detail::isa_runnable(requested)) {
-    throw std::runtime_error("bitlinear: kernel family \"" + std::string(isa_name(requested)) +
-                             "\" cannot run on this CPU (or has no kernels in this build); this CPU supports: " +
-                             detail::runnable_isa_list());
+    detail::fail_runtime_error("bitlinear: kernel family \"" + std::string(isa_name(requested)) +
+                               "\" cannot run on this CPU (or has no kernels in this build); this CPU supports: " +
+                               detail::runnable_isa_list());
   }
   return requested;
 }

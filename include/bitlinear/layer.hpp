@@ -166,8 +166,8 @@ class BitLinear {
     if (bias != nullptr) {
       for (std::size_t j = 0; j < out_features; ++j) {
         if (!std::isfinite(bias[j])) {
-          throw std::invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
-                                      " is not finite; bias values must be finite numbers");
+          detail::fail_invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
+                                        " is not finite; bias values must be finite numbers");
         }
         bias_[j] = bias[j];
       }
