@@ -52,13 +52,41 @@
   }                             \
   }
 
-#if defined(__x86_64__) || defined(_M_X64)
+// Threads: does the standard library have std::thread, std::mutex and std::condition_variable? Not with MinGW-w64's
+// "win32" thread model before GCC 13 (libstdc++ built without gthreads), nor with a libc++ built without threads.
+// Without them ThreadPool (thread_pool.hpp) and the forward() overloads that take one are left out; everything
+// else works, and engines can still split forward_quantized() over their own threads. Define
+// BITLINEAR_HAS_THREADS to 0 to leave the pool out anyway. (__STDCPP_THREADS__ cannot tell: MinGW's win32 model
+// defines it too.)
+#include <cstddef>  // the standard library's configuration macros
+#if !defined(BITLINEAR_HAS_THREADS)
+#if defined(__GLIBCXX__)
+#if defined(_GLIBCXX_HAS_GTHREADS)
+#define BITLINEAR_HAS_THREADS 1
+#else
+#define BITLINEAR_HAS_THREADS 0
+#endif
+#elif defined(_LIBCPP_VERSION)
+#if defined(_LIBCPP_HAS_NO_THREADS) || (defined(_LIBCPP_HAS_THREADS) && !_LIBCPP_HAS_THREADS)
+#define BITLINEAR_HAS_THREADS 0
+#else
+#define BITLINEAR_HAS_THREADS 1
+#endif
+#else
+#define BITLINEAR_HAS_THREADS 1  // MSVC's STL and others: threads are part of C++11
+#endif
+#endif
+
+// Architectures with SIMD kernels. MSVC spells them _M_X64 and _M_ARM64. ARM64EC (x64-compatible code on Windows
+// on ARM, which defines _M_X64 too) gets neither: its x86 intrinsics are emulated and stop at SSE4.2, so it runs
+// the scalar family.
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(_M_ARM64EC)
 #define BITLINEAR_ARCH_X86_64 1
 #else
 #define BITLINEAR_ARCH_X86_64 0
 #endif
 
-#if defined(__aarch64__)
+#if defined(__aarch64__) || defined(_M_ARM64)
 #define BITLINEAR_ARCH_AARCH64 1
 #else
 #define BITLINEAR_ARCH_AARCH64 0

@@ -14,6 +14,11 @@
 #define BITLINEAR_INTERNAL_INCLUDE
 #endif
 
+#include "config.hpp"
+
+// Without std::thread (config.hpp) there is no pool: layer.hpp still declares the overloads, nothing defines them.
+#if BITLINEAR_HAS_THREADS
+
 #include <cmath>
 #include <cstddef>
 #include <vector>
@@ -149,3 +154,5 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
 }
 
 BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_HAS_THREADS

@@ -12,8 +12,15 @@
 // Thread safety: parallel_for() may be called from any number of threads; calls run one at a time. A task
 // that calls parallel_for() on the pool it runs on gets a serial loop on its own thread (no deadlock). An
 // exception thrown by a task is rethrown by parallel_for() after every started task has finished (remaining
-// tasks are skipped).
+// tasks are skipped). Built without exceptions, errors end the process (error.hpp) and none can cross threads.
 #pragma once
+
+#include "config.hpp"
+
+#if !BITLINEAR_HAS_THREADS
+// No std::thread: MinGW-w64's win32 thread model before GCC 13, or BITLINEAR_HAS_THREADS=0 (config.hpp).
+#error "bitlinear/thread_pool.hpp needs std::thread, which this build lacks: see BITLINEAR_HAS_THREADS in config.hpp"
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -163,6 +170,7 @@ class ThreadPool {
       std::exception_ptr error = std::exchange(error_, nullptr);
       std::rethrow_exception(error);
     }
+#endif
   }
 
   // A worker that has seen a new generation joins its job if the entry is still open. Returns false (and the
@@ -176,7 +184,6 @@ class ThreadPool {
         return true;
       }
     }
-#endif
   }
 
   // Claims and runs tasks of `job` until none is left.

@@ -38,6 +38,9 @@ BITLINEAR_TARGET("avx2,fma,f16c")
 inline __m256 no_contract_ps(__m256 value) noexcept {
 #if defined(__GNUC__) || defined(__clang__)
   __asm__("" : "+v"(value));
+#else
+  volatile __m256 barrier = value;  // MSVC: a volatile round trip (it contracts before VS 2022 and under /fp:fast)
+  value = barrier;
 #endif
   return value;
 }

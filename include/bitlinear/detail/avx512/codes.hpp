@@ -68,6 +68,9 @@ struct BinaryCodes {
     // detail::no_contract for a zmm value (the generic template has no AVX-512 target, so it cannot take one).
 #if defined(__GNUC__) || defined(__clang__)
     __asm__("" : "+v"(product));
+#else
+    volatile __m512 barrier = product;  // MSVC: a volatile round trip, as in detail::no_contract
+    product = barrier;
 #endif
     return product;
   }
