@@ -74,9 +74,12 @@ void run_matmul(benchmark::State& state, std::size_t out, std::size_t in, std::s
   std::vector<float> bias(out, 0.5f), y(batch * out);
   const bl::detail::Epilogue e{0.75f, 1.0f / 0.75f, bias.data()};
   const auto kernel = Format::bits_per_weight == 2 ? kernels().ternary_matmul : kernels().binary_matmul;
+  const std::size_t group_rows =
+      Format::bits_per_weight == 2 ? kernels().ternary_group_rows : kernels().binary_group_rows;
   std::size_t i = 0;
   for (auto _ : state) {
-    const bl::detail::PackedWeightsView w{weights.layer(i), out, in, Format::packed_row_bytes(in)};
+    // Random bytes read in the family's execution layout (the layer's own order).
+    const bl::detail::PackedWeightsView w{weights.layer(i), out, in, Format::packed_row_bytes(in), group_rows};
     kernel(w, acts.q.view(), 0, out, e, y.data(), out);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();

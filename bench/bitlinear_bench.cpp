@@ -54,6 +54,14 @@ struct Plan {
   Timing secondary{0.02, 3};
 };
 
+// One pool per thread count, alive for the whole program (workers are persistent, as in an engine).
+bitlinear::ThreadPool& pool_of(std::size_t threads) {
+  static std::map<std::size_t, std::unique_ptr<bitlinear::ThreadPool>> pools;
+  auto& pool = pools[threads];
+  if (!pool) pool = std::make_unique<bitlinear::ThreadPool>(threads);
+  return *pool;
+}
+
 // ---- the one stream set kept at a time (copies of one layer or weight matrix, >= stream_bytes in all) ----
 struct StreamSet {
   std::string key;
@@ -110,7 +118,8 @@ std::string shape_name(const Shape& s) { return std::to_string(s.out) + "x" + st
 
 // ---- bitlinear ----
 template <class Format>
-void bm_bitlinear(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, Isa isa, bool kernel_only, bool stream) {
+void bm_bitlinear(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, Isa isa, bool kernel_only, bool stream,
+                  std::size_t threads = 1) {
   ShapeData& d = shape_data(s);
   const bitlinear::BitLinear<Format>& layer = d.template layer<Format>(isa);
   if (isa != Isa::scalar) {  // the family must give the scalar reference's numbers, bit for bit
@@ -152,10 +161,19 @@ void bm_bitlinear(benchmark::State& state, const std::string& name, Shape s, std
         stream_copies<Layer>(name, static_cast<std::size_t>(bytes), [&] { return Layer(layer); });
     std::vector<unsigned char> workspace(layer.workspace_size(batch));
     std::size_t i = 0;
-    for (auto _ : state) {
-      copies[i].forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size());
-      benchmark::ClobberMemory();
-      i = i + 1 == copies.size() ? 0 : i + 1;
+    if (threads > 1) {  // decode on all cores: the pooled forward (each thread streams its own part of the rows)
+      bitlinear::ThreadPool& pool = pool_of(threads);
+      for (auto _ : state) {
+        copies[i].forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size(), pool);
+        benchmark::ClobberMemory();
+        i = i + 1 == copies.size() ? 0 : i + 1;
+      }
+    } else {
+      for (auto _ : state) {
+        copies[i].forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size());
+        benchmark::ClobberMemory();
+        i = i + 1 == copies.size() ? 0 : i + 1;
+      }
     }
   }
   set_counters(state, s, batch, bytes);
@@ -275,10 +293,22 @@ void bm_fp32(benchmark::State& state, const std::string& name, Shape s, std::siz
 }
 
 // ---- memory-read bandwidth ----
-void bm_memread(benchmark::State& state, std::size_t bytes) {
+void bm_memread(benchmark::State& state, std::size_t bytes, std::size_t threads) {
   bitlinear::detail::AlignedBytes buffer(bytes);
   std::memset(buffer.data(), 1, bytes);
-  for (auto _ : state) benchmark::DoNotOptimize(memread::read(buffer.data(), bytes));
+  if (threads > 1) {  // each thread of the pool reads its own contiguous part, as the pooled GEMV does
+    bitlinear::ThreadPool& pool = pool_of(threads);
+    const std::size_t part = bytes / threads / 256 * 256;
+    std::uint64_t sums[8] = {};
+    for (auto _ : state) {
+      pool.parallel_for(0, threads, 1, [&](std::size_t t, std::size_t) {
+        sums[t] += memread::read(buffer.data() + t * part, part);
+      });
+      benchmark::DoNotOptimize(sums);
+    }
+  } else {
+    for (auto _ : state) benchmark::DoNotOptimize(memread::read(buffer.data(), bytes));
+  }
   state.counters["bytes"] = static_cast<double>(bytes);
   state.counters["GBps"] =
       benchmark::Counter(static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -308,9 +338,13 @@ void register_all(const Plan& plan) {
   // Bandwidth line first: hot sizes (caches) and a DRAM-sized buffer.
   for (std::size_t mib : {1, 4, 16, 64, 512}) {
     apply(benchmark::RegisterBenchmark(("memread/" + std::to_string(mib) + "MiB").c_str(), bm_memread,
-                                       std::size_t{mib} << 20),
+                                       std::size_t{mib} << 20, std::size_t{1}),
           plan.headline);
   }
+  // The same DRAM-sized read on 2 threads: the roofline of the 2-thread streaming rows.
+  apply(benchmark::RegisterBenchmark("memread2/512MiB", bm_memread, std::size_t{512} << 20, std::size_t{2})
+            ->UseRealTime(),
+        plan.headline);
   const double per_call_limit = plan.quick ? 0.05 : 0.4;  // seconds; slower combinations are left out
   for (const Shape& s : all_shapes) {
     const bool small_model = std::string(s.model) == "2B4T";
@@ -346,15 +380,16 @@ void register_all(const Plan& plan) {
           const Timing& t = headline ? plan.headline : plan.secondary;
           // Runs whose single call exceeds min_time are repeated fewer times (their spread is small anyway).
           const Timing slow{t.min_time, macs / estimated_macs_per_s(e2e) > 1.0 ? 1 : t.repetitions};
-          auto bm = [=](bool kernel_only, bool stream) {
+          auto bm = [=](bool kernel_only, bool stream, std::size_t threads) {
             return [=](benchmark::State& st, const std::string& name) {
-              if (kind == 0) bm_bitlinear<bitlinear::Ternary>(st, name, s, batch, isa, kernel_only, stream);
-              else bm_bitlinear<bitlinear::Binary>(st, name, s, batch, isa, kernel_only, stream);
+              if (kind == 0) bm_bitlinear<bitlinear::Ternary>(st, name, s, batch, isa, kernel_only, stream, threads);
+              else bm_bitlinear<bitlinear::Binary>(st, name, s, batch, isa, kernel_only, stream, threads);
             };
           };
-          add(e2e, "hot", slow, bm(false, false));
-          if (affordable(kernel) || headline) add(kernel, "hot", slow, bm(true, false));
-          if (batch == 1) add(e2e, "stream", slow, bm(false, true));
+          add(e2e, "hot", slow, bm(false, false, 1));
+          if (affordable(kernel) || headline) add(kernel, "hot", slow, bm(true, false, 1));
+          if (batch == 1) add(e2e, "stream", slow, bm(false, true, 1));
+          if (batch == 1 && headline) add(e2e, "stream2", slow, bm(false, true, 2));
         }
       }
       add("fp16.f16c_fma", "hot", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_fp16(st, name, s, batch, false); });

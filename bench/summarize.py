@@ -64,10 +64,14 @@ class Results:
         self.batches = set()
         self.families = {"ternary": set(), "binary": set()}
         self.bandwidth = {}  # bytes of buffer -> GB/s
+        self.bandwidth2 = None  # GB/s of the DRAM-sized read on 2 threads
         for name, b in runs.items():
             parts = name.split("/")
             if parts[0] == "memread":
                 self.bandwidth[int(b["bytes"])] = b["GBps"]  # the counter is already in GB/s
+                continue
+            if parts[0] == "memread2":
+                self.bandwidth2 = b["GBps"]
                 continue
             impl, shape, batch = parts[0], parts[1], int(parts[2][1:])
             if shape not in self.shapes:
@@ -104,6 +108,8 @@ class Results:
 
     def roofline_bw(self, nbytes, mode):
         """Read bandwidth (GB/s) of the smallest measured buffer holding nbytes (stream: the largest buffer)."""
+        if mode == "stream2":
+            return self.bandwidth2
         if not self.bandwidth:
             return None
         sizes = sorted(self.bandwidth)
@@ -129,8 +135,8 @@ def table(res):
     lines.append("|" + "---|" * (head.count("|") - 1))
     for shape in res.shapes:
         for batch in res.batches:
-            for mode in ("hot", "stream"):
-                if mode == "stream" and batch != 1:
+            for mode in ("hot", "stream", "stream2"):
+                if mode != "hot" and batch != 1:
                     continue
                 tt, tf = res.best("ternary", shape, batch, mode)
                 bt, bf = res.best("binary", shape, batch, mode)
@@ -139,7 +145,7 @@ def table(res):
                     continue
                 pct = res.roofline_pct(tt, res.bytes_of("ternary", shape), mode) if batch == 1 else None
                 loop = res.time(LOOP, shape, batch, mode)
-                row = [shape, str(batch), mode,
+                row = [shape, str(batch), "stream, 2 threads" if mode == "stream2" else mode,
                        f"{fmt_time(tt)} ({tf})" if tt else "not run",
                        f"{fmt_time(bt)} ({bf})" if bt else "not run",
                        fmt_time(f16), fmt_ratio(tt, f16), fmt_ratio(bt, f16),
@@ -170,6 +176,8 @@ def bandwidth_table(res):
     lines = ["| buffer | read GB/s |", "|---|---|"]
     for size in sorted(res.bandwidth):
         lines.append(f"| {size >> 20} MiB | {res.bandwidth[size]:.1f} |")
+    if res.bandwidth2 is not None:
+        lines.append(f"| 512 MiB, 2 threads | {res.bandwidth2:.1f} |")
     return "\n".join(lines)
 
 
@@ -241,8 +249,10 @@ def main():
                f"Eigen::half uses F16C: {context.get('eigen_half_f16c', '?')}; load average at start: "
                f"{context.get('load_avg', '?')}")
     out.append("")
-    out.append("Times: median of repetitions, wall clock, single thread, end to end (float in, float out). "
-               "'% of roofline' = (weight bytes / measured read bandwidth) / time, batch 1 only. "
+    out.append("Times: median of repetitions, wall clock, single thread unless '2 threads' (a ThreadPool(2), the "
+               "best family only), end to end (float in, float out). "
+               "'% of roofline' = (weight bytes / read bandwidth measured in this run with as many threads) / time, "
+               "batch 1 only. "
                "'not run' = that implementation was too slow for this size (see docs/bench.md).")
     out.append("")
     out.append(table(res))

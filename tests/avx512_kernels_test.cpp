@@ -32,9 +32,8 @@ bl::Options options_for(bl::Isa isa) {
 }
 
 template <class Layer>
-det::PackedWeightsView view_of(const Layer& layer) {
-  return {layer.packed_weights(), layer.out_features(), layer.in_features(),
-          Layer::format_type::packed_row_bytes(layer.in_features())};
+bitlinear_test::LaidOutWeights view_of(const Layer& layer, std::size_t group_rows = 1) {
+  return bitlinear_test::LaidOutWeights(layer, group_rows);
 }
 
 template <class Layer>
@@ -67,16 +66,22 @@ void expect_gemm_and_gemv_match(std::size_t out, std::size_t in, std::size_t bat
   const Layer layer = Layer::from_float(w.data(), out, in, bias.data(), options_for(bl::Isa::scalar));
   bl::QuantizedActivations acts;
   acts.quantize(x.data(), batch, in, in);
-  const auto wv = view_of(layer);
+  const auto canonical = view_of(layer);
   const auto e = epilogue_of(layer);
-  std::vector<float> want(batch * out), gemm(batch * out, -1.0f), gemv(batch * out, -1.0f);
-  scalar_matmul<Format>()(wv, acts.view(), 0, out, e, want.data(), out);
-  det::avx512::gemm<Codes<Format>>(wv, acts.view(), 0, out, e, gemm.data(), out);
-  det::avx512::gemv<Codes<Format>>(wv, acts.view(), 0, out, e, gemv.data(), out);
-  const std::string shape = std::string(Format::name) + " out=" + std::to_string(out) + " in=" + std::to_string(in) +
-                            " batch=" + std::to_string(batch);
-  expect_same_bits(gemm, want, "gemm " + shape);
-  expect_same_bits(gemv, want, "gemv " + shape);
+  std::vector<float> want(batch * out);
+  scalar_matmul<Format>()(canonical.view(), acts.view(), 0, out, e, want.data(), out);
+  for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
+    const auto laid_out = view_of(layer, group_rows);
+    const auto& wv = laid_out.view();
+    std::vector<float> gemm(batch * out, -1.0f), gemv(batch * out, -1.0f);
+    det::avx512::gemm<Codes<Format>>(wv, acts.view(), 0, out, e, gemm.data(), out);
+    det::avx512::gemv<Codes<Format>>(wv, acts.view(), 0, out, e, gemv.data(), out);
+    const std::string shape = std::string(Format::name) + " out=" + std::to_string(out) + " in=" +
+                              std::to_string(in) + " batch=" + std::to_string(batch) +
+                              " group_rows=" + std::to_string(group_rows);
+    expect_same_bits(gemm, want, "gemm " + shape);
+    expect_same_bits(gemv, want, "gemv " + shape);
+  }
 }
 
 // Outputs that hit every tail of the 32-output panel (and its two 16-lane halves); batches that hit every
@@ -148,8 +153,8 @@ void worst_case_accumulators() {
     }
     // The GEMM and GEMV kernels directly, whatever the threshold.
     std::vector<float> y_gemm(batch * out), y_gemv(batch * out);
-    det::avx512::gemm<Codes<Format>>(view_of(layer), acts, 0, out, epilogue_of(layer), y_gemm.data(), out);
-    det::avx512::gemv<Codes<Format>>(view_of(layer), acts, 0, out, epilogue_of(layer), y_gemv.data(), out);
+    det::avx512::gemm<Codes<Format>>(view_of(layer).view(), acts, 0, out, epilogue_of(layer), y_gemm.data(), out);
+    det::avx512::gemv<Codes<Format>>(view_of(layer).view(), acts, 0, out, epilogue_of(layer), y_gemv.data(), out);
     expect_same_bits(y_gemm, y_scalar, std::string(Format::name) + " worst case gemm");
     expect_same_bits(y_gemv, y_scalar, std::string(Format::name) + " worst case gemv");
   }

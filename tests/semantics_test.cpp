@@ -244,7 +244,7 @@ TEST_P(Semantics, PackedRoundTrip) {
   const auto bias = bitlinear_test::random_floats(out, 22);
   const auto x = bitlinear_test::random_floats(3 * in, 23);
   const auto a = TernaryLinear::from_float(w.data(), out, in, bias.data(), options());
-  const auto b = TernaryLinear::from_packed(a.packed_weights(), a.packed_weights_size(), out, in, a.weight_scale(),
+  const auto b = TernaryLinear::from_packed(a.packed_weights().data(), a.packed_weights_size(), out, in, a.weight_scale(),
                                             bias.data(), options());
   EXPECT_EQ(a.unpacked_weights(), b.unpacked_weights());
   std::vector<float> ya(3 * out), yb(3 * out);
@@ -254,7 +254,7 @@ TEST_P(Semantics, PackedRoundTrip) {
   std::vector<std::uint8_t> repacked(a.packed_weights_size());
   const auto codes = a.unpacked_weights();
   bitlinear::pack_codes<bitlinear::Ternary>(codes.data(), out, in, repacked.data());
-  EXPECT_TRUE(std::equal(repacked.begin(), repacked.end(), a.packed_weights()));
+  EXPECT_EQ(repacked, a.packed_weights());
 }
 
 INSTANTIATE_TEST_SUITE_P(AllRunnable, Semantics, ::testing::ValuesIn(bitlinear_test::runnable_isas()),

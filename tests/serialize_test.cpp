@@ -40,7 +40,7 @@ void expect_same_layer(const BitLinear<Format>& a, const BitLinear<Format>& b) {
   EXPECT_EQ(a.options().activation_scale, b.options().activation_scale);
   for (std::size_t j = 0; j < a.out_features(); ++j) EXPECT_TRUE(bitlinear_test::same_bits(a.bias()[j], b.bias()[j]));
   ASSERT_EQ(a.packed_weights_size(), b.packed_weights_size());
-  EXPECT_EQ(0, std::memcmp(a.packed_weights(), b.packed_weights(), a.packed_weights_size()));
+  EXPECT_EQ(a.packed_weights(), b.packed_weights());
   EXPECT_EQ(a.unpacked_weights(), b.unpacked_weights());
   // Same outputs, bit for bit, on a batch whose rows have different magnitudes.
   const std::size_t batch = 3;
@@ -113,7 +113,7 @@ TEST(Serialize, HeaderFieldsAreLittleEndianAtDocumentedOffsets) {
   const float scale = layer.weight_scale();
   std::memcpy(&bits, &scale, 4);
   EXPECT_EQ(b[40] | b[41] << 8 | b[42] << 16 | static_cast<std::uint32_t>(b[43]) << 24, bits);
-  EXPECT_EQ(0, std::memcmp(b.data() + 52 + 12, layer.packed_weights(), 3 * 128));
+  EXPECT_EQ(0, std::memcmp(b.data() + 52 + 12, layer.packed_weights().data(), 3 * 128));
 }
 
 TEST(Serialize, SeveralLayersInOneStream) {

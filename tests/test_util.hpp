@@ -54,4 +54,28 @@ class Misaligned {
   std::size_t offset_, start_ = 0, n_;
 };
 
+// Canonical packed weights (format.hpp) laid out with `group_rows` rows per interleaved group (kernels.hpp), in
+// a buffer of exactly the matrix's size (so a kernel reading past it trips the sanitizers), with its view.
+class LaidOutWeights {
+ public:
+  LaidOutWeights(const std::uint8_t* canonical, std::size_t out, std::size_t in, std::size_t row_bytes,
+                 std::size_t group_rows)
+      : bytes_(out * row_bytes) {
+    view_ = {bytes_.data(), out, in, row_bytes, group_rows};
+    bitlinear::detail::scatter_matrix(view_, canonical);
+  }
+  template <class Layer>
+  LaidOutWeights(const Layer& layer, std::size_t group_rows)
+      : LaidOutWeights(layer.packed_weights().data(), layer.out_features(), layer.in_features(),
+                       Layer::format_type::packed_row_bytes(layer.in_features()), group_rows) {}
+  const bitlinear::detail::PackedWeightsView& view() const { return view_; }
+
+ private:
+  bitlinear::detail::AlignedBytes bytes_;
+  bitlinear::detail::PackedWeightsView view_;
+};
+
+// Group sizes every kernel must handle: canonical (1), the families' own (2, 4) and odd ones.
+inline const std::size_t kLayoutGroupRows[] = {1, 2, 3, 4, 8};
+
 }  // namespace bitlinear_test

@@ -25,6 +25,7 @@
 #include "detail/aligned_buffer.hpp"
 #include "detail/dispatch.hpp"
 #include "detail/kernels.hpp"
+#include "detail/layout.hpp"
 #include "format.hpp"
 #include "isa.hpp"
 #include "options.hpp"
@@ -47,7 +48,14 @@ class BitLinear {
     check_shape(out_features, in_features);
     BITLINEAR_REQUIRE(weight != nullptr, "weight is null");
     BitLinear layer(out_features, in_features, bias, options);
-    layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, layer.packed_.data());
+    if (layer.group_rows_ == 1) {
+      layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, layer.packed_.data());
+    } else {
+      // Quantized to the canonical bytes first (a 2-bit copy, small beside the float input), then reordered.
+      detail::AlignedBytes canonical(layer.packed_.size());
+      layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, canonical.data());
+      detail::scatter_matrix(layer.weights(), canonical.data());
+    }
     layer.finish_scale();
     return layer;
   }
@@ -66,13 +74,37 @@ class BitLinear {
                     "packed weights hold " + std::to_string(packed_bytes) + " bytes; " + Format::name + " " +
                         std::to_string(out_features) + "x" + std::to_string(in_features) + " needs exactly " +
                         std::to_string(expected));
-    const bool scale_ok = std::isfinite(weight_scale) && (Format::bits_per_weight == 2 ? weight_scale > 0.0f
-                                                                                        : weight_scale >= 0.0f);
-    BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
-                                  (Format::bits_per_weight == 2 ? "positive" : "non-negative"));
+    check_weight_scale(weight_scale);
     validate_packed<Format>(packed, out_features, in_features);
     BitLinear layer(out_features, in_features, bias, options);
-    std::memcpy(layer.packed_.data(), packed, expected);
+    detail::scatter_matrix(layer.weights(), packed);
+    layer.beta_ = weight_scale;
+    layer.finish_scale();
+    return layer;
+  }
+
+  // Like from_packed, but the canonical bytes come one row at a time: fill_row(j, row) must write the
+  // Format::packed_row_bytes(in_features) canonical bytes of row j (j = 0 .. out_features - 1, in order) to
+  // `row`. Each row is validated as it arrives, and the layer's own buffer is the only full copy ever made
+  // (what importers of large checkpoints need). Throws what from_packed throws, and whatever fill_row throws.
+  template <class FillRow>
+  static BitLinear from_packed_rows(FillRow&& fill_row, std::size_t out_features, std::size_t in_features,
+                                    float weight_scale, const float* bias = nullptr, Options options = {}) {
+    check_shape(out_features, in_features);
+    check_weight_scale(weight_scale);
+    BitLinear layer(out_features, in_features, bias, options);
+    const detail::PackedWeightsView w = layer.weights();
+    std::vector<std::uint8_t> row(w.row_bytes);
+    for (std::size_t j = 0; j < out_features; ++j) {
+      fill_row(j, row.data());
+      try {
+        validate_packed<Format>(row.data(), 1, in_features);
+      } catch (const std::invalid_argument& e) {
+        // validate_packed counts this single row as row 0: name the real one.
+        throw std::invalid_argument(std::string(e.what()) + " (in row " + std::to_string(j) + " of the matrix)");
+      }
+      detail::scatter_row(w, j, row.data());
+    }
     layer.beta_ = weight_scale;
     layer.finish_scale();
     return layer;
@@ -144,12 +176,32 @@ class BitLinear {
   // Codes [out_features, in_features] row-major, each in {-1, 0, +1} (binary: {-1, +1}).
   std::vector<std::int8_t> unpacked_weights() const {
     std::vector<std::int8_t> codes(out_ * in_);
-    unpack_codes<Format>(packed_.data(), out_, in_, codes.data());
+    const detail::PackedWeightsView w = weights();
+    std::vector<std::uint8_t> row(w.row_bytes);
+    for (std::size_t j = 0; j < out_; ++j) {
+      detail::gather_row(w, j, row.data());
+      unpack_codes<Format>(row.data(), 1, in_, codes.data() + j * in_);
+    }
     return codes;
   }
-  // The canonical packed weights (format.hpp): packed_weights_size() bytes, 64-byte aligned.
-  const std::uint8_t* packed_weights() const noexcept { return packed_.data(); }
+  // The canonical packed weights (format.hpp), the bytes from_packed() takes and save() writes. The layer
+  // stores the same blocks in its kernel family's execution layout, so this is a converted copy.
+  std::vector<std::uint8_t> packed_weights() const {
+    std::vector<std::uint8_t> canonical(packed_.size());
+    detail::gather_matrix(weights(), canonical.data());
+    return canonical;
+  }
+  // Writes the canonical packed weights to caller memory of `bytes` >= packed_weights_size() bytes.
+  void copy_packed_weights(std::uint8_t* out, std::size_t bytes) const {
+    BITLINEAR_REQUIRE(out != nullptr, "copy_packed_weights: output is null");
+    BITLINEAR_REQUIRE(bytes >= packed_.size(), "copy_packed_weights: output holds " + std::to_string(bytes) +
+                                                   " bytes; the packed weights need " + std::to_string(packed_.size()));
+    detail::gather_matrix(weights(), out);
+  }
+  // Bytes of the packed weights (canonical and in memory: the execution layout only reorders blocks).
   std::size_t packed_weights_size() const noexcept { return packed_.size(); }
+  // Rows per interleaved group of the execution layout the weights are stored in (1: canonical order).
+  std::size_t execution_group_rows() const noexcept { return group_rows_; }
 
  private:
   BitLinear(std::size_t out_features, std::size_t in_features, const float* bias, Options options)
@@ -160,6 +212,8 @@ class BitLinear {
         packed_(packed_size<Format>(out_features, in_features)),
         options_(options),
         isa_(resolve_isa(options.isa)) {
+    const detail::KernelTable& kernels = detail::kernel_table(isa_);
+    group_rows_ = Format::bits_per_weight == 2 ? kernels.ternary_group_rows : kernels.binary_group_rows;
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");
@@ -211,13 +265,24 @@ class BitLinear {
     }
   }
 
+  static void check_weight_scale(float weight_scale) {
+    const bool scale_ok = std::isfinite(weight_scale) && (Format::bits_per_weight == 2 ? weight_scale > 0.0f
+                                                                                        : weight_scale >= 0.0f);
+    BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
+                                  (Format::bits_per_weight == 2 ? "positive" : "non-negative"));
+  }
+
   void finish_scale() { s_w_ = 1.0f / beta_; }
+
+  detail::PackedWeightsView weights() const noexcept {
+    return {packed_.data(), out_, in_, Format::packed_row_bytes(in_), group_rows_};
+  }
 
   // forward_quantized without the argument checks (callers have checked or built acts themselves).
   void run_matmul(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
                   std::size_t y_stride) const noexcept {
     if (row_begin == row_end) return;
-    const detail::PackedWeightsView w{packed_.data(), out_, in_, Format::packed_row_bytes(in_)};
+    const detail::PackedWeightsView w = weights();
     const detail::Epilogue e{beta_, s_w_, bias_.data()};
     const detail::KernelTable& kernels = detail::kernel_table(isa_);
     const detail::MatmulKernel matmul =
@@ -234,6 +299,7 @@ class BitLinear {
   detail::AlignedBytes packed_;
   Options options_;
   Isa isa_ = Isa::scalar;
+  std::size_t group_rows_ = 1;
 };
 
 using TernaryLinear = BitLinear<Ternary>;

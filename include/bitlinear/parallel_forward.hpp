@@ -1,13 +1,17 @@
 // bitlinear: BitLinear::forward on a ThreadPool (declared in layer.hpp, which includes this header).
 //
-// Work split (a function of batch, in_features and out_features only, never of the pool's size):
+// Work split:
 //   1. quantization: chunks of rows of x (per tensor: first every row's absmax in chunks, then the shared
 //      scale on the calling thread, then the rows in chunks);
-//   2. matmul: a grid of tiles, each a block of tokens times a chunk of output rows (a multiple of 64 rows,
-//      except the last). Every output element is computed by exactly one tile, by the same kernel, with the
-//      same operands as in the single-threaded forward(), so the result is identical bit for bit whatever the
-//      number of threads and whichever thread runs a tile.
-// Small problems run on the calling thread: waking workers costs more than it saves.
+//   2. matmul, prefill (batch > decode_max_batch): a grid of tiles, each a block of tokens times a chunk of
+//      output rows (a multiple of 64 rows, except the last), a function of the shape and batch only;
+//   3. matmul, decode (batch <= decode_max_batch, memory bound): the output rows in one contiguous part per
+//      thread of the pool (multiples of 64 rows, so whole row groups of every execution layout), so that each
+//      thread streams its own stretch of the weights in memory order, as the hardware prefetchers like it.
+// Every output element is computed by exactly one task, and every kernel computes an output from its row and
+// token alone (exact integer dot product, then the same float32 epilogue; tested bit for bit against the
+// scalar reference for every split of the rows), so the result is identical whatever the number of threads
+// and whichever thread runs a task. Small problems run on the calling thread: waking workers costs more.
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -38,6 +42,7 @@ inline constexpr std::size_t max_output_chunks = 64;       // beyond this, chunk
 inline constexpr std::size_t min_tiles = 16;               // split tokens too when output chunks are fewer
 inline constexpr std::size_t serial_matmul_work = 1u << 17;  // batch * out * in below this: one thread
 inline constexpr std::size_t quantize_chunk_floats = 1u << 14;  // floats of x per quantization task
+inline constexpr std::size_t decode_max_batch = 4;           // up to this batch, one contiguous part per thread
 
 // The matmul tiling of a forward call: token_blocks x output_chunks tiles.
 struct MatmulTiling {
@@ -50,7 +55,8 @@ struct MatmulTiling {
 
 inline constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (a + b - 1) / b; }
 
-inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std::size_t in_features) noexcept {
+inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std::size_t in_features,
+                                std::size_t threads) noexcept {
   MatmulTiling t;
   // batch * out * in, saturating (out * in <= 2^40 by construction, batch can be anything).
   const std::size_t weights = out_features * in_features;
@@ -61,6 +67,12 @@ inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std
     return t;
   }
   const std::size_t blocks = ceil_div(out_features, output_chunk_multiple);
+  if (batch <= decode_max_batch) {
+    t.tokens_per_block = batch;
+    t.outputs_per_chunk = output_chunk_multiple * ceil_div(blocks, threads < blocks ? threads : blocks);
+    t.output_chunks = ceil_div(out_features, t.outputs_per_chunk);
+    return t;
+  }
   t.outputs_per_chunk = output_chunk_multiple * ceil_div(blocks, max_output_chunks);
   t.output_chunks = ceil_div(out_features, t.outputs_per_chunk);
   const std::size_t wanted_token_blocks = t.output_chunks >= min_tiles ? 1 : ceil_div(min_tiles, t.output_chunks);
@@ -140,7 +152,7 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
   const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
   detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, isa_, pool);
 
-  const detail::MatmulTiling tiling = detail::plan_matmul(batch, out_, in_);
+  const detail::MatmulTiling tiling = detail::plan_matmul(batch, out_, in_, pool.size());
   const ActivationsView all_rows = acts;
   pool.parallel_for(0, tiling.tiles(), 1, [&](std::size_t tile, std::size_t) {
     const std::size_t token_block = tile / tiling.output_chunks;

@@ -196,7 +196,9 @@ std::vector<unsigned char> save_to_bytes(const BitLinear<Format>& layer) {
   if (layer.has_bias()) {
     for (std::size_t j = 0; j < out; ++j) detail::put_f32_le(bytes, layer.bias()[j]);
   }
-  bytes.insert(bytes.end(), layer.packed_weights(), layer.packed_weights() + layer.packed_weights_size());
+  const std::size_t weights_at = bytes.size();
+  bytes.resize(weights_at + layer.packed_weights_size());
+  layer.copy_packed_weights(bytes.data() + weights_at, layer.packed_weights_size());
   detail::put_u32_le(bytes, detail::crc32_update(0, bytes.data(), bytes.size()));
   return bytes;
 }

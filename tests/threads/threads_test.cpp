@@ -149,9 +149,10 @@ TEST(ThreadPool, ManyTinyJobsBackToBack) {
 struct Shape {
   std::size_t out, in, batch;
 };
-// Small (runs inline), many output chunks, few output chunks (tokens split too), GEMV, odd tails.
-const Shape kShapes[] = {{5, 3, 2},      {1000, 150, 7}, {129, 65, 33}, {70, 1030, 24},
-                         {2000, 129, 1}, {64, 1, 1},     {6000, 40, 3}, {200, 513, 9}};
+// Small (runs inline), many output chunks, few output chunks (tokens split too), decode (batch <= 4: one
+// contiguous part per thread, out not a multiple of 64 or of the row groups), odd tails.
+const Shape kShapes[] = {{5, 3, 2},      {1000, 150, 7}, {129, 65, 33}, {70, 1030, 24}, {2000, 129, 1},
+                         {64, 1, 1},     {6000, 40, 3},  {200, 513, 9}, {777, 520, 4},  {1283, 300, 2}};
 
 std::vector<float> inputs_with_specials(std::size_t batch, std::size_t in, std::uint32_t seed) {
   auto x = bitlinear_test::random_floats(batch * in, seed, -4.0f, 4.0f);

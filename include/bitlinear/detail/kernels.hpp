@@ -14,13 +14,40 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
 
-// Packed weights in the canonical format of format.hpp: out_features rows of row_bytes bytes. The library
-// allocates them 64-byte aligned; kernels may read whole 64-byte blocks of any row but nothing past the last.
+// Packed weights in an execution layout: the 64-byte blocks of the canonical format (format.hpp), permuted.
+// Rows are stored in groups of `group_rows` consecutive rows (the last group may hold fewer); a group takes
+// rows_in_group * row_bytes bytes, and inside it the rows are interleaved block by block:
+//   block b of row r of the group is at  group_start + (b * rows_in_group + r) * 64.
+// group_rows == 1 is the canonical layout itself (row j at data + j * row_bytes). A GEMV that reads the rows of
+// one group side by side therefore reads one linear stream (layout.hpp converts to and from the canonical
+// bytes). The library allocates the buffer 64-byte aligned; kernels may read whole blocks but nothing past the
+// last byte (out_features * row_bytes).
 struct PackedWeightsView {
   const std::uint8_t* data = nullptr;
   std::size_t out_features = 0;
   std::size_t in_features = 0;
   std::size_t row_bytes = 0;
+  std::size_t group_rows = 1;
+
+  std::size_t group_begin(std::size_t j) const noexcept { return j - j % group_rows; }
+  std::size_t rows_in_group(std::size_t j) const noexcept {
+    const std::size_t begin = group_begin(j);
+    return out_features - begin < group_rows ? out_features - begin : group_rows;
+  }
+  // Bytes from block b to block b + 1 of row j.
+  std::size_t block_step(std::size_t j) const noexcept { return group_rows == 1 ? 64 : 64 * rows_in_group(j); }
+  // Block 0 of row j.
+  const std::uint8_t* row(std::size_t j) const noexcept {
+    const std::size_t begin = group_begin(j);
+    return data + begin * row_bytes + (j - begin) * (group_rows == 1 ? row_bytes : 64);
+  }
+  // Rows j, j + 1, ..., run_end(j) - 1 share one block_step and sit row_step() bytes apart: a run of rows a
+  // kernel may address as row(j) + r * row_step() + b * block_step(j).
+  std::size_t run_end(std::size_t j) const noexcept {
+    return group_rows == 1 ? out_features : group_begin(j) + rows_in_group(j);
+  }
+  std::size_t row_step() const noexcept { return group_rows == 1 ? row_bytes : 64; }
+  const std::uint8_t* end() const noexcept { return data + out_features * row_bytes; }
 };
 
 // The per-layer constants of the epilogue. bias is never null (a layer without bias passes zeros: adding +0
@@ -54,6 +81,10 @@ struct KernelTable {
   QuantizeRowKernel quantize_row = nullptr;
   MatmulKernel ternary_matmul = nullptr;
   MatmulKernel binary_matmul = nullptr;
+  // The execution layout the family's matmul kernels stream best (PackedWeightsView::group_rows). Every
+  // kernel accepts any group_rows >= 1; these are the ones the layer stores its weights in.
+  std::size_t ternary_group_rows = 1;
+  std::size_t binary_group_rows = 1;
 };
 
 // Keeps the compiler from fusing `value` into a following addition (a*b + c -> fma would round once instead

@@ -80,13 +80,18 @@ template <class Codes>
 BITLINEAR_AVX512_TARGET inline void unpack_panel(const PackedWeightsView& w, std::size_t n0, std::size_t n_count,
                                                  std::size_t block0, std::size_t blocks, std::uint8_t* panel) {
   constexpr std::size_t groups_per_block = Codes::block_weights / 4;
+  const std::uint8_t* row_block0[32];  // block block0 of each output row (execution layout: see kernels.hpp)
+  std::size_t block_step[32];
+  for (std::size_t out = 0; out < n_count; ++out) {
+    block_step[out] = w.block_step(n0 + out);
+    row_block0[out] = w.row(n0 + out) + block_step[out] * block0;
+  }
   for (std::size_t half = 0; half < 2; ++half) {
     for (std::size_t b = 0; b < blocks; ++b) {
       __m512i rows[16];
       for (std::size_t o = 0; o < 16; ++o) {
         const std::size_t out = 16 * half + o;
-        rows[o] = out < n_count ? _mm512_loadu_si512(w.data + (n0 + out) * w.row_bytes + 64 * (block0 + b))
-                                : _mm512_setzero_si512();
+        rows[o] = out < n_count ? _mm512_loadu_si512(row_block0[out] + block_step[out] * b) : _mm512_setzero_si512();
       }
       transpose16x16_epi32(rows);
       store_panel_fields<Codes, 0>(rows, panel + b * groups_per_block * 4 * kPanelOutputs + 64 * half);

@@ -7,8 +7,13 @@
 // for the epilogue). At batch 1 the fields are only masked, not shifted (field_in_place), with one accumulator
 // per row and field (ternary 4 rows x 4, binary 2 rows x 8): 2 vector ops per 64 weights instead of 3. Rows are handled 16 at a time
 // so that one vectorized epilogue writes 16 outputs per token (masked at the end of the range).
-// Prefetch: while a group reads block b of its rows, it prefetches block b of the rows about kPrefetchBytes further
-// on (the rows it will read a few groups later), never past the end of the weight buffer.
+// Memory order: the layer stores its weights in groups of single_token_rows rows interleaved block by block
+// (kernels.hpp), so at batch 1 a row group reads one linear stream and the whole layer is one pass over memory;
+// any other layout (canonical rows, other group sizes, row ranges that start inside a group) gives the same
+// results, read less linearly.
+// Prefetch: every 64-byte load also prefetches the byte `prefetch_offset` further on: kPrefetchBytes in an
+// interleaved layout (one stream), the same block of the rows ~kCanonicalPrefetchBytes further on in the
+// canonical layout; never past the end of the weight buffer.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -25,8 +30,11 @@ namespace detail::avx512 {
 
 inline constexpr std::size_t kGemvMaxRows = 4;
 inline constexpr std::size_t kGemvMaxTokens = 4;
-// Prefetch distance: the rows about kPrefetchBytes ahead of the current group (at least one group ahead).
-inline constexpr std::size_t kPrefetchBytes = 16384;
+// Prefetch distance in the linear stream of an interleaved layout (measured: ../shared/experiments/stream_layout.cpp
+// and bench/avx512_micro_bench.cpp).
+inline constexpr std::size_t kPrefetchBytes = 4096;
+// Canonical layout: prefetch the rows about this many bytes ahead of the current group (at least one group ahead).
+inline constexpr std::size_t kCanonicalPrefetchBytes = 16384;
 
 // One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t. At batch 1 (InPlace),
 // each field keeps its scale 2^(bits*Field) and has its own accumulator (see field_in_place in codes.hpp).
@@ -58,10 +66,18 @@ BITLINEAR_AVX512_INLINE __m512i combine_accumulators(const __m512i* acc) {
   return sum;
 }
 
-// raw[t][r] = sum over the row of field * q for rows [0, R) starting at `rows`, tokens [0, T) starting at `q`.
+// R rows of one run (kernels.hpp): block b of row r at rows + r * row_step + b * block_step.
+struct RowRun {
+  const std::uint8_t* rows;
+  std::size_t row_step;
+  std::size_t block_step;
+  std::size_t blocks;
+  std::size_t prefetch_offset;  // 0: no prefetch
+};
+
+// raw[t][r0 + r] = sum over the row of field * q for the R rows of `run`, tokens [0, T) starting at `q`.
 template <class Codes, int R, int T>
-BITLINEAR_AVX512_TARGET inline void gemv_rows(const std::uint8_t* rows, std::size_t row_bytes, const std::int8_t* q,
-                                              std::size_t q_stride, const std::uint8_t* prefetch,
+BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowRun& run, const std::int8_t* q, std::size_t q_stride,
                                               std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
   constexpr bool in_place = T == 1;
   constexpr int A = in_place ? Codes::fields : 1;
@@ -71,15 +87,16 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const std::uint8_t* rows, std::siz
     BITLINEAR_UNROLL
     for (int i = 0; i < T * A; ++i) acc[r][i] = _mm512_setzero_si512();
   }
-  const std::size_t blocks = row_bytes / 64;
-  for (std::size_t b = 0; b < blocks; ++b) {
+  const std::uint8_t* block = run.rows;
+  for (std::size_t b = 0; b < run.blocks; ++b, block += run.block_step) {
     __m512i w[R];
     BITLINEAR_UNROLL
-    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(rows + static_cast<std::size_t>(r) * row_bytes + 64 * b);
-    if (prefetch != nullptr) {
+    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(block + static_cast<std::size_t>(r) * run.row_step);
+    if (run.prefetch_offset != 0) {
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + static_cast<std::size_t>(r) * row_bytes + 64 * b),
+        _mm_prefetch(reinterpret_cast<const char*>(block + static_cast<std::size_t>(r) * run.row_step +
+                                                   run.prefetch_offset),
                      _MM_HINT_T0);
       }
     }
@@ -95,24 +112,23 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const std::uint8_t* rows, std::siz
 }
 
 template <class Codes, int T>
-BITLINEAR_AVX512_TARGET inline void gemv_row_group(std::size_t rows_in_group, const std::uint8_t* rows,
-                                                   std::size_t row_bytes, const std::int8_t* q, std::size_t q_stride,
-                                                   const std::uint8_t* prefetch,
-                                                   std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
+BITLINEAR_AVX512_TARGET inline void gemv_row_group(std::size_t rows_in_group, const RowRun& run, const std::int8_t* q,
+                                                   std::size_t q_stride, std::int32_t (&raw)[kGemvMaxTokens][16],
+                                                   std::size_t r0) {
   constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
   if constexpr (max_rows == 4) {
     switch (rows_in_group) {
-      case 1: gemv_rows<Codes, 1, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
-      case 2: gemv_rows<Codes, 2, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
-      case 3: gemv_rows<Codes, 3, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
-      default: gemv_rows<Codes, 4, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0); break;
+      case 1: gemv_rows<Codes, 1, T>(run, q, q_stride, raw, r0); break;
+      case 2: gemv_rows<Codes, 2, T>(run, q, q_stride, raw, r0); break;
+      case 3: gemv_rows<Codes, 3, T>(run, q, q_stride, raw, r0); break;
+      default: gemv_rows<Codes, 4, T>(run, q, q_stride, raw, r0); break;
     }
   } else {
     static_assert(max_rows == 2, "GEMV row groups hold 2 or 4 rows");
     if (rows_in_group == 1) {
-      gemv_rows<Codes, 1, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0);
+      gemv_rows<Codes, 1, T>(run, q, q_stride, raw, r0);
     } else {
-      gemv_rows<Codes, 2, T>(rows, row_bytes, q, q_stride, prefetch, raw, r0);
+      gemv_rows<Codes, 2, T>(run, q, q_stride, raw, r0);
     }
   }
 }
@@ -123,20 +139,26 @@ BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, cons
                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
                                                 float* y, std::size_t y_stride) {
   const std::int8_t* q = a.q + t0 * a.stride;
-  const std::size_t prefetch_rows =
-      (kPrefetchBytes / w.row_bytes + kGemvMaxRows - 1) / kGemvMaxRows * kGemvMaxRows + kGemvMaxRows;
+  const std::size_t blocks = w.row_bytes / 64;
+  const std::size_t canonical_prefetch_rows =
+      (kCanonicalPrefetchBytes / w.row_bytes + kGemvMaxRows - 1) / kGemvMaxRows * kGemvMaxRows + kGemvMaxRows;
+  const std::size_t prefetch_offset = w.group_rows == 1 ? canonical_prefetch_rows * w.row_bytes : kPrefetchBytes;
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += 16) {
     const std::size_t count = row_end - j0 < 16 ? row_end - j0 : 16;
     alignas(64) std::int32_t raw[kGemvMaxTokens][16] = {};
-    constexpr std::size_t group_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
-    for (std::size_t r0 = 0; r0 < count; r0 += group_rows) {
-      const std::size_t rows_in_group = count - r0 < group_rows ? count - r0 : group_rows;
+    constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
+    for (std::size_t r0 = 0; r0 < count;) {
       const std::size_t row = j0 + r0;
-      const std::uint8_t* rows = w.data + row * w.row_bytes;
-      // Prefetch only rows that exist: the whole group prefetch_rows further on must lie inside the matrix.
-      const bool can_prefetch = row + prefetch_rows + rows_in_group <= w.out_features;
-      const std::uint8_t* prefetch = can_prefetch ? rows + prefetch_rows * w.row_bytes : nullptr;
-      gemv_row_group<Codes, T>(rows_in_group, rows, w.row_bytes, q, a.stride, prefetch, raw, r0);
+      // The rows of one call share a run of the layout (kernels.hpp): stop at the end of the row's group.
+      std::size_t rows_in_group = count - r0 < max_rows ? count - r0 : max_rows;
+      const std::size_t run_rows = w.run_end(row) - row;
+      if (rows_in_group > run_rows) rows_in_group = run_rows;
+      RowRun run{w.row(row), w.row_step(), w.block_step(row), blocks, prefetch_offset};
+      // Prefetch only inside the buffer: the farthest byte this group prefetches must exist.
+      const std::uint8_t* last_block = run.rows + (rows_in_group - 1) * run.row_step + (blocks - 1) * run.block_step;
+      if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) run.prefetch_offset = 0;
+      gemv_row_group<Codes, T>(rows_in_group, run, q, a.stride, raw, r0);
+      r0 += rows_in_group;
     }
     BITLINEAR_UNROLL
     for (int t = 0; t < T; ++t) {

@@ -15,7 +15,10 @@ BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
 
 inline const KernelTable& kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::avx512, &absmax, &quantize_row, &ternary_matmul, &binary_matmul};
+  // Weights interleaved in groups of the batch-1 GEMV's rows (gemv.hpp): one linear stream per layer.
+  static constexpr KernelTable table{Isa::avx512,         &absmax,        &quantize_row,
+                                     &ternary_matmul,     &binary_matmul, TernaryCodes::single_token_rows,
+                                     BinaryCodes::single_token_rows};
   return table;
 }
 

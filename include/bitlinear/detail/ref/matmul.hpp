@@ -14,11 +14,16 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::ref {
 
+// Row j of any execution layout: block b of the row is at w.row(j) + b * w.block_step(j), and inside a block
+// the canonical bit order holds (format.hpp).
 template <class Format>
-inline std::int32_t dot_row(const std::uint8_t* row, const std::int8_t* q, std::size_t in_features) {
+inline std::int32_t dot_row(const PackedWeightsView& w, std::size_t j, const std::int8_t* q) {
+  const std::uint8_t* row = w.row(j);
+  const std::size_t step = w.block_step(j);
   std::int32_t dot = 0;
-  for (std::size_t k = 0; k < in_features; ++k) {
-    const int code = Format::code_at(row, k);
+  for (std::size_t k = 0; k < w.in_features; ++k) {
+    const std::size_t block = k / Format::weights_per_block;
+    const int code = Format::code_at(row + block * step, k % Format::weights_per_block);
     dot += code > 0 ? q[k] : (code < 0 ? -q[k] : 0);  // the weight selects add, subtract or skip
   }
   return dot;
@@ -29,7 +34,7 @@ inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a,
   for (std::size_t t = 0; t < a.batch; ++t) {
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
-      const std::int32_t dot = dot_row<Ternary>(w.data + j * w.row_bytes, q, w.in_features);
+      const std::int32_t dot = dot_row<Ternary>(w, j, q);
       y[t * y_stride + j] = static_cast<float>(dot) / a.scale[t] / e.s_w + e.bias[j];
     }
   }
@@ -40,7 +45,7 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
   for (std::size_t t = 0; t < a.batch; ++t) {
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
-      const std::int32_t dot = dot_row<Binary>(w.data + j * w.row_bytes, q, w.in_features);
+      const std::int32_t dot = dot_row<Binary>(w, j, q);
       y[t * y_stride + j] = no_contract(static_cast<float>(dot) / a.scale[t] * e.beta) + e.bias[j];
     }
   }
