@@ -67,7 +67,9 @@ inline void default_error_handler(ErrorKind, const char* message) noexcept {
 }
 
 // What `throw std::invalid_argument(message)` and `throw std::runtime_error(message)` did before -fno-exceptions.
-[[noreturn]] inline void fail_invalid_argument(const std::string& message) { fail(ErrorKind::invalid_argument, message); }
+[[noreturn]] inline void fail_invalid_argument(const std::string& message) {
+  fail(ErrorKind::invalid_argument, message);
+}
 [[noreturn]] inline void fail_runtime_error(const std::string& message) { fail(ErrorKind::runtime_error, message); }
 
 // The error of BITLINEAR_REQUIRE: invalid argument, message "bitlinear: " + message.

@@ -39,8 +39,8 @@ const char* expected_text = "";
 void checking_handler(bitlinear::ErrorKind kind, const char* message) {
   const bool kind_ok = kind == expected_kind;
   const bool text_ok = std::strstr(message, expected_text) != nullptr;
-  std::printf("handler: %s: %s\n", kind == bitlinear::ErrorKind::invalid_argument ? "invalid_argument" : "runtime_error",
-              message);
+  const char* kind_name = kind == bitlinear::ErrorKind::invalid_argument ? "invalid_argument" : "runtime_error";
+  std::printf("handler: %s: %s\n", kind_name, message);
   if (!kind_ok) std::printf("FAIL: wrong kind\n");
   if (!text_ok) std::printf("FAIL: message lacks \"%s\"\n", expected_text);
   finish(kind_ok && text_ok ? 0 : 1);
@@ -128,6 +128,15 @@ void run_case(const std::string& name) {
     std::vector<std::uint8_t> packed(bitlinear::packed_size<bitlinear::Ternary>(1, 3));
     expect(ErrorKind::invalid_argument, "code 5 at [0][2] is not a valid ternary code");
     bitlinear::pack_codes<bitlinear::Ternary>(codes, 1, 3, packed.data());
+  } else if (name == "packed_rows") {
+    // Row 2 holds field value 3 (not a ternary code) in its first weight.
+    const auto fill_row = [](std::size_t j, std::uint8_t* row) {
+      std::vector<std::int8_t> codes(8, 0);
+      bitlinear::pack_codes<bitlinear::Ternary>(codes.data(), 1, 8, row);
+      if (j == 2) row[0] = static_cast<std::uint8_t>(row[0] | 3u);
+    };
+    expect(ErrorKind::invalid_argument, "holds field value 3, which is not a valid ternary field (0, 1 or 2) (in row 2");
+    bitlinear::TernaryLinear::from_packed_rows(fill_row, 4, 8, 0.5f);
   } else if (name == "saved_layer") {
     const unsigned char junk[64] = {1, 2, 3};
     expect(ErrorKind::invalid_argument, "bitlinear: saved layer: wrong magic");
