@@ -79,9 +79,9 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
       for (unsigned i = 0; i < 4; ++i) {
         const unsigned field = (byte >> (2 * i)) & 3u;
         if (field == 3u) {
-          throw std::invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" +
-                                      std::to_string(k) + "] holds field value 3 in bits " + std::to_string(2 * i) +
-                                      ".." + std::to_string(2 * i + 1) + "; valid fields are 0, 1, 2 (code + 1)");
+          detail::fail_invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" +
+                                        std::to_string(k) + "] holds field value 3 in bits " + std::to_string(2 * i) +
+                                        ".." + std::to_string(2 * i + 1) + "; valid fields are 0, 1, 2 (code + 1)");
         }
         Ternary::set_code(canonical.data() + (i * packed_rows + j) * row_bytes, k, static_cast<int>(field) - 1);
       }

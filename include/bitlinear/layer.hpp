@@ -104,11 +104,12 @@ class BitLinear {
     std::vector<std::uint8_t> row(w.row_bytes);
     for (std::size_t j = 0; j < out_features; ++j) {
       fill_row(j, row.data());
-      try {
-        validate_packed<Format>(row.data(), 1, in_features);
-      } catch (const std::invalid_argument& e) {
-        // validate_packed counts this single row as row 0: name the real one.
-        throw std::invalid_argument(std::string(e.what()) + " (in row " + std::to_string(j) + " of the matrix)");
+      std::size_t bad_row = 0, bad_weight = 0;
+      unsigned bad_field = 0;
+      if (detail::find_noncanonical<Format>(row.data(), 1, in_features, bad_row, bad_weight, bad_field)) {
+        // The message counts this single row as row 0: name the real one too.
+        const std::string what = detail::noncanonical_message<Format>(bad_row, bad_weight, bad_field, in_features);
+        detail::fail_invalid_argument(what + " (in row " + std::to_string(j) + " of the matrix)");
       }
       detail::scatter_row(w, j, row.data());
     }
@@ -280,8 +281,8 @@ class BitLinear {
     if (bias != nullptr) {
       for (std::size_t j = 0; j < out_features; ++j) {
         if (!detail::is_finite_bits(bias[j])) {
-          throw std::invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
-                                      " is not finite; bias values must be finite numbers");
+          detail::fail_invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
+                                        " is not finite; bias values must be finite numbers");
         }
         bias_[j] = bias[j];
       }

@@ -18,6 +18,12 @@
 #define BITLINEAR_INTERNAL_INCLUDE
 #endif
 
+#include "config.hpp"
+
+// Without std::thread (config.hpp) there is no pool: layer.hpp still declares the overloads, nothing defines them.
+#if BITLINEAR_HAS_THREADS
+
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -165,3 +171,5 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
 }
 
 BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_HAS_THREADS

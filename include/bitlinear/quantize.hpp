@@ -39,8 +39,8 @@ namespace detail {
 inline void check_finite_weights(const float* w, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
     if (!is_finite_bits(w[i])) {
-      throw std::invalid_argument("bitlinear: weight[" + std::to_string(i) + "] = " + std::to_string(w[i]) +
-                                  " is not finite; weights must be finite numbers");
+      detail::fail_invalid_argument("bitlinear: weight[" + std::to_string(i) + "] = " + std::to_string(w[i]) +
+                                    " is not finite; weights must be finite numbers");
     }
   }
 }
@@ -175,9 +175,9 @@ inline MutableActivationsView activation_view_in(void* workspace, std::size_t wo
   BITLINEAR_REQUIRE(workspace != nullptr, "activation workspace is null");
   const std::size_t need = activation_workspace_size(batch, in_features);
   if (workspace_bytes < need) {
-    throw std::invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
-                                " bytes is too small; batch " + std::to_string(batch) + " of in_features " +
-                                std::to_string(in_features) + " needs " + std::to_string(need));
+    detail::fail_invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
+                                  " bytes is too small; batch " + std::to_string(batch) + " of in_features " +
+                                  std::to_string(in_features) + " needs " + std::to_string(need));
   }
   const auto address = reinterpret_cast<std::uintptr_t>(workspace);
   const std::size_t skip = (detail::buffer_alignment - address % detail::buffer_alignment) % detail::buffer_alignment;

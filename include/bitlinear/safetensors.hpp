@@ -49,7 +49,7 @@ struct SafetensorsTensor {
 namespace detail {
 
 [[noreturn]] inline void throw_bad_safetensors(const std::string& message) {
-  throw std::invalid_argument("bitlinear: safetensors: " + message);
+  detail::fail_invalid_argument("bitlinear: safetensors: " + message);
 }
 
 // Bytes per element of a safetensors dtype, 0 if unknown.
@@ -390,7 +390,7 @@ class SafetensorsFile {
   // Throws std::runtime_error if the file cannot be read, std::invalid_argument if it is malformed.
   static SafetensorsFile open(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("bitlinear: safetensors: cannot open \"" + path + "\"");
+    if (!in) detail::fail_runtime_error("bitlinear: safetensors: cannot open \"" + path + "\"");
     SafetensorsFile file;
     constexpr std::size_t chunk = std::size_t{1} << 20;
     for (;;) {
@@ -401,7 +401,7 @@ class SafetensorsFile {
       file.bytes_.resize(old_size + got);
       if (got < chunk) break;
     }
-    if (in.bad()) throw std::runtime_error("bitlinear: safetensors: read error in \"" + path + "\"");
+    if (in.bad()) detail::fail_runtime_error("bitlinear: safetensors: read error in \"" + path + "\"");
     file.view_ = SafetensorsView::parse(file.bytes_.data(), file.bytes_.size());
     return file;
   }

@@ -105,7 +105,7 @@ inline void put_f32_le(std::vector<unsigned char>& out, float v) {
 }
 
 [[noreturn]] inline void throw_bad_file(const std::string& message) {
-  throw std::invalid_argument("bitlinear: saved layer: " + message);
+  detail::fail_invalid_argument("bitlinear: saved layer: " + message);
 }
 
 }  // namespace detail
@@ -220,7 +220,7 @@ template <class Format>
 void save(const BitLinear<Format>& layer, std::ostream& out) {
   const std::vector<unsigned char> bytes = save_to_bytes(layer);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("bitlinear: save: the output stream failed while writing the layer");
+  if (!out) detail::fail_runtime_error("bitlinear: save: the output stream failed while writing the layer");
 }
 
 // Loads a layer from exactly `size` bytes at `data` (one saved layer, nothing after it). The file's kind must
