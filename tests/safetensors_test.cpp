@@ -6,6 +6,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <random>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -155,6 +160,156 @@ TEST(Safetensors, EveryTruncationOfAValidFileIsRejected) {
   }
 }
 
+// --- issue 12, item 8: reader details -------------------------------------------------------------------------
+
+TEST(Safetensors, ZeroElementTensorsWithAZeroDimensionAnywhere) {
+  // Before the fix, shape [4, 0] was compared against its empty span one dimension at a time and rejected.
+  const std::string header = R"({"a":{"dtype":"F32","shape":[4,0],"data_offsets":[0,0]},)"
+                             R"("b":{"dtype":"U8","shape":[3,0,5],"data_offsets":[0,0]},)"
+                             R"("c":{"dtype":"BF16","shape":[0,4],"data_offsets":[0,0]},)"
+                             R"("d":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}})";
+  const Bytes file = make_file(header, Bytes{9, 8});
+  const auto view = bitlinear::SafetensorsView::parse(file.data(), file.size());
+  EXPECT_EQ(view.at("a").size_bytes, 0u);
+  EXPECT_EQ(view.at("a").element_count(), 0u);
+  EXPECT_EQ(view.at("b").size_bytes, 0u);
+  EXPECT_EQ(view.at("d").data[1], 8);
+  EXPECT_TRUE(bitlinear::safetensors_to_float(view.at("a")).empty());
+  // A zero dimension still needs an empty span.
+  expect_header_rejected(R"({"a":{"dtype":"U8","shape":[4,0],"data_offsets":[0,1]}})", Bytes{1}, "need 0 bytes");
+}
+
+TEST(Safetensors, NamesMustBeValidUtf8) {
+  const std::string tail = R"(":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"\x80", "cannot start a character"},         {"a\xC3", "missing continuation byte"},
+      {"\xC0\xAF", "cannot start a character"},     {"\xE0\x80\xAF", "overlong"},
+      {"\xF0\x80\x80\xAF", "overlong"},             {"\xED\xA0\x80", "encoded surrogate"},
+      {"\xF4\x90\x80\x80", "above U+10FFFF"},       {"\xF5\x80\x80\x80", "cannot start a character"},
+      {"\xFF", "cannot start a character"},         {"\xE2\x82", "missing continuation byte"}};
+  for (const auto& [name, needle] : bad) expect_header_rejected("{\"" + name + tail, Bytes{1}, needle);
+  expect_header_rejected("{\"\xE2\x82", Bytes{}, "truncated character");
+  expect_header_rejected(R"({"__metadata__":{"k":")" "\xC3\x28" R"("}})", Bytes{}, "missing continuation byte");
+  // Valid multi-byte names (2, 3 and 4 bytes, the largest code point) are kept byte for byte.
+  const std::string good = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF";
+  const Bytes file = make_file("{\"" + good + tail, Bytes{1});
+  EXPECT_NE(bitlinear::SafetensorsView::parse(file.data(), file.size()).find(good), nullptr);
+}
+
+// A temporary file that removes itself.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const Bytes& bytes) {
+    static int counter = 0;
+    path = (std::filesystem::temp_directory_path() /
+            ("bitlinear_st_" + std::to_string(std::random_device{}()) + "_" + std::to_string(counter++) + ".safetensors"))
+               .string();
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+
+void expect_open_rejected(const std::string& path, bitlinear::FileAccess access, const std::string& needle) {
+  SCOPED_TRACE(path + (access == bitlinear::FileAccess::map ? " (map)" : " (read)"));
+  try {
+    (void)bitlinear::SafetensorsFile::open(path, access);
+    ADD_FAILURE() << "accepted a malformed file";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(SafetensorsFile, MappedAndReadPathsGiveTheSameTensors) {
+  const std::string header = R"({"__metadata__":{"format":"pt"},"w":{"dtype":"U8","shape":[2,3],"data_offsets":[0,6]},)"
+                             R"("s":{"dtype":"F32","shape":[1],"data_offsets":[6,10]}})";
+  const TempFile f(make_file(header, Bytes{1, 2, 3, 4, 5, 6, 0x00, 0x00, 0x80, 0x3F}));
+  const auto mapped = bitlinear::SafetensorsFile::open(f.path);
+  const auto read = bitlinear::SafetensorsFile::open(f.path, bitlinear::FileAccess::read);
+  std::ifstream in(f.path, std::ios::binary);
+  const auto streamed = bitlinear::SafetensorsFile::read(in);  // size unknown: the growing-buffer path
+#if BITLINEAR_HAVE_FILE_MAPPING
+  EXPECT_TRUE(mapped.is_mapped());
+#endif
+  EXPECT_FALSE(read.is_mapped());
+  for (const bitlinear::SafetensorsFile* file : {&mapped, &read, &streamed}) {
+    const auto& w = file->view().at("w");
+    EXPECT_EQ(w.shape, (std::vector<std::uint64_t>{2, 3}));
+    EXPECT_EQ(std::vector<std::uint8_t>(w.data, w.data + 6), (Bytes{1, 2, 3, 4, 5, 6}));
+    EXPECT_EQ(bitlinear::safetensors_to_float(file->view().at("s")), std::vector<float>{1.0f});
+    EXPECT_EQ(file->view().metadata().at(0).second, "pt");
+  }
+  // Moving the file object keeps the views valid (mapping and vector buffers do not move).
+  auto moved = bitlinear::SafetensorsFile::open(f.path);
+  const std::uint8_t* before = moved.view().at("w").data;
+  const bitlinear::SafetensorsFile target = std::move(moved);
+  EXPECT_EQ(target.view().at("w").data, before);
+  EXPECT_EQ(target.view().at("w").data[5], 6);
+}
+
+TEST(SafetensorsFile, HeaderIsCheckedBeforeTheDataIsRead) {
+  // /dev/zero: a header length of 0, then an empty header. Before the fix the whole "file" was read first,
+  // which ended in std::bad_alloc after about 528 MB instead of this message.
+  if (std::ifstream("/dev/zero").good()) {
+    for (auto access : {bitlinear::FileAccess::map, bitlinear::FileAccess::read}) {
+      expect_open_rejected("/dev/zero", access, "the header must be a JSON object");
+    }
+  }
+  // A header that claims 2^40 data bytes in a file of a few bytes: rejected from the header and the file size,
+  // without allocating the claimed size.
+  const std::string huge = R"({"w":{"dtype":"U8","shape":[1099511627776],"data_offsets":[0,1099511627776]}})";
+  const TempFile f(make_file(huge, Bytes{1, 2, 3}));
+  expect_open_rejected(f.path, bitlinear::FileAccess::map, "are not within the 3 data bytes");
+  expect_open_rejected(f.path, bitlinear::FileAccess::read, "are not within the 3 data bytes");
+  // The same from a stream of unknown size: the buffer grows with the bytes that arrive, then "truncated".
+  const Bytes bytes = make_file(huge, Bytes{1, 2, 3});
+  std::istringstream stream(std::string(bytes.begin(), bytes.end()));
+  try {
+    (void)bitlinear::SafetensorsFile::read(stream);
+    ADD_FAILURE() << "accepted a truncated stream";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated: the data needs 1099511627776 bytes, only 3 follow"),
+              std::string::npos)
+        << e.what();
+  }
+  // Trailing bytes after the last tensor, from a stream.
+  const Bytes trailing = make_file(R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", Bytes{1, 2});
+  std::istringstream extra(std::string(trailing.begin(), trailing.end()));
+  EXPECT_THROW((void)bitlinear::SafetensorsFile::read(extra), std::invalid_argument);
+  // Header length beyond the file, and a header longer than the 100 MB limit, from the file itself.
+  const TempFile short_header(make_file("{}", {}, 1000));
+  expect_open_rejected(short_header.path, bitlinear::FileAccess::map, "only 2 bytes follow");
+  expect_open_rejected(short_header.path, bitlinear::FileAccess::read, "only 2 bytes follow");
+  std::istringstream long_header(std::string(8, '\xFF'));
+  EXPECT_THROW((void)bitlinear::SafetensorsFile::read(long_header), std::invalid_argument);
+}
+
+TEST(SafetensorsFile, MissingFileIsARuntimeError) {
+  EXPECT_THROW((void)bitlinear::SafetensorsFile::open("/nonexistent/bitlinear.safetensors"), std::runtime_error);
+  EXPECT_THROW((void)bitlinear::SafetensorsFile::open("/nonexistent/bitlinear.safetensors", bitlinear::FileAccess::read),
+               std::runtime_error);
+}
+
+TEST(Safetensors, LookupByNameAmongManyTensors) {
+  std::string header = "{";
+  const int n = 2000;
+  for (int i = n - 1; i >= 0; --i) {  // reverse order: lookups must not depend on the file order
+    header += "\"t" + std::to_string(i) + "\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[" + std::to_string(i) +
+              "," + std::to_string(i + 1) + "]}" + (i ? "," : "}");
+  }
+  Bytes data(n);
+  for (int i = 0; i < n; ++i) data[i] = static_cast<std::uint8_t>(i);
+  const Bytes file = make_file(header, data);
+  const auto view = bitlinear::SafetensorsView::parse(file.data(), file.size());
+  for (int i = 0; i < n; ++i) {
+    const auto* t = view.find("t" + std::to_string(i));
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t->data[0], static_cast<std::uint8_t>(i));
+  }
+  EXPECT_EQ(view.find("t"), nullptr);
+  EXPECT_EQ(view.find("t20000"), nullptr);
+}
+
 // --- Hugging Face import on hand-built packed bytes ----------------------------------------------------------
 
 TEST(HfPacked, OneHotBitOrder) {
@@ -209,6 +364,86 @@ TEST(HfPacked, RejectsBadInput) {
   EXPECT_THROW((void)bitlinear::ternary_from_hf_packed(packed.data(), 1, (std::size_t{1} << 20) + 1, 1.0f,
                                                        bitlinear::HfScaleConvention::divide),
                std::invalid_argument);
+}
+
+TEST(HfPacked, MatchesTheTransformersUnpackingForEveryTailLength) {
+  // transformers' unpack_weights: code row i * R + j = ((packed[j] >> 2i) & 3) - 1. Random valid fields, in_features
+  // around the 64- and 256-weight boundaries of the canonical blocks.
+  std::uint64_t state = 12345;
+  auto next = [&] { return (state = state * 6364136223846793005ull + 1442695040888963407ull) >> 33; };
+  for (std::size_t in : {1u, 2u, 63u, 64u, 65u, 255u, 256u, 257u, 300u, 511u, 512u, 513u, 1000u}) {
+    for (std::size_t rows : {1u, 3u}) {
+      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(in));
+      std::vector<std::uint8_t> packed(rows * in);
+      for (auto& b : packed) {
+        b = 0;
+        for (int i = 0; i < 4; ++i) b = static_cast<std::uint8_t>(b | (next() % 3) << (2 * i));
+      }
+      const auto layer = bitlinear::ternary_from_hf_packed(packed.data(), rows, in, 2.0f, bitlinear::HfScaleConvention::divide);
+      ASSERT_EQ(layer.out_features(), 4 * rows);
+      const std::vector<std::int8_t> codes = layer.unpacked_weights();
+      for (std::size_t r = 0; r < 4 * rows; ++r) {
+        for (std::size_t k = 0; k < in; ++k) {
+          const int expected = ((packed[(r % rows) * in + k] >> (2 * (r / rows))) & 3) - 1;
+          ASSERT_EQ(codes[r * in + k], expected) << "row " << r << " k " << k;
+        }
+      }
+      // A field 3 anywhere is reported with its packed coordinates, whichever block or tail it is in.
+      const std::size_t j = rows - 1, k = in - 1;
+      packed[j * in + k] = static_cast<std::uint8_t>(packed[j * in + k] | 0x30);  // bits 4..5 = 3
+      try {
+        (void)bitlinear::ternary_from_hf_packed(packed.data(), rows, in, 2.0f, bitlinear::HfScaleConvention::divide);
+        ADD_FAILURE() << "accepted a field value 3";
+      } catch (const std::invalid_argument& e) {
+        const std::string needle = "[" + std::to_string(j) + "][" + std::to_string(k) + "] holds field value 3 in bits 4..5";
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      }
+    }
+  }
+}
+
+// Issue 12, item 2: a U8 weight [R, 1] imports to 4R rows of 64 bytes (256x its file size). The import budget
+// turns a hostile file into a clear error instead of gigabytes of allocation (before the fix, this call
+// allocated 2 x 1 GiB + 256 B).
+TEST(HfPacked, WeightByteBudget) {
+  const std::size_t rows = (std::size_t{1} << 22) + 1;  // 4 MiB of file -> 1 GiB + 256 B of layer
+  const std::vector<std::uint8_t> packed(rows, 0x55);
+  try {
+    (void)bitlinear::ternary_from_hf_packed(packed.data(), rows, 1, 1.0f, bitlinear::HfScaleConvention::divide);
+    ADD_FAILURE() << "imported a layer beyond the default budget";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("1073742080 bytes, more than the import budget max_weight_bytes = 1073741824"),
+              std::string::npos)
+        << e.what();
+  }
+  // The budget is the caller's: a small one rejects a small layer, and a layer of exactly the budget is accepted.
+  bitlinear::HfImportOptions options;
+  options.max_weight_bytes = 4 * 2 * 64 - 1;
+  EXPECT_THROW((void)bitlinear::ternary_from_hf_packed(packed.data(), 2, 1, 1.0f, bitlinear::HfScaleConvention::divide,
+                                                       nullptr, options),
+               std::invalid_argument);
+  options.max_weight_bytes = 4 * 2 * 64;
+  EXPECT_EQ(bitlinear::ternary_from_hf_packed(packed.data(), 2, 1, 1.0f, bitlinear::HfScaleConvention::divide, nullptr,
+                                              options)
+                .packed_weights_size(),
+            512u);
+  // HfImportOptions converts from Options, so calls that passed layer options keep compiling.
+  bitlinear::Options layer_options;
+  layer_options.activation_scale = bitlinear::ActivationScale::per_tensor;
+  const auto layer =
+      bitlinear::ternary_from_hf_packed(packed.data(), 2, 1, 1.0f, bitlinear::HfScaleConvention::divide, nullptr, layer_options);
+  EXPECT_EQ(layer.options().activation_scale, bitlinear::ActivationScale::per_tensor);
+  // The same budget applies through the safetensors entry point.
+  const Bytes data = {0x55, 0x66, 0x99, 0x00, 0x00, 0x80, 0x3F};
+  const Bytes file = make_file(
+      R"({"w.weight":{"dtype":"U8","shape":[1,3],"data_offsets":[0,3]},"w.weight_scale":{"dtype":"F32","shape":[1],"data_offsets":[3,7]}})",
+      data);
+  const auto view = bitlinear::SafetensorsView::parse(file.data(), file.size());
+  options.max_weight_bytes = 255;
+  EXPECT_THROW((void)bitlinear::ternary_from_hf_checkpoint(view, "w", bitlinear::HfScaleConvention::divide, options),
+               std::invalid_argument);
+  options.max_weight_bytes = 256;
+  EXPECT_EQ(bitlinear::ternary_from_hf_checkpoint(view, "w", bitlinear::HfScaleConvention::divide, options).out_features(), 4u);
 }
 
 TEST(HfPacked, CheckpointTensorsAreValidated) {

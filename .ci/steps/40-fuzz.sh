@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the untrusted-input parsers (saved layers, safetensors + Hugging Face import) with libFuzzer + ASan
+# Fuzzes the untrusted-input parsers (saved layers, safetensors + Hugging Face import, config.json and the
+# sharded-checkpoint index, and a structured HF import fuzzer) with libFuzzer + ASan
 # for a bounded time each, starting from seed corpora generated here. FUZZ_SECONDS overrides the time budget.
 set -euo pipefail
 seconds=${FUZZ_SECONDS:-45}
@@ -9,9 +10,10 @@ flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 
 run_fuzzer() {
   local name=$1 seed_script=$2
+  shift 2
   clang++ "${flags[@]}" "tests/fuzz/$name.cpp" -o "$out/$name"
   rm -rf "$out/$name-corpus" && mkdir -p "$out/$name-corpus"
-  /usr/bin/python3 "$seed_script" "$out/$name-seeds"
+  /usr/bin/python3 "$seed_script" "$@" "$out/$name-seeds"
   # -malloc_limit_mb: a loader must never allocate more than the input justifies; inputs are <= 64 KiB.
   "$out/$name" -max_total_time="$seconds" -max_len=65536 -malloc_limit_mb=256 -rss_limit_mb=1024 \
     -print_final_stats=1 "$out/$name-corpus" "$out/$name-seeds"
@@ -19,3 +21,7 @@ run_fuzzer() {
 
 run_fuzzer load_fuzzer tests/fuzz/make_seeds.py
 run_fuzzer safetensors_fuzzer tests/fuzz/make_safetensors_seeds.py
+# config.json / index parsers, then the structured HF import (make_checkpoint_seeds.py writes both corpora:
+# the JSON seeds to the first directory, the import seeds to the second).
+run_fuzzer checkpoint_json_fuzzer tests/fuzz/make_checkpoint_seeds.py
+run_fuzzer hf_import_fuzzer tests/fuzz/make_checkpoint_seeds.py "$out/unused-json-seeds"

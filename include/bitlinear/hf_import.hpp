@@ -44,25 +44,102 @@ enum class HfScaleConvention {
   multiply,  // transformers AutoBitLinear (offline): weight_scale = beta
 };
 
-// Builds a TernaryLinear from HF-packed weights: `packed` holds packed_rows x in_features bytes (row-major), so
-// out_features = 4 * packed_rows. `bias` is null or out_features values, as stored in the checkpoint. Throws std::invalid_argument on a field
-// value 3, a non-finite or non-positive weight_scale, or bad dimensions.
-inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::size_t packed_rows,
-                                            std::size_t in_features, float weight_scale,
-                                            HfScaleConvention convention, const float* bias = nullptr,
-                                            Options options = {}) {
-  BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
+// Options of an import. A packed HF weight of shape [R, in] becomes 4R rows of packed_row_bytes(in) bytes (whole
+// 64-byte blocks), so a narrow matrix grows: [R, 1] takes 4R * 64 bytes from R bytes of file, 256x. The budget
+// bounds what one imported layer may allocate, so that a small hostile file cannot demand gigabytes.
+struct HfImportOptions {
+  // 1 GiB: four times the largest BitLinear layer of any published model we know (a 53248 x 16384 FFN
+  // matrix, 218 MB at 2 bits per weight). Raise it for larger layers.
+  static constexpr std::size_t default_max_weight_bytes = std::size_t{1} << 30;
+
+  Options layer;                                             // the built layer's options (kernel family, ...)
+  std::size_t max_weight_bytes = default_max_weight_bytes;  // limit on the layer's packed weight bytes
+
+  HfImportOptions() = default;
+  HfImportOptions(Options layer_options) : layer(layer_options) {}  // NOLINT: implicit, so `Options` still works
+};
+
+namespace detail {
+
+[[noreturn]] inline void throw_hf_field_3(std::size_t j, std::size_t k, std::size_t i) {
+  detail::fail_invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" + std::to_string(k) +
+                              "] holds field value 3 in bits " + std::to_string(2 * i) + ".." +
+                              std::to_string(2 * i + 1) + "; valid fields are 0, 1, 2 (code + 1)");
+}
+
+// Row r (0 <= r < 4 * packed_rows) of the canonical ternary matrix of an HF-packed weight, written to `row`
+// (Ternary::packed_row_bytes(in_features) bytes). Row r = i * R + j lives in bits 2i..2i+1 of packed row j, as
+// code + 1: the same field value as the canonical format, so each canonical byte gathers four fields.
+// Throws std::invalid_argument on a field value 3.
+inline void hf_canonical_row(const std::uint8_t* packed, std::size_t packed_rows, std::size_t in_features,
+                             std::size_t r, std::uint8_t* row) {
+  const std::size_t i = r / packed_rows, j = r % packed_rows;
+  const unsigned shift = static_cast<unsigned>(2 * i);
+  const std::uint8_t* src = packed + j * in_features;
+  auto field = [&](std::size_t k) { return static_cast<unsigned>(src[k] >> shift) & 3u; };
+  const std::size_t full_blocks = in_features / Ternary::weights_per_block;
+  unsigned bad = 0;  // a field is 3 iff both of its bits are set
+  for (std::size_t b = 0; b < full_blocks; ++b) {
+    const std::size_t k0 = b * Ternary::weights_per_block;
+    std::uint8_t* block = row + b * packed_block_bytes;
+    for (std::size_t t = 0; t < packed_block_bytes; ++t) {
+      const unsigned byte = field(k0 + t) | field(k0 + 64 + t) << 2 | field(k0 + 128 + t) << 4 | field(k0 + 192 + t) << 6;
+      bad |= byte & (byte >> 1) & 0x55u;
+      block[t] = static_cast<std::uint8_t>(byte);
+    }
+  }
+  const std::size_t k_tail = full_blocks * Ternary::weights_per_block;
+  if (k_tail < in_features) {
+    std::uint8_t* block = row + full_blocks * packed_block_bytes;
+    for (std::size_t t = 0; t < packed_block_bytes; ++t) block[t] = Ternary::zero_byte;
+    for (std::size_t k = k_tail; k < in_features; ++k) {
+      const unsigned f = field(k);
+      bad |= f & (f >> 1) & 1u;
+      Ternary::set_code(row, k, static_cast<int>(f) - 1);  // a field 3 is reported below
+    }
+  }
+  if (bad != 0) {
+    for (std::size_t k = 0; k < in_features; ++k) {
+      if (field(k) == 3u) throw_hf_field_3(j, k, i);
+    }
+  }
+}
+
+// Checks the dimensions of an HF-packed weight against the library's limits and the import budget.
+inline void check_hf_packed_shape(std::size_t packed_rows, std::size_t in_features, std::size_t max_weight_bytes) {
   BITLINEAR_REQUIRE(packed_rows > 0 && in_features > 0, "HF packed weights must be at least 1x1");
   BITLINEAR_REQUIRE(in_features <= max_in_features,
                     "in_features " + std::to_string(in_features) + " exceeds the limit of 2^20 = 1048576");
-  BITLINEAR_REQUIRE(packed_rows <= (std::size_t{1} << 38) / in_features,
-                    "HF packed weights of " + std::to_string(packed_rows) + " x " + std::to_string(in_features) +
-                        " exceed the limit of 2^40 weights");
-  BITLINEAR_REQUIRE(std::isfinite(weight_scale) && weight_scale > 0.0f,
-                    "HF weight_scale " + std::to_string(weight_scale) + " must be finite and positive");
+  // 64-bit arithmetic, so that a 32-bit size_t neither wraps nor rejects what fits.
+  const std::uint64_t rows = packed_rows, in = in_features;
+  BITLINEAR_REQUIRE(rows <= (std::uint64_t{1} << 38) / in, "HF packed weights of " + std::to_string(rows) + " x " +
+                                                               std::to_string(in) + " exceed the limit of 2^40 weights");
+  const std::uint64_t bytes = 4 * rows * Ternary::packed_row_bytes(in_features);
+  BITLINEAR_REQUIRE(bytes <= max_weight_bytes,
+                    "HF packed weights [" + std::to_string(rows) + ", " + std::to_string(in) + "] import to " +
+                        std::to_string(4 * rows) + " x " + std::to_string(in) + " ternary weights taking " +
+                        std::to_string(bytes) + " bytes, more than the import budget max_weight_bytes = " +
+                        std::to_string(max_weight_bytes) + " (HfImportOptions; raise it for larger layers)");
+}
+
+}  // namespace detail
+
+// Builds a TernaryLinear from HF-packed weights: `packed` holds packed_rows x in_features bytes (row-major), so
+// out_features = 4 * packed_rows. `bias` is null or out_features values, as stored in the checkpoint. Throws
+// std::invalid_argument on a field value 3, a weight_scale that is not finite and positive (or whose
+// reciprocal is not finite), bad dimensions, or a layer larger than options.max_weight_bytes.
+inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::size_t packed_rows,
+                                            std::size_t in_features, float weight_scale,
+                                            HfScaleConvention convention, const float* bias = nullptr,
+                                            const HfImportOptions& options = {}) {
+  BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
+  detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
+  BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
+                    "HfScaleConvention holds an unknown value");
+  BITLINEAR_REQUIRE(detail::is_finite_bits(weight_scale) && weight_scale > 0.0f && detail::is_finite_bits(1.0f / weight_scale),
+                    "HF weight_scale " + std::to_string(weight_scale) +
+                        " must be finite and positive, with a finite reciprocal");
   const float beta = convention == HfScaleConvention::divide ? 1.0f / weight_scale : weight_scale;
-  BITLINEAR_REQUIRE(std::isfinite(beta) && beta > 0.0f,
-                    "HF weight_scale " + std::to_string(weight_scale) + " has no finite positive reciprocal");
   const std::size_t out_features = 4 * packed_rows;
   std::vector<float> scaled_bias;
   if (bias != nullptr && convention == HfScaleConvention::multiply) {
@@ -70,51 +147,72 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
     for (float& b : scaled_bias) b *= weight_scale;
     bias = scaled_bias.data();
   }
-  const std::size_t row_bytes = Ternary::packed_row_bytes(in_features);
-  std::vector<std::uint8_t> canonical(out_features * row_bytes, Ternary::zero_byte);
-  for (std::size_t j = 0; j < packed_rows; ++j) {
-    const std::uint8_t* source = packed + j * in_features;
-    for (std::size_t k = 0; k < in_features; ++k) {
-      const unsigned byte = source[k];
-      for (unsigned i = 0; i < 4; ++i) {
-        const unsigned field = (byte >> (2 * i)) & 3u;
-        if (field == 3u) {
-          detail::fail_invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" +
-                                        std::to_string(k) + "] holds field value 3 in bits " + std::to_string(2 * i) +
-                                        ".." + std::to_string(2 * i + 1) + "; valid fields are 0, 1, 2 (code + 1)");
-        }
-        Ternary::set_code(canonical.data() + (i * packed_rows + j) * row_bytes, k, static_cast<int>(field) - 1);
-      }
-    }
-  }
-  return TernaryLinear::from_packed(canonical.data(), canonical.size(), out_features, in_features, beta, bias,
-                                    options);
+  // One canonical row at a time, straight into the layer's own buffer (in its execution layout): the layer is
+  // the only full copy of the weights ever made.
+  return TernaryLinear::from_packed_rows(
+      [&](std::size_t r, std::uint8_t* row) { detail::hf_canonical_row(packed, packed_rows, in_features, r, row); },
+      out_features, in_features, beta, bias, options.layer);
 }
 
-// Loads `<prefix>.weight`, `<prefix>.weight_scale` and, if present, `<prefix>.bias` from a safetensors file.
-// Throws std::invalid_argument if a tensor is missing or has the wrong dtype or shape.
-inline TernaryLinear ternary_from_hf_checkpoint(const SafetensorsView& file, std::string_view prefix,
-                                                HfScaleConvention convention, Options options = {}) {
-  const std::string p(prefix);
-  const SafetensorsTensor& weight = file.at(p + ".weight");
+// Builds a layer from the tensors of one packed HF BitLinear module: `weight` (U8 [out/4, in]), `weight_scale`
+// (one floating value) and an optional `bias` ([out], floating). Throws std::invalid_argument if a tensor has
+// the wrong dtype or shape, or for anything ternary_from_hf_packed rejects.
+inline TernaryLinear ternary_from_hf_tensors(const SafetensorsTensor& weight, const SafetensorsTensor& scale,
+                                             const SafetensorsTensor* bias, HfScaleConvention convention,
+                                             const HfImportOptions& options = {}) {
   BITLINEAR_REQUIRE(weight.dtype == "U8" && weight.shape.size() == 2,
                     "\"" + weight.name + "\" must be a 2-D U8 tensor [out_features / 4, in_features], not " +
                         weight.dtype + " with " + std::to_string(weight.shape.size()) + " dimensions");
-  const SafetensorsTensor& scale = file.at(p + ".weight_scale");
   BITLINEAR_REQUIRE(scale.element_count() == 1,
                     "\"" + scale.name + "\" must hold exactly 1 value, not " + std::to_string(scale.element_count()));
   const float weight_scale = safetensors_to_float(scale)[0];
-  // Shapes were checked against the data size, so rows * in fits in size_t; from_packed limits them further.
+  // Shapes were checked against the data size, so rows * in fits in size_t; the import checks them further.
   const auto rows = static_cast<std::size_t>(weight.shape[0]);
   const auto in = static_cast<std::size_t>(weight.shape[1]);
-  std::vector<float> bias;
-  if (const SafetensorsTensor* b = file.find(p + ".bias")) {
-    BITLINEAR_REQUIRE(b->shape.size() == 1 && b->shape[0] == 4 * weight.shape[0],
-                      "\"" + b->name + "\" must have shape [" + std::to_string(4 * weight.shape[0]) + "]");
-    bias = safetensors_to_float(*b);
+  std::vector<float> bias_values;
+  if (bias != nullptr) {
+    BITLINEAR_REQUIRE(bias->shape.size() == 1 && bias->shape[0] == 4 * weight.shape[0],
+                      "\"" + bias->name + "\" must have shape [" + std::to_string(4 * weight.shape[0]) + "]");
+    bias_values = safetensors_to_float(*bias);
   }
-  return ternary_from_hf_packed(weight.data, rows, in, weight_scale, convention, bias.empty() ? nullptr : bias.data(),
-                                options);
+  return ternary_from_hf_packed(weight.data, rows, in, weight_scale, convention,
+                                bias_values.empty() ? nullptr : bias_values.data(), options);
+}
+
+// Loads `<prefix>.weight`, `<prefix>.weight_scale` and, if present, `<prefix>.bias` from a safetensors file.
+// Throws std::invalid_argument if a tensor is missing or has the wrong dtype or shape, or if the layer would
+// exceed options.max_weight_bytes.
+inline TernaryLinear ternary_from_hf_checkpoint(const SafetensorsView& file, std::string_view prefix,
+                                                HfScaleConvention convention, const HfImportOptions& options = {}) {
+  const std::string p(prefix);
+  return ternary_from_hf_tensors(file.at(p + ".weight"), file.at(p + ".weight_scale"), file.find(p + ".bias"),
+                                 convention, options);
+}
+
+// Builds a layer from a float weight tensor ([out, in]; F32, F16, BF16 or F64) quantized now, as transformers'
+// AutoBitLinear does in online mode (the same absmean rule as from_float), with an optional bias. The float
+// copy of the matrix is transient (4 bytes per weight while the layer is built).
+inline TernaryLinear ternary_from_float_tensor(const SafetensorsTensor& weight, const SafetensorsTensor* bias,
+                                               const HfImportOptions& options = {}) {
+  BITLINEAR_REQUIRE(weight.shape.size() == 2 && weight.shape[0] > 0 && weight.shape[1] > 0,
+                    "\"" + weight.name + "\" must be a non-empty 2-D tensor [out_features, in_features]");
+  BITLINEAR_REQUIRE(weight.shape[1] <= max_in_features, "\"" + weight.name + "\": in_features " +
+                                                            std::to_string(weight.shape[1]) + " exceeds 2^20");
+  const std::uint64_t bytes = weight.shape[0] * Ternary::packed_row_bytes(static_cast<std::size_t>(weight.shape[1]));
+  BITLINEAR_REQUIRE(weight.shape[0] <= (std::uint64_t{1} << 40) / weight.shape[1] && bytes <= options.max_weight_bytes,
+                    "\"" + weight.name + "\" [" + std::to_string(weight.shape[0]) + ", " + std::to_string(weight.shape[1]) +
+                        "] needs " + std::to_string(bytes) + " bytes of ternary weights, more than the import budget "
+                        "max_weight_bytes = " + std::to_string(options.max_weight_bytes));
+  const std::vector<float> w = safetensors_to_float(weight);
+  std::vector<float> bias_values;
+  if (bias != nullptr) {
+    BITLINEAR_REQUIRE(bias->shape.size() == 1 && bias->shape[0] == weight.shape[0],
+                      "\"" + bias->name + "\" must have shape [" + std::to_string(weight.shape[0]) + "]");
+    bias_values = safetensors_to_float(*bias);
+  }
+  return TernaryLinear::from_float(w.data(), static_cast<std::size_t>(weight.shape[0]),
+                                   static_cast<std::size_t>(weight.shape[1]),
+                                   bias_values.empty() ? nullptr : bias_values.data(), options.layer);
 }
 
 BITLINEAR_NAMESPACE_END

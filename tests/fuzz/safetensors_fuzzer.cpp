@@ -8,17 +8,37 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (data == nullptr) return 0;
   bitlinear::SafetensorsView view;
+  bool parsed = true;
   try {
     view = bitlinear::SafetensorsView::parse(data, size);
   } catch (const std::invalid_argument&) {
-    return 0;
+    parsed = false;
   }
+  // The stream reader (header first, then exactly the data the header describes) accepts the same inputs and
+  // finds the same tensors, with the size known (regular files) and unknown (pipes).
+  for (bool size_known : {true, false}) {
+    std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
+    try {
+      const auto file = bitlinear::SafetensorsFile::read(in, size_known ? std::optional<std::uint64_t>(size) : std::nullopt);
+      if (!parsed || file.view().tensors().size() != view.tensors().size()) std::abort();
+      for (const bitlinear::SafetensorsTensor& t : view.tensors()) {
+        const bitlinear::SafetensorsTensor* u = file.view().find(t.name);
+        if (u == nullptr || u->size_bytes != t.size_bytes || std::memcmp(u->data, t.data, t.size_bytes) != 0) std::abort();
+      }
+    } catch (const std::invalid_argument&) {
+      if (parsed) std::abort();
+    }
+  }
+  if (!parsed) return 0;
   unsigned checksum = 0;
   for (const bitlinear::SafetensorsTensor& t : view.tensors()) {
     if (t.size_bytes != 0 && (t.data < data || t.data + t.size_bytes > data + size)) std::abort();
