@@ -1,6 +1,8 @@
 // The AVX2-class families (avx2, avxvnni) against the scalar reference, bit for bit, where their kernels have
-// edges: GEMM register tiles and panels (token and row tails, k-chunks), int16/int32 accumulator limits,
-// output row ranges, non-finite rows, unaligned and strided pointers, and the quantization kernels directly.
+// edges: GEMV and GEMM called directly on weights in every execution layout (group sizes, the smaller last
+// group, row ranges starting anywhere), GEMM register tiles and panels (token and row tails, k-chunks),
+// int16/int32 accumulator limits, output row ranges, non-finite rows, unaligned and strided pointers, and the
+// quantization kernels directly.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_util.hpp"
@@ -16,6 +19,7 @@ namespace {
 
 using bitlinear::Isa;
 using bitlinear_test::same_bits;
+namespace det = bitlinear::detail;
 
 class Avx2Family : public ::testing::TestWithParam<Isa> {
  protected:
@@ -94,6 +98,116 @@ TEST_P(Avx2Family, LongRowsAcrossPanelChunksMatchScalar) {
     }
   }
 }
+
+#if BITLINEAR_ARCH_X86_64
+// The GEMV and GEMM of a family called directly (whatever the batch threshold), in a given row-kernel shape.
+template <class Family, class Format, int R, int Span>
+void direct_gemv(const det::PackedWeightsView& w, const bitlinear::ActivationsView& a, std::size_t row_begin,
+                 std::size_t row_end, const det::Epilogue& e, float* y, std::size_t y_stride) {
+  det::avx2::gemv<Format, typename Family::Mac, R, Span>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+template <class Family, class Format>
+void direct_gemm(const det::PackedWeightsView& w, const bitlinear::ActivationsView& a, std::size_t row_begin,
+                 std::size_t row_end, const det::Epilogue& e, float* y, std::size_t y_stride) {
+  det::avx2::gemm<Format, typename Family::Tile>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+struct NamedKernel {
+  const char* name;
+  det::MatmulKernel kernel;
+};
+
+// The family's own GEMV shape, its GEMM, and other shapes of the same row-kernel template (runs of 1, 3 and 4
+// rows; one, two or every field per shift) so that every run length and field split is exercised.
+template <class Family, class Format>
+std::vector<NamedKernel> family_kernels() {
+  constexpr det::avx2::GemvShape shape = Family::gemv_shape(Format::bits_per_weight);
+  constexpr bool int16_stage = Family::Mac::int16_blocks != 0;
+  constexpr int fields = 8 / Format::bits_per_weight;
+  return {{"gemv (family shape)", &direct_gemv<Family, Format, shape.rows, shape.span>},
+          {"gemv R=1 span=1", &direct_gemv<Family, Format, 1, 1>},
+          {"gemv R=3 span=2", &direct_gemv<Family, Format, 3, 2>},
+          {"gemv R=4 span=max", &direct_gemv<Family, Format, 4, int16_stage ? 2 : fields>},
+          {"gemm", &direct_gemm<Family, Format>}};
+}
+
+template <class Format>
+std::vector<NamedKernel> kernels_of(Isa isa) {
+  return isa == Isa::avx2 ? family_kernels<det::avx2::Family, Format>()
+                          : family_kernels<det::avxvnni::Family, Format>();
+}
+
+// Every kernel of the family on the weights laid out in every group size, over the full range and over row
+// ranges that start and end inside groups, against the scalar reference on the canonical bytes; nothing
+// outside the range (and nothing in the gaps of a padded y_stride) is written.
+template <class Format>
+void check_kernels_over_layouts(Isa isa, std::size_t out, std::size_t in, std::size_t batch, std::uint32_t seed) {
+  using Layer = bitlinear::BitLinear<Format>;
+  const auto w = bitlinear_test::random_floats(out * in, seed);
+  const auto bias = bitlinear_test::random_floats(out, seed + 1);
+  const auto x = bitlinear_test::random_floats(batch * in, seed + 2, -3.0f, 3.0f);
+  const Layer layer = Layer::from_float(w.data(), out, in, bias.data(), scalar_options());
+  bitlinear::QuantizedActivations acts;
+  layer.quantize(x.data(), batch, in, acts);
+  const det::Epilogue e{layer.weight_scale(), 1.0f / layer.weight_scale(), layer.bias().data()};
+  const auto scalar = Format::bits_per_weight == 2 ? &det::ref::ternary_matmul : &det::ref::binary_matmul;
+  const bitlinear_test::LaidOutWeights canonical(layer, 1);
+  const std::size_t y_stride = out + 3;
+  const float sentinel = -7777.25f;
+  std::vector<float> want(batch * y_stride, sentinel);
+  scalar(canonical.view(), acts.view(), 0, out, e, want.data(), y_stride);
+  std::vector<std::pair<std::size_t, std::size_t>> ranges{{0, out}};
+  if (out > 1) ranges.push_back({1, out});
+  if (out > 2) ranges.push_back({out / 3, out - 1});
+  if (out > 6) ranges.push_back({3, 6});
+  const auto kernels = kernels_of<Format>(isa);
+  for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
+    const bitlinear_test::LaidOutWeights laid_out(layer, group_rows);
+    for (const NamedKernel& k : kernels) {
+      for (const auto& range : ranges) {
+        std::vector<float> got(batch * y_stride, sentinel);
+        k.kernel(laid_out.view(), acts.view(), range.first, range.second, e, got.data(), y_stride);
+        const std::string what = std::string(bitlinear::isa_name(isa)) + " " + k.name + " " + Format::name +
+                                 " out=" + std::to_string(out) + " in=" + std::to_string(in) +
+                                 " batch=" + std::to_string(batch) + " group_rows=" + std::to_string(group_rows) +
+                                 " rows [" + std::to_string(range.first) + ", " + std::to_string(range.second) + ")";
+        for (std::size_t t = 0; t < batch; ++t) {
+          for (std::size_t j = 0; j < y_stride; ++j) {
+            const bool inside = j >= range.first && j < range.second;
+            const float expected = inside ? want[t * y_stride + j] : sentinel;
+            ASSERT_TRUE(same_bits(got[t * y_stride + j], expected))
+                << what << " token " << t << " column " << j << ": " << got[t * y_stride + j] << " vs " << expected;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Outputs around the group sizes (1..8) and the 64-row GEMV chunks and 16-row GEMM panels; in sizes that end
+// inside a block, on a block, and across the 4-block int16 stage and the 1024-weight panel chunks.
+TEST_P(Avx2Family, KernelsReadEveryLayout) {
+  std::uint32_t seed = 901;
+  for (std::size_t out : {1, 2, 3, 5, 7, 9, 17, 31, 65, 70}) {
+    for (std::size_t in : {1, 100, 256, 257, 1000, 1025, 2100}) {
+      for (std::size_t batch : {1, 3, 6}) {
+        check_kernels_over_layouts<bitlinear::Ternary>(GetParam(), out, in, batch, seed++);
+        check_kernels_over_layouts<bitlinear::Binary>(GetParam(), out, in, batch, seed++);
+      }
+    }
+  }
+}
+
+// The table's execution layout is the batch-1 GEMV's run: a layer of the family stores its rows that way.
+TEST_P(Avx2Family, TableLayoutIsTheGemvRun) {
+  const det::KernelTable& k = det::kernel_table(GetParam());
+  const auto ternary = GetParam() == Isa::avx2 ? det::avx2::Family::gemv_shape(2) : det::avxvnni::Family::gemv_shape(2);
+  const auto binary = GetParam() == Isa::avx2 ? det::avx2::Family::gemv_shape(1) : det::avxvnni::Family::gemv_shape(1);
+  EXPECT_EQ(k.ternary_group_rows, static_cast<std::size_t>(ternary.rows));
+  EXPECT_EQ(k.binary_group_rows, static_cast<std::size_t>(binary.rows));
+}
+#endif  // BITLINEAR_ARCH_X86_64
 
 // Hand-built activations (scale 1, so y = the exact integer dot while it is a float) against layers whose rows
 // are all +1, all -1 (and all 0 for ternary): the extremes of every int16 and int32 accumulator.

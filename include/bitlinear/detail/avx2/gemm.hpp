@@ -1,7 +1,8 @@
-// bitlinear internal: the AVX2 GEMM driver. For each block of up to 128 tokens and each panel of 16 output
-// rows, the rows are unpacked once per k-chunk of up to 1024 weights into a 16 KiB stack panel (panel.hpp) and
-// reused by every token of the block in register tiles of a few tokens (Tile, e.g. gemm_tile.hpp); the
-// int32 sums of the block (8 KiB) then go through the vectorized epilogue (epilogue.hpp).
+// bitlinear internal: the GEMM driver of the AVX2-class families. For each block of up to 128 tokens and each
+// panel of 16 output rows, the rows (in any execution layout) are unpacked once per k-chunk of up to 1024
+// weights into a 16 KiB stack panel (panel.hpp) and reused by every token of the block in register tiles of a
+// few tokens (Tile: avx2/gemm_tile.hpp, avxvnni/gemm_tile.hpp); the int32 sums of the block (8 KiB) then go
+// through the vectorized epilogue (epilogue.hpp).
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -34,15 +35,15 @@ inline void run_tile(std::size_t m, const std::uint8_t* panel, std::size_t group
   Tile::template run<M>(panel, groups, q, c);
 }
 
-// Panel: TernaryPanel or BinaryPanel; Tile: a register tile of up to Tile::tokens tokens, run<M>(panel, groups,
+// Tile: a register tile of up to Tile::tokens tokens, run<M>(panel, groups,
 // q, c) for M = 1..Tile::tokens.
-template <class Format, class Panel, class Tile>
+template <class Format, class Tile>
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                  const Epilogue& e, float* y, std::size_t y_stride) noexcept {
   alignas(64) std::uint8_t panel[panel_bytes];
   alignas(64) std::int32_t sums[gemm_token_block * panel_rows];
-  const std::size_t padded_k = w.row_bytes / packed_block_bytes * Panel::block_weights;
+  const std::size_t padded_k = w.row_bytes / packed_block_bytes * Format::weights_per_block;
   for (std::size_t t0 = 0; t0 < a.batch; t0 += gemm_token_block) {
     const std::size_t tokens = a.batch - t0 < gemm_token_block ? a.batch - t0 : gemm_token_block;
     for (std::size_t j0 = row_begin; j0 < row_end; j0 += panel_rows) {
@@ -50,7 +51,7 @@ inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size
       std::memset(sums, 0, tokens * panel_rows * sizeof(std::int32_t));
       for (std::size_t k0 = 0; k0 < padded_k; k0 += panel_max_k) {
         const std::size_t kc = padded_k - k0 < panel_max_k ? padded_k - k0 : panel_max_k;
-        Panel::unpack(w.data + j0 * w.row_bytes, w.row_bytes, rows, k0, kc, panel);
+        unpack_panel<Format>(w, j0, rows, k0, kc, panel);
         constexpr std::size_t tile = Tile::tokens;
         for (std::size_t t = 0; t < tokens; t += tile) {
           const std::int8_t* q[tile];

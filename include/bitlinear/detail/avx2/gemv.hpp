@@ -1,5 +1,14 @@
-// bitlinear internal: the AVX2 GEMV driver (one token at a time): groups of 4 output rows through a row kernel
-// (ternary_gemv.hpp, binary_gemv.hpp, or another family's), 64 raw sums at a time through the epilogue.
+// bitlinear internal: the GEMV driver of the AVX2-class families (batches below gemm_min_batch).
+//
+// Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_rows; a run never
+// crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are read
+// exactly. In the family's own layout (groups of R rows interleaved block by block) a run is one group, so the
+// whole layer is one linear pass over memory. The tokens of the batch (up to 4 per pass) take turns on each
+// run: the run's bytes are read from memory once and from L1 by the other tokens. 64 raw sums per token go
+// through the vectorized epilogue (epilogue.hpp) at a time.
+// Prefetch: each block load also prefetches prefetch_bytes further on in an interleaved layout (one linear
+// stream), and the same block of the rows ~canonical_prefetch_bytes further on in the canonical layout; only
+// the first token of a pass prefetches, and never past the end of the weight buffer.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -12,38 +21,84 @@
 #include "../../config.hpp"
 #include "../kernels.hpp"
 #include "epilogue.hpp"
+#include "gemv_rows.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
 
-// Rows::dot_rows<R>(w, row_bytes, blocks, q, prefetch_ahead, raw) writes the raw sums of R rows (R = 1..4).
-template <class Format, class Rows>
+// Measured with bench/avx2_micro_bench.cpp (docs/avx2.md).
+inline constexpr std::size_t prefetch_bytes = 4096;
+inline constexpr std::size_t canonical_prefetch_bytes = 16384;
+
+inline constexpr std::size_t gemv_chunk_rows = 64;
+inline constexpr std::size_t gemv_pass_tokens = 4;
+
+// Walks the rows of a range in runs (kernels.hpp), one group at a time, without a division per run.
+class RunCursor {
+ public:
+  RunCursor(const PackedWeightsView& w, std::size_t row) noexcept : w_(w) {
+    if (w.group_rows == 1) {
+      group_begin_ = 0;
+      group_end_ = w.out_features;
+    } else {
+      set_group(w.group_begin(row));
+    }
+  }
+  // Rows from `row` (>= the row of the previous call) up to the end of its group, at most `limit`.
+  std::size_t rows(std::size_t row, std::size_t limit) noexcept {
+    if (row >= group_end_) set_group(row);  // runs never cross a group end, so `row` starts the next group
+    return group_end_ - row < limit ? group_end_ - row : limit;
+  }
+  const std::uint8_t* first(std::size_t row) const noexcept {
+    return w_.group_rows == 1 ? w_.data + row * w_.row_bytes
+                              : w_.data + group_begin_ * w_.row_bytes + (row - group_begin_) * packed_block_bytes;
+  }
+  std::size_t row_step() const noexcept { return w_.row_step(); }
+  std::size_t block_step() const noexcept {
+    return w_.group_rows == 1 ? packed_block_bytes : (group_end_ - group_begin_) * packed_block_bytes;
+  }
+
+ private:
+  void set_group(std::size_t begin) noexcept {
+    group_begin_ = begin;
+    group_end_ = w_.out_features - begin < w_.group_rows ? w_.out_features : begin + w_.group_rows;
+  }
+  const PackedWeightsView& w_;
+  std::size_t group_begin_ = 0, group_end_ = 0;
+};
+
+template <class Format, class Mac, int R, int Span>
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                  const Epilogue& e, float* y, std::size_t y_stride) noexcept {
-  constexpr std::size_t chunk = 64;
-  constexpr std::size_t group = 4;
   const std::size_t blocks = w.row_bytes / packed_block_bytes;
-  const std::size_t group_bytes = group * w.row_bytes;
-  alignas(32) std::int32_t raw[chunk];
-  for (std::size_t t = 0; t < a.batch; ++t) {
-    const std::int8_t* q = a.q + t * a.stride;
-    for (std::size_t j0 = row_begin; j0 < row_end; j0 += chunk) {
-      const std::size_t count = row_end - j0 < chunk ? row_end - j0 : chunk;
-      std::size_t r = 0;
-      for (; r + group <= count; r += group) {
-        const std::size_t first = j0 + r;
-        const std::size_t ahead = 8 != 0 && first + (8 + 1) * group <= row_end ? 8 * group_bytes : 0;  // prefetch only rows we own
-        Rows::template dot_rows<4>(w.data + first * w.row_bytes, w.row_bytes, blocks, q, ahead, raw + r);
+  const std::size_t run_bytes = R * w.row_bytes;
+  const std::size_t prefetch_offset = w.group_rows == 1
+                                          ? (canonical_prefetch_bytes / run_bytes + 1) * run_bytes
+                                          : prefetch_bytes;
+  alignas(32) std::int32_t raw[gemv_pass_tokens][gemv_chunk_rows];
+  for (std::size_t t0 = 0; t0 < a.batch; t0 += gemv_pass_tokens) {
+    const std::size_t tokens = a.batch - t0 < gemv_pass_tokens ? a.batch - t0 : gemv_pass_tokens;
+    RunCursor cursor(w, row_begin);
+    for (std::size_t j0 = row_begin; j0 < row_end; j0 += gemv_chunk_rows) {
+      const std::size_t count = row_end - j0 < gemv_chunk_rows ? row_end - j0 : gemv_chunk_rows;
+      for (std::size_t r0 = 0; r0 < count;) {
+        const std::size_t row = j0 + r0;
+        const std::size_t rows = cursor.rows(row, count - r0 < static_cast<std::size_t>(R) ? count - r0 : R);
+        RowRun run{cursor.first(row), cursor.row_step(), cursor.block_step(), blocks, prefetch_offset};
+        // The farthest byte the run prefetches must lie inside the buffer.
+        const std::uint8_t* last = run.rows + (rows - 1) * run.row_step + (blocks - 1) * run.block_step;
+        if (static_cast<std::size_t>(w.end() - last) < packed_block_bytes + prefetch_offset) run.prefetch_offset = 0;
+        for (std::size_t t = 0; t < tokens; ++t) {
+          dot_rows_upto<Format, Mac, R, Span>(rows, run, a.q + (t0 + t) * a.stride, raw[t] + r0);
+          run.prefetch_offset = 0;
+        }
+        r0 += rows;
       }
-      const std::uint8_t* rest = w.data + (j0 + r) * w.row_bytes;
-      switch (count - r) {
-        case 3: Rows::template dot_rows<3>(rest, w.row_bytes, blocks, q, 0, raw + r); break;
-        case 2: Rows::template dot_rows<2>(rest, w.row_bytes, blocks, q, 0, raw + r); break;
-        case 1: Rows::template dot_rows<1>(rest, w.row_bytes, blocks, q, 0, raw + r); break;
-        default: break;
+      for (std::size_t t = 0; t < tokens; ++t) {
+        const std::size_t token = t0 + t;
+        write_outputs<Format>(raw[t], count, a.sum[token], a.scale[token], e, j0, y + token * y_stride);
       }
-      write_outputs<Format>(raw, count, a.sum[t], a.scale[t], e, j0, y + t * y_stride);
     }
   }
 }

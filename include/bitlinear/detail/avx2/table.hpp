@@ -1,4 +1,7 @@
-// bitlinear internal: the avx2 family (AVX2 + FMA + F16C): its matmul entry points and kernel table.
+// bitlinear internal: the kernel tables of the AVX2-class families, one template for both: a family
+// (avx2 below, avxvnni in avxvnni/table.hpp) names its GEMV multiply-accumulate (Mac, avx2/gemv_rows.hpp), its
+// GEMM register tile (Tile) and the rows its batch-1 GEMV reads side by side (gemv_rows), which is also the
+// group size of its execution layout (kernels.hpp): a layer is then one linear stream.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -11,64 +14,58 @@
 #include "../../config.hpp"
 #include "../../format.hpp"
 #include "../kernels.hpp"
-#include "binary_gemm.hpp"
-#include "binary_gemv.hpp"
 #include "gemm.hpp"
 #include "gemm_tile.hpp"
 #include "gemv.hpp"
+#include "gemv_rows.hpp"
 #include "quantize.hpp"
-#include "ternary_gemm.hpp"
-#include "ternary_gemv.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
 
-struct TernaryRows {
-  template <int R>
-  BITLINEAR_TARGET("avx2,fma,f16c")
-  static void dot_rows(const std::uint8_t* w, std::size_t row_bytes, std::size_t blocks, const std::int8_t* q,
-                       std::size_t prefetch_ahead, std::int32_t* raw) noexcept {
-    ternary_dot_rows<R>(w, row_bytes, blocks, q, prefetch_ahead, raw);
-  }
-};
-
-struct BinaryRows {
-  template <int R>
-  BITLINEAR_TARGET("avx2,fma,f16c")
-  static void dot_rows(const std::uint8_t* w, std::size_t row_bytes, std::size_t blocks, const std::int8_t* q,
-                       std::size_t prefetch_ahead, std::int32_t* raw) noexcept {
-    binary_dot_rows<R>(w, row_bytes, blocks, q, prefetch_ahead, raw);
-  }
-};
-
 // Batches from this size on take the GEMM path (panel unpacked once, reused across tokens); smaller ones run
-// the GEMV kernel once per token, which reads the packed weights directly (bench/avx2_micro_bench.cpp).
+// the GEMV, which reads the packed weights directly (bench/avx2_micro_bench.cpp).
 inline constexpr std::size_t gemm_min_batch = 4;
 
+// The GEMV row kernel's rows per run (= the layout's group size) and fields per shift (gemv_rows.hpp).
+struct GemvShape {
+  int rows;
+  int span;
+};
+
+template <class Format, class Family>
 BITLINEAR_TARGET("avx2,fma,f16c")
-inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
+                   const Epilogue& e, float* y, std::size_t y_stride) {
   if (a.batch >= gemm_min_batch) {
-    gemm<Ternary, TernaryPanel, MaddubsTile>(w, a, row_begin, row_end, e, y, y_stride);
+    gemm<Format, typename Family::Tile>(w, a, row_begin, row_end, e, y, y_stride);
   } else {
-    gemv<Ternary, TernaryRows>(w, a, row_begin, row_end, e, y, y_stride);
+    constexpr GemvShape shape = Family::gemv_shape(Format::bits_per_weight);
+    gemv<Format, typename Family::Mac, shape.rows, shape.span>(w, a, row_begin, row_end, e, y, y_stride);
   }
 }
 
-BITLINEAR_TARGET("avx2,fma,f16c")
-inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                          std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  if (a.batch >= gemm_min_batch) {
-    gemm<Binary, BinaryPanel, MaddubsTile>(w, a, row_begin, row_end, e, y, y_stride);
-  } else {
-    gemv<Binary, BinaryRows>(w, a, row_begin, row_end, e, y, y_stride);
-  }
-}
-
-inline const KernelTable& kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::avx2, &absmax, &quantize_row, &ternary_matmul, &binary_matmul};
+template <class Family>
+inline const KernelTable& family_table() noexcept {
+  static constexpr KernelTable table{Family::isa,
+                                     &absmax,
+                                     &quantize_row,
+                                     &matmul<Ternary, Family>,
+                                     &matmul<Binary, Family>,
+                                     static_cast<std::size_t>(Family::gemv_shape(Ternary::bits_per_weight).rows),
+                                     static_cast<std::size_t>(Family::gemv_shape(Binary::bits_per_weight).rows)};
   return table;
 }
+
+struct Family {
+  static constexpr Isa isa = Isa::avx2;
+  using Mac = MaddubsMac;
+  using Tile = MaddubsTile;
+  // Field pairs, 2 rows: 2 x (2 int16 + 1 int32) accumulators, 2 masks and the temporaries fit 16 ymm registers.
+  static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2}; }
+};
+
+inline const KernelTable& kernel_table() noexcept { return family_table<Family>(); }
 
 }  // namespace detail::avx2
 BITLINEAR_NAMESPACE_END
