@@ -176,11 +176,18 @@ TEST_F(SerializeErrors, WrongMagic) {
 
 TEST_F(SerializeErrors, UnknownVersionKindScaleAndFlags) {
   Bytes b = good;
-  set_u32(b, 8, 2);
-  expect_rejected(b, "format version 2");
+  set_u32(b, 8, 3);
+  expect_rejected(b, "format version 3");
   b = good;
+  set_u32(b, 8, 0);
+  expect_rejected(b, "format version 0");
+  b = good;
+  set_u32(b, 12, 4);
+  expect_rejected(b, "kind 4 is unknown");
+  b = good;
+  set_u32(b, 8, 1);  // version 1 has no compact kind
   set_u32(b, 12, 3);
-  expect_rejected(b, "kind 3 is unknown");
+  expect_rejected(b, "kind 3 is unknown in format version 1");
   b = good;
   set_u32(b, 12, 0);
   expect_rejected(b, "kind 0 is unknown");

@@ -6,6 +6,7 @@
 #include "options.hpp"
 #include "isa.hpp"
 #include "format.hpp"
+#include "format_compact.hpp"
 #include "activations.hpp"
 #include "quantize.hpp"
 #include "layer.hpp"
@@ -13,3 +14,4 @@
 #include "thread_pool.hpp"
 #include "parallel_forward.hpp"
 #endif
+#include "compact.hpp"

@@ -21,19 +21,22 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "activations.hpp"
 #include "config.hpp"
 #include "detail/aligned_buffer.hpp"
+#include "detail/dispatch.hpp"  // first of the detail headers: it includes kernels.hpp in the order that works
 #include "detail/checked_size.hpp"
-#include "detail/dispatch.hpp"
+#include "detail/compact_fallback.hpp"
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
 #include "detail/kernels.hpp"
 #include "detail/layout.hpp"
 #include "format.hpp"
+#include "format_compact.hpp"
 #include "isa.hpp"
 #include "options.hpp"
 #include "quantize.hpp"
@@ -46,6 +49,9 @@ template <class Format>
 class BitLinear {
  public:
   using format_type = Format;
+  // Ternary and TernaryCompact hold codes {-1, 0, +1} with the same semantics; Binary holds {-1, +1}.
+  static constexpr bool compact_format = std::is_same<Format, TernaryCompact>::value;
+  static constexpr bool ternary_codes = !std::is_same<Format, Binary>::value;
 
   // Quantizes a float weight matrix W [out_features, in_features] (row-major, as nn.Linear.weight) and copies
   // the optional bias [out_features]. Throws std::invalid_argument for null pointers, zero sizes,
@@ -55,7 +61,18 @@ class BitLinear {
     check_shape(out_features, in_features);
     BITLINEAR_REQUIRE(weight != nullptr, "weight is null");
     BitLinear layer(out_features, in_features, bias, options);
-    if (layer.group_rows_ == 1) {
+    if constexpr (compact_format) {
+      // Ternarized exactly as Ternary (the same codes and beta), then converted row by row.
+      std::vector<std::uint8_t> ternary(packed_size<Ternary>(out_features, in_features));
+      layer.beta_ = quantize_weights<Ternary>(weight, out_features, in_features, ternary.data());
+      const detail::PackedWeightsView w = layer.weights();
+      std::vector<std::uint8_t> row(w.row_bytes);
+      const std::size_t ternary_row_bytes = Ternary::packed_row_bytes(in_features);
+      for (std::size_t j = 0; j < out_features; ++j) {
+        compact_row_from_ternary(ternary.data() + j * ternary_row_bytes, in_features, row.data());
+        detail::scatter_row(w, j, row.data());
+      }
+    } else if (layer.group_rows_ == 1) {
       layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, layer.packed_.data());
     } else {
       // Quantized to the canonical bytes first (a 2-bit copy, small beside the float input), then reordered.
@@ -274,7 +291,11 @@ class BitLinear {
         options_(options),
         isa_(resolve_isa(options.isa)) {
     const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    group_rows_ = Format::bits_per_weight == 2 ? kernels.ternary_group_rows : kernels.binary_group_rows;
+    if constexpr (compact_format) {
+      group_rows_ = kernels.compact_matmul != nullptr ? kernels.compact_group_rows : 1;
+    } else {
+      group_rows_ = ternary_codes ? kernels.ternary_group_rows : kernels.binary_group_rows;
+    }
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");
@@ -340,9 +361,9 @@ class BitLinear {
 
   static void check_weight_scale(float weight_scale) {
     const bool scale_ok = detail::is_finite_bits(weight_scale) &&
-                          (Format::bits_per_weight == 2 ? weight_scale > 0.0f : weight_scale >= 0.0f);
+                          (ternary_codes ? weight_scale > 0.0f : weight_scale >= 0.0f);
     BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
-                                  (Format::bits_per_weight == 2 ? "positive" : "non-negative"));
+                                  (ternary_codes ? "positive" : "non-negative"));
     // Ternary outputs divide by s_w = 1 / weight_scale: a scale below about 2.9e-39 has no finite reciprocal.
     BITLINEAR_REQUIRE(Format::bits_per_weight != 2 || detail::is_finite_bits(reciprocal(weight_scale)),
                       "weight_scale " + detail::float_text(weight_scale) +
@@ -363,9 +384,16 @@ class BitLinear {
     const detail::PackedWeightsView w = weights();
     const detail::Epilogue e{beta_, s_w_, bias_.data()};
     const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    const detail::MatmulKernel matmul =
-        Format::bits_per_weight == 2 ? kernels.ternary_matmul : kernels.binary_matmul;
-    matmul(w, acts, row_begin, row_end, e, y, y_stride);
+    if constexpr (compact_format) {
+      if (kernels.compact_matmul != nullptr) {
+        kernels.compact_matmul(w, acts, row_begin, row_end, e, y, y_stride);
+      } else {
+        detail::compact_matmul_via_ternary(kernels.ternary_matmul, w, acts, row_begin, row_end, e, y, y_stride);
+      }
+    } else {
+      const detail::MatmulKernel matmul = ternary_codes ? kernels.ternary_matmul : kernels.binary_matmul;
+      matmul(w, acts, row_begin, row_end, e, y, y_stride);
+    }
   }
 
   std::size_t out_ = 0;
@@ -382,6 +410,8 @@ class BitLinear {
 
 using TernaryLinear = BitLinear<Ternary>;
 using BinaryLinear = BitLinear<Binary>;
+// BitNet b1.58 at 1.6 bits per weight (format_compact.hpp): the outputs of TernaryLinear, bit for bit.
+using CompactTernaryLinear = BitLinear<TernaryCompact>;
 
 BITLINEAR_NAMESPACE_END
 
