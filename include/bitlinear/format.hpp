@@ -153,17 +153,26 @@ std::string noncanonical_message(std::size_t row, std::size_t weight, unsigned f
          (weight >= in_features ? ", but padding past in_features must be code 0 (ternary field 1, binary bit 0)"
                                 : ", which is not a valid ternary field (0, 1 or 2)");
 }
+
+// What validate_packed() reports for a packed buffer, or an empty string if it is canonical (a format with other
+// rules, e.g. format_compact.hpp, specializes this).
+template <class Format>
+std::string noncanonical_report(const std::uint8_t* packed, std::size_t out_features, std::size_t in_features) {
+  std::size_t row = 0, weight = 0;
+  unsigned field = 0;
+  if (find_noncanonical<Format>(packed, out_features, in_features, row, weight, field)) {
+    return noncanonical_message<Format>(row, weight, field, in_features);
+  }
+  return {};
+}
 }  // namespace detail
 
 // Checks that a packed buffer is canonical: no ternary field holds 3 and every padding field is code 0
 // (ternary) or clear (binary). Throws std::invalid_argument naming the first bad row and weight.
 template <class Format>
 void validate_packed(const std::uint8_t* packed, std::size_t out_features, std::size_t in_features) {
-  std::size_t row = 0, weight = 0;
-  unsigned field = 0;
-  if (detail::find_noncanonical<Format>(packed, out_features, in_features, row, weight, field)) {
-    detail::fail_invalid_argument(detail::noncanonical_message<Format>(row, weight, field, in_features));
-  }
+  const std::string report = detail::noncanonical_report<Format>(packed, out_features, in_features);
+  if (!report.empty()) detail::fail_invalid_argument(report);
 }
 
 BITLINEAR_NAMESPACE_END

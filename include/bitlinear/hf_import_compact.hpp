@@ -35,10 +35,10 @@ inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* p
   BITLINEAR_REQUIRE(packed_rows <= (std::size_t{1} << 38) / in_features,
                     "HF packed weights of " + std::to_string(packed_rows) + " x " + std::to_string(in_features) +
                         " exceed the limit of 2^40 weights");
-  BITLINEAR_REQUIRE(std::isfinite(weight_scale) && weight_scale > 0.0f,
+  BITLINEAR_REQUIRE(detail::is_finite_bits(weight_scale) && weight_scale > 0.0f,
                     "HF weight_scale " + std::to_string(weight_scale) + " must be finite and positive");
   const float beta = convention == HfScaleConvention::divide ? 1.0f / weight_scale : weight_scale;
-  BITLINEAR_REQUIRE(std::isfinite(beta) && beta > 0.0f,
+  BITLINEAR_REQUIRE(detail::is_finite_bits(beta) && beta > 0.0f,
                     "HF weight_scale " + std::to_string(weight_scale) + " has no finite positive reciprocal");
   const std::size_t out_features = 4 * packed_rows;
   std::vector<float> scaled_bias;
@@ -61,7 +61,7 @@ inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* p
         if (k >= in_features) continue;
         f[i] = static_cast<std::uint8_t>((source[k] >> shift) & 3u);
         if (f[i] == 3) {
-          throw std::invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j % packed_rows) + "][" +
+          detail::fail_invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j % packed_rows) + "][" +
                                       std::to_string(k) + "] holds field value 3 in bits " + std::to_string(shift) +
                                       ".." + std::to_string(shift + 1) + "; valid fields are 0, 1, 2 (code + 1)");
         }

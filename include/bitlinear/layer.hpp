@@ -121,13 +121,9 @@ class BitLinear {
     std::vector<std::uint8_t> row(w.row_bytes);
     for (std::size_t j = 0; j < out_features; ++j) {
       fill_row(j, row.data());
-      std::size_t bad_row = 0, bad_weight = 0;
-      unsigned bad_field = 0;
-      if (detail::find_noncanonical<Format>(row.data(), 1, in_features, bad_row, bad_weight, bad_field)) {
-        // The message counts this single row as row 0: name the real one too.
-        const std::string what = detail::noncanonical_message<Format>(bad_row, bad_weight, bad_field, in_features);
-        detail::fail_invalid_argument(what + " (in row " + std::to_string(j) + " of the matrix)");
-      }
+      const std::string report = detail::noncanonical_report<Format>(row.data(), 1, in_features);
+      // The report counts this single row as row 0: name the real one too.
+      if (!report.empty()) detail::fail_invalid_argument(report + " (in row " + std::to_string(j) + " of the matrix)");
       detail::scatter_row(w, j, row.data());
     }
     layer.beta_ = weight_scale;
@@ -365,7 +361,7 @@ class BitLinear {
     BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
                                   (ternary_codes ? "positive" : "non-negative"));
     // Ternary outputs divide by s_w = 1 / weight_scale: a scale below about 2.9e-39 has no finite reciprocal.
-    BITLINEAR_REQUIRE(Format::bits_per_weight != 2 || detail::is_finite_bits(reciprocal(weight_scale)),
+    BITLINEAR_REQUIRE(!ternary_codes || detail::is_finite_bits(reciprocal(weight_scale)),
                       "weight_scale " + detail::float_text(weight_scale) +
                           " is too small: its reciprocal 1 / weight_scale is not a finite float");
   }

@@ -401,7 +401,7 @@ class SafetensorsHeaderParser {
 };
 
 // Reads 8 little-endian bytes.
-inline std::uint64_t read_u64_le(const std::uint8_t* p) noexcept {
+inline std::uint64_t safetensors_u64_le(const std::uint8_t* p) noexcept {
   std::uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
   return v;
@@ -433,7 +433,7 @@ class SafetensorsView {
       detail::throw_bad_safetensors("truncated: " + std::to_string(available) +
                                     " bytes, less than the 8-byte header length");
     }
-    const std::uint64_t header = detail::read_u64_le(p);
+    const std::uint64_t header = detail::safetensors_u64_le(p);
     if (header > max_header_bytes) {
       detail::throw_bad_safetensors("header length " + std::to_string(header) + " exceeds the 100 MB limit");
     }

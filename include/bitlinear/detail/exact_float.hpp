@@ -112,7 +112,12 @@ inline float exact_add(float a, float b) noexcept {
 #undef BITLINEAR_EXACT_BINARY_OP
 #else
 inline float exact_div(float a, float b) noexcept { return a / b; }
-inline float exact_mul(float a, float b) noexcept { return a * b; }
+// The product goes through a volatile: compilers that contract a * b + c into an fma (MSVC before VS 2022, GCC's
+// default -ffp-contract=fast) must round it first.
+inline float exact_mul(float a, float b) noexcept {
+  volatile float product = a * b;
+  return product;
+}
 inline float exact_add(float a, float b) noexcept { return a + b; }
 #endif
 

@@ -49,7 +49,11 @@ BITLINEAR_AVX2_EXACT_OP(exact_add_ps, "vaddps")
 #undef BITLINEAR_AVX2_EXACT_OP
 #else
 BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_div_ps(__m256 a, __m256 b) noexcept { return _mm256_div_ps(a, b); }
-BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_mul_ps(__m256 a, __m256 b) noexcept { return _mm256_mul_ps(a, b); }
+// The product goes through a volatile so that a contracting compiler (MSVC before VS 2022) rounds it first.
+BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_mul_ps(__m256 a, __m256 b) noexcept {
+  volatile __m256 product = _mm256_mul_ps(a, b);
+  return product;
+}
 BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_add_ps(__m256 a, __m256 b) noexcept { return _mm256_add_ps(a, b); }
 #endif
 
