@@ -320,7 +320,7 @@ TEST_P(NeonFamilies, QuantizeRowMatchesScalar) {
                         -std::numeric_limits<float>::infinity()}) {
         auto x = bitlinear_test::random_floats(n, static_cast<std::uint32_t>(n * 100 + at));
         x[at] = bad;
-        ASSERT_FALSE(std::isfinite(table.absmax(x.data(), n))) << "n=" << n << " at " << at;
+        ASSERT_FALSE(bitlinear_test::is_finite(table.absmax(x.data(), n))) << "n=" << n << " at " << at;
       }
     }
   }
@@ -351,7 +351,7 @@ TEST_P(NeonFamilies, NonFiniteRowsGiveNaNRowsOnly) {
       for (std::size_t t = 0; t < batch; ++t) {
         const bool bad_row = t == batch - 1 || (batch > 2 && t == 1);
         for (std::size_t j = 0; j < out; ++j) {
-          ASSERT_EQ(std::isnan(y[t * out + j]), bad_row) << "token " << t << " output " << j;
+          ASSERT_EQ(bitlinear_test::is_nan(y[t * out + j]), bad_row) << "token " << t << " output " << j;
           ASSERT_TRUE(bitlinear_test::same_bits(y[t * out + j], y_ref[t * out + j])) << "token " << t;
         }
       }

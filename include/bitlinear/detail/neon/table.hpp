@@ -18,6 +18,7 @@
 #include "../../format.hpp"
 #include "../kernels.hpp"
 #include "common.hpp"
+#include "compact.hpp"
 #include "gemm.hpp"
 #include "gemv.hpp"
 #include "quantize.hpp"
@@ -107,14 +108,16 @@ inline constexpr std::size_t layout_group_rows = 4;
 inline const KernelTable& neon_kernel_table() noexcept {
   static constexpr KernelTable table{Isa::neon,          &absmax,           &quantize_row,
                                      &matmul<Ternary, false>, &matmul<Binary, false>, layout_group_rows,
-                                     layout_group_rows};
+                                     layout_group_rows,
+                                     &compact_matmul<false, &matmul<Ternary, false>>, 1};
   return table;
 }
 
 inline const KernelTable& neon_dotprod_kernel_table() noexcept {
   static constexpr KernelTable table{Isa::neon_dotprod,     &absmax,          &quantize_row,
                                      &matmul<Ternary, true>, &matmul<Binary, true>, layout_group_rows,
-                                     layout_group_rows};
+                                     layout_group_rows,
+                                     &compact_matmul<true, &matmul<Ternary, true>>, 1};
   return table;
 }
 
