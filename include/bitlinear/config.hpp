@@ -2,7 +2,7 @@
 #pragma once
 
 #define BITLINEAR_VERSION_MAJOR 0
-#define BITLINEAR_VERSION_MINOR 1
+#define BITLINEAR_VERSION_MINOR 2
 #define BITLINEAR_VERSION_PATCH 0
 
 // Exceptions on or off (error.hpp): detected from the compiler (__cpp_exceptions; _CPPUNWIND for MSVC), or set
@@ -23,17 +23,17 @@
 // namespaces make those copies distinct symbols. The price: a BitLinear object built in a TU with one set of
 // -m flags cannot be passed to a TU built with another (the link fails instead of crashing at run time).
 #if defined(__AVX512F__)
-#define BITLINEAR_ABI_ISA_TAG v0_1_avx512
+#define BITLINEAR_ABI_ISA_TAG v0_2_avx512
 #elif defined(__AVX2__)
-#define BITLINEAR_ABI_ISA_TAG v0_1_avx2
+#define BITLINEAR_ABI_ISA_TAG v0_2_avx2
 #elif defined(__AVX__)
-#define BITLINEAR_ABI_ISA_TAG v0_1_avx
+#define BITLINEAR_ABI_ISA_TAG v0_2_avx
 #elif defined(__SSE4_1__)
-#define BITLINEAR_ABI_ISA_TAG v0_1_sse41
+#define BITLINEAR_ABI_ISA_TAG v0_2_sse41
 #elif defined(__ARM_FEATURE_DOTPROD)
-#define BITLINEAR_ABI_ISA_TAG v0_1_dotprod
+#define BITLINEAR_ABI_ISA_TAG v0_2_dotprod
 #else
-#define BITLINEAR_ABI_ISA_TAG v0_1
+#define BITLINEAR_ABI_ISA_TAG v0_2
 #endif
 // Code built without exceptions reports errors differently (error.hpp), so it gets a namespace of its own too:
 // a program mixing the two modes links two copies instead of merging one mode's copy into the other.
