@@ -101,7 +101,7 @@ TEST(Serialize, HeaderFieldsAreLittleEndianAtDocumentedOffsets) {
   ASSERT_EQ(b.size(), 52u + 12u + 3u * 128u + 4u);
   EXPECT_EQ(b[0], 0x89);
   EXPECT_EQ(b[1], 'B');
-  EXPECT_EQ(b[8], 1);   // version
+  EXPECT_EQ(b[8], 2);   // version (2 since the compact format; version 1 files still load)
   EXPECT_EQ(b[12], 1);  // ternary
   EXPECT_EQ(b[16], 3);  // out
   EXPECT_EQ(b[24], 300 & 0xFF);

@@ -40,11 +40,8 @@ inline CompactTernaryLinear compact_from_ternary_packed(const std::uint8_t* pack
   return CompactTernaryLinear::from_packed_rows(
       [&](std::size_t j, std::uint8_t* row) {
         const std::uint8_t* source = packed + j * ternary_row_bytes;
-        try {
-          validate_packed<Ternary>(source, 1, in_features);
-        } catch (const std::invalid_argument& e) {
-          throw std::invalid_argument(std::string(e.what()) + " (in row " + std::to_string(j) + " of the matrix)");
-        }
+        const std::string report = detail::noncanonical_report<Ternary>(source, 1, in_features);
+        if (!report.empty()) detail::fail_invalid_argument(report + " (in row " + std::to_string(j) + " of the matrix)");
         compact_row_from_ternary(source, in_features, row);
       },
       out_features, in_features, weight_scale, bias, options);

@@ -106,7 +106,7 @@ inline void pack_codes<TernaryCompact>(const std::int8_t* codes, std::size_t out
     for (std::size_t k = 0; k < in_features; ++k) {
       const int code = codes[r * in_features + k];
       if (code < -1 || code > 1) {
-        throw std::invalid_argument("bitlinear::pack_codes: code " + std::to_string(code) + " at [" +
+        detail::fail_invalid_argument("bitlinear::pack_codes: code " + std::to_string(code) + " at [" +
                                     std::to_string(r) + "][" + std::to_string(k) +
                                     "] is not a valid compact ternary code (-1, 0 or +1)");
       }
@@ -115,11 +115,12 @@ inline void pack_codes<TernaryCompact>(const std::int8_t* codes, std::size_t out
   }
 }
 
-// Checks that compact bytes are canonical: every byte is one of the 243 valid values and every padding field
-// (weights past in_features) is code 0. Throws std::invalid_argument naming the first bad row, byte and rule.
+namespace detail {
+// Compact bytes are canonical when every byte is one of the 243 valid values and every padding field (weights
+// past in_features) is code 0. Returns the first violation (row, byte, rule), or an empty string.
 template <>
-inline void validate_packed<TernaryCompact>(const std::uint8_t* packed, std::size_t out_features,
-                                            std::size_t in_features) {
+inline std::string noncanonical_report<TernaryCompact>(const std::uint8_t* packed, std::size_t out_features,
+                                                       std::size_t in_features) {
   const std::size_t row_bytes = TernaryCompact::packed_row_bytes(in_features);
   for (std::size_t r = 0; r < out_features; ++r) {
     const std::uint8_t* row = packed + r * row_bytes;
@@ -130,21 +131,23 @@ inline void validate_packed<TernaryCompact>(const std::uint8_t* packed, std::siz
                " holds " + std::to_string(byte);
       };
       if (!TernaryCompact::valid_byte(byte)) {
-        throw std::invalid_argument(where() + ", which is not one of the 243 valid compact bytes (invalid: low 6 "
-                                              "bits 63, or low 6 bits mod 7 == 6 with top 2 bits 3)");
+        return where() + ", which is not one of the 243 valid compact bytes (invalid: low 6 bits 63, or low 6 bits "
+                         "mod 7 == 6 with top 2 bits 3)";
       }
       const std::size_t k0 = i / 64 * 320 + i % 64;  // field 0's weight
       for (unsigned f = 0; f < 5; ++f) {
         const std::size_t k = k0 + 64 * f;
         if (k >= in_features && TernaryCompact::field(byte, f) != 1) {
-          throw std::invalid_argument(where() + ": weight " + std::to_string(k) + " is padding past in_features " +
-                                      std::to_string(in_features) + " and must be code 0 (field 1), but has field " +
-                                      std::to_string(TernaryCompact::field(byte, f)));
+          return where() + ": weight " + std::to_string(k) + " is padding past in_features " +
+                 std::to_string(in_features) + " and must be code 0 (field 1), but has field " +
+                 std::to_string(TernaryCompact::field(byte, f));
         }
       }
     }
   }
+  return {};
 }
+}  // namespace detail
 
 // Converts one canonical 2-bit Ternary row (format.hpp, valid) to one compact row, both of in_features weights.
 inline void compact_row_from_ternary(const std::uint8_t* ternary_row, std::size_t in_features,

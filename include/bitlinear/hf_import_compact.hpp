@@ -33,7 +33,8 @@ inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* p
   detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
   BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
                     "HfScaleConvention holds an unknown value");
-  BITLINEAR_REQUIRE(std::isfinite(weight_scale) && weight_scale > 0.0f && std::isfinite(1.0f / weight_scale),
+  BITLINEAR_REQUIRE(detail::is_finite_bits(weight_scale) && weight_scale > 0.0f &&
+                        detail::is_finite_bits(1.0f / weight_scale),
                     "HF weight_scale " + std::to_string(weight_scale) +
                         " must be finite and positive, with a finite reciprocal");
   const float beta = convention == HfScaleConvention::divide ? 1.0f / weight_scale : weight_scale;

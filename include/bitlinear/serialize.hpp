@@ -113,7 +113,7 @@ inline void put_f32_le(std::vector<unsigned char>& out, float v) {
 }
 
 [[noreturn]] inline void throw_bad_file(const std::string& message) {
-  throw std::invalid_argument("bitlinear: saved layer: " + message);
+  detail::fail_invalid_argument("bitlinear: saved layer: " + message);
 }
 
 }  // namespace detail
@@ -165,6 +165,17 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
   if ((flags & ~1u) != 0) {
     detail::throw_bad_file("flags " + std::to_string(flags) + " set reserved bits; only bit 0 (has bias) is defined");
   }
+  // Sizes in 64-bit arithmetic (out * in <= 2^40): a layer whose bytes this platform cannot address (a 32-bit
+  // size_t) is refused before any of them is narrowed to size_t.
+  const std::uint64_t row_bytes = kind == 1 ? Ternary::packed_row_bytes(static_cast<std::size_t>(in))
+                                            : Binary::packed_row_bytes(static_cast<std::size_t>(in));
+  const bool bias_flag = (flags & 1u) != 0;
+  const std::uint64_t total64 = saved_layer_header_bytes + (bias_flag ? 4 * out : 0) + out * row_bytes +
+                                saved_layer_checksum_bytes;
+  if (total64 > detail::max_buffer_bytes || out * in > detail::max_buffer_bytes / sizeof(float)) {
+    detail::throw_bad_file("a " + std::to_string(out) + "x" + std::to_string(in) +
+                           " layer is too large for this platform's address space");
+  }
   SavedLayerInfo info;
   info.kind = static_cast<SavedKind>(kind);
   info.out_features = static_cast<std::size_t>(out);
@@ -192,6 +203,7 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
 // The saved bytes of a layer (the format above).
 template <class Format>
 std::vector<unsigned char> save_to_bytes(const BitLinear<Format>& layer) {
+  BITLINEAR_REQUIRE(!layer.empty(), "cannot save an empty layer (it was moved from)");
   std::vector<unsigned char> bytes;
   const std::size_t out = layer.out_features();
   bytes.reserve(saved_layer_header_bytes + (layer.has_bias() ? 4 * out : 0) + layer.packed_weights_size() + 4);
@@ -219,7 +231,7 @@ template <class Format>
 void save(const BitLinear<Format>& layer, std::ostream& out) {
   const std::vector<unsigned char> bytes = save_to_bytes(layer);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("bitlinear: save: the output stream failed while writing the layer");
+  if (!out) detail::fail_runtime_error("bitlinear: save: the output stream failed while writing the layer");
 }
 
 // Loads a layer from exactly `size` bytes at `data` (one saved layer, nothing after it). The file's kind must

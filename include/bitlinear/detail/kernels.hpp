@@ -92,7 +92,9 @@ struct KernelTable {
 };
 
 // Keeps the compiler from fusing `value` into a following addition (a*b + c -> fma would round once instead
-// of twice and break bit-exactness between families). Works for float and for SIMD vector types.
+// of twice and break bit-exactness between families). Works for float and for SIMD vector types. GCC and Clang
+// contract by default (-ffp-contract=fast / on); MSVC before Visual Studio 2022 17.0 did by default, and still
+// does under /fp:contract and /fp:fast: there a volatile store and load forces the rounded product.
 template <class T>
 inline T no_contract(T value) noexcept {
 #if (defined(__GNUC__) || defined(__clang__)) && BITLINEAR_ARCH_X86_64

@@ -24,6 +24,7 @@
 
 #include "../../format_compact.hpp"
 #include "../compact_fallback.hpp"
+#include "../exact_float.hpp"
 #include "../kernels.hpp"
 #include "reduce.hpp"
 
@@ -138,7 +139,7 @@ BITLINEAR_AVX2_COMPACT_INLINE void decode_compact_half(__m256i v, const CompactS
           }                                                                                                         \
         }                                                                                                           \
         const std::int32_t dot = horizontal_sum(_mm256_add_epi32(acc0, acc1)) - a.sum[tok];                         \
-        y[tok * y_stride + j] = static_cast<float>(dot) / a.scale[tok] / e.s_w + e.bias[j];                         \
+        y[tok * y_stride + j] = exact_add(exact_div(exact_div(static_cast<float>(dot), a.scale[tok]), e.s_w), e.bias[j]); \
       }                                                                                                             \
     }                                                                                                               \
   }

@@ -10,6 +10,7 @@
 
 #include "../../config.hpp"
 #include "../../format_compact.hpp"
+#include "../exact_float.hpp"
 #include "../kernels.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -42,7 +43,7 @@ inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a,
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
       const std::int32_t dot = compact_dot_row(w, j, q);
-      y[t * y_stride + j] = static_cast<float>(dot) / a.scale[t] / e.s_w + e.bias[j];
+      y[t * y_stride + j] = exact_add(exact_div(exact_div(static_cast<float>(dot), a.scale[t]), e.s_w), e.bias[j]);
     }
   }
 }
