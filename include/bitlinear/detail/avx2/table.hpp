@@ -64,7 +64,6 @@ struct Family {
   static constexpr Isa isa = Isa::avx2;
   using Mac = MaddubsMac;
   using Tile = MaddubsTile;
-  static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // compact.hpp
   // Field pairs, 2 rows: 2 x (2 int16 + 1 int32) accumulators, 2 masks and the temporaries fit 16 ymm registers.
   static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2}; }
   static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // compact.hpp

@@ -19,7 +19,6 @@ struct Family {
   static constexpr Isa isa = Isa::avxvnni;
   using Mac = DpbusdMac;
   using Tile = DpbusdTile;
-  static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/compact.hpp
   // Every field in place (no shift): ternary 2 rows x 4 accumulators, binary 1 row x 8 (+ one mask per field).
   static constexpr avx2::GemvShape gemv_shape(int bits_per_weight) {
     return bits_per_weight == 2 ? avx2::GemvShape{2, 4} : avx2::GemvShape{1, 8};
