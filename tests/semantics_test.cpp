@@ -91,14 +91,16 @@ TEST_P(Semantics, ScaleIsReciprocalTimes127) {
   std::uniform_real_distribution<float> dist(0.01f, 100.0f);
   for (int trial = 0; trial < 20000 && differing < 20; ++trial) {
     const float m = dist(rng);
-    const float reciprocal_first = (1.0f / m) * 127.0f, divided = 127.0f / m;
+    // exact_*: one IEEE operation each, also when this test is built with -ffast-math (the CI leg does).
+    namespace det = bitlinear::detail;
+    const float reciprocal_first = det::exact_mul(det::exact_div(1.0f, m), 127.0f), divided = det::exact_div(127.0f, m);
     if (reciprocal_first == divided) continue;
     // Look for x in (0, m) with rne(x * reciprocal_first) != rne(x * divided): near a tie between them.
     for (int n = 1; n < 127; ++n) {
-      const float x = (static_cast<float>(n) + 0.5f) / divided;
-      if (!(x < m) || std::nearbyint(x * reciprocal_first) == std::nearbyint(x * divided)) continue;
+      const float x = det::exact_div(static_cast<float>(n) + 0.5f, divided);
+      if (!(x < m) || std::nearbyint(det::exact_mul(x, reciprocal_first)) == std::nearbyint(det::exact_mul(x, divided))) continue;
       const auto q = quantize_row({m, x});
-      ASSERT_EQ(q[1], static_cast<std::int8_t>(std::nearbyint(x * reciprocal_first))) << "m=" << m << " x=" << x;
+      ASSERT_EQ(q[1], static_cast<std::int8_t>(std::nearbyint(det::exact_mul(x, reciprocal_first)))) << "m=" << m << " x=" << x;
       ++differing;
       break;
     }

@@ -10,8 +10,7 @@ out=build-fastmath
 mkdir -p "$out"
 start=$SECONDS
 tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_test.cpp tests/errors_test.cpp
-       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp
-       tests/compact_test.cpp)
+       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp)
 /usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
 for cxx in g++ clang++; do
   flags=(-std=c++17 -O2 -ffast-math -Wall -Wextra -Wpedantic -Wshadow -Werror -Iinclude -pthread)
