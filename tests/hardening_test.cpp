@@ -16,6 +16,7 @@
 #include <xmmintrin.h>
 #endif
 
+#include <bitlinear/hf_import_compact.hpp>
 #include <bitlinear/serialize.hpp>
 
 #include "test_util.hpp"
@@ -379,6 +380,31 @@ TEST_P(FpEnvironment, PoolCreatedBeforeFesetroundMatchesTheSingleThreadedCall) {
   }
   EXPECT_EQ(single_differs, 0u);
   EXPECT_EQ(pool_differs, 0u);
+}
+
+// HF import computes beta = 1 / weight_scale (divide) or scales the bias (multiply): in the default environment.
+TEST(FpEnvironmentHfImport, ScaleAndBiasDoNotDependOnTheCallersEnvironment) {
+  const std::size_t rows = 3, in = 40, out = 4 * rows;
+  std::vector<std::uint8_t> packed(rows * in);
+  for (std::size_t i = 0; i < packed.size(); ++i) packed[i] = static_cast<std::uint8_t>((i * 37u + 11u) & 0xAAu);
+  const auto bias = bitlinear_test::random_floats(out, 51, -1.0f, 1.0f);
+  const float weight_scale = 3.0f;  // 1/3 and b * 3 round differently toward zero, up and down
+  for (auto convention : {bitlinear::HfScaleConvention::divide, bitlinear::HfScaleConvention::multiply}) {
+    const auto reference = bitlinear::ternary_from_hf_packed(packed.data(), rows, in, weight_scale, convention, bias.data());
+    for (FpMode mode : kModes) {
+      ScopedFpMode scoped(mode);
+      const auto layer = bitlinear::ternary_from_hf_packed(packed.data(), rows, in, weight_scale, convention, bias.data());
+      const auto compact =
+          bitlinear::compact_ternary_from_hf_packed(packed.data(), rows, in, weight_scale, convention, bias.data());
+      const std::string what = std::string(mode_name(mode)) +
+                               (convention == bitlinear::HfScaleConvention::divide ? " divide" : " multiply");
+      EXPECT_TRUE(bitlinear_test::same_bits(layer.weight_scale(), reference.weight_scale())) << what;
+      EXPECT_TRUE(bitlinear_test::same_bits(compact.weight_scale(), reference.weight_scale())) << what;
+      EXPECT_TRUE(same_floats(layer.bias(), reference.bias())) << what;
+      EXPECT_TRUE(same_floats(compact.bias(), reference.bias())) << what;
+      scoped.expect_still_set();
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(AllRunnable, FpEnvironment, ::testing::ValuesIn(bitlinear_test::runnable_isas()),

@@ -122,6 +122,40 @@ inline void check_hf_packed_shape(std::size_t packed_rows, std::size_t in_featur
                         std::to_string(max_weight_bytes) + " (HfImportOptions; raise it for larger layers)");
 }
 
+// The layer's beta and bias for an HF module's weight_scale under `convention` (checked: finite, positive, with a
+// finite reciprocal), computed in the default FP environment like every float operation of the library.
+class HfScaling {
+ public:
+  HfScaling(float weight_scale, HfScaleConvention convention, const float* bias, std::size_t out_features) {
+    BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
+                      "HfScaleConvention holds an unknown value");
+    const FpEnvironmentGuard fp_environment;
+    const bool positive = is_finite_bits(weight_scale) && (float_bits(weight_scale) >> 31) == 0 &&
+                          (float_bits(weight_scale) & float_magnitude_mask) != 0;
+    const float reciprocal = positive ? opaque(exact_div(1.0f, weight_scale)) : 0.0f;
+    BITLINEAR_REQUIRE(positive && is_finite_bits(reciprocal),
+                      "HF weight_scale " + float_text(weight_scale) +
+                          " must be finite and positive, with a finite reciprocal");
+    beta_ = convention == HfScaleConvention::divide ? reciprocal : weight_scale;
+    bias_ = bias;
+    if (bias != nullptr && convention == HfScaleConvention::multiply) {
+      scaled_bias_.resize(out_features);
+      for (std::size_t j = 0; j < out_features; ++j) scaled_bias_[j] = exact_mul(bias[j], weight_scale);
+      bias_ = scaled_bias_.data();
+    }
+  }
+  HfScaling(const HfScaling&) = delete;
+  HfScaling& operator=(const HfScaling&) = delete;
+
+  float beta() const noexcept { return beta_; }
+  const float* bias() const noexcept { return bias_; }  // the caller's bias, or the scaled copy
+
+ private:
+  float beta_ = 0.0f;
+  const float* bias_ = nullptr;
+  std::vector<float> scaled_bias_;
+};
+
 }  // namespace detail
 
 // Builds a TernaryLinear from HF-packed weights: `packed` holds packed_rows x in_features bytes (row-major), so
@@ -134,24 +168,13 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
                                             const HfImportOptions& options = {}) {
   BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
   detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
-  BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
-                    "HfScaleConvention holds an unknown value");
-  BITLINEAR_REQUIRE(detail::is_finite_bits(weight_scale) && weight_scale > 0.0f && detail::is_finite_bits(1.0f / weight_scale),
-                    "HF weight_scale " + std::to_string(weight_scale) +
-                        " must be finite and positive, with a finite reciprocal");
-  const float beta = convention == HfScaleConvention::divide ? 1.0f / weight_scale : weight_scale;
   const std::size_t out_features = 4 * packed_rows;
-  std::vector<float> scaled_bias;
-  if (bias != nullptr && convention == HfScaleConvention::multiply) {
-    scaled_bias.assign(bias, bias + out_features);
-    for (float& b : scaled_bias) b *= weight_scale;
-    bias = scaled_bias.data();
-  }
+  const detail::HfScaling scaling(weight_scale, convention, bias, out_features);
   // One canonical row at a time, straight into the layer's own buffer (in its execution layout): the layer is
   // the only full copy of the weights ever made.
   return TernaryLinear::from_packed_rows(
       [&](std::size_t r, std::uint8_t* row) { detail::hf_canonical_row(packed, packed_rows, in_features, r, row); },
-      out_features, in_features, beta, bias, options.layer);
+      out_features, in_features, scaling.beta(), scaling.bias(), options.layer);
 }
 
 // Builds a layer from the tensors of one packed HF BitLinear module: `weight` (U8 [out/4, in]), `weight_scale`

@@ -31,27 +31,15 @@ inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* p
                                                            const HfImportOptions& options = {}) {
   BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
   detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
-  BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
-                    "HfScaleConvention holds an unknown value");
-  BITLINEAR_REQUIRE(detail::is_finite_bits(weight_scale) && weight_scale > 0.0f &&
-                        detail::is_finite_bits(1.0f / weight_scale),
-                    "HF weight_scale " + std::to_string(weight_scale) +
-                        " must be finite and positive, with a finite reciprocal");
-  const float beta = convention == HfScaleConvention::divide ? 1.0f / weight_scale : weight_scale;
   const std::size_t out_features = 4 * packed_rows;
-  std::vector<float> scaled_bias;
-  if (bias != nullptr && convention == HfScaleConvention::multiply) {
-    scaled_bias.assign(bias, bias + out_features);
-    for (float& b : scaled_bias) b *= weight_scale;
-    bias = scaled_bias.data();
-  }
+  const detail::HfScaling scaling(weight_scale, convention, bias, out_features);
   std::vector<std::uint8_t> two_bit(Ternary::packed_row_bytes(in_features));
   return CompactTernaryLinear::from_packed_rows(
       [&](std::size_t r, std::uint8_t* row) {
         detail::hf_canonical_row(packed, packed_rows, in_features, r, two_bit.data());
         compact_row_from_ternary(two_bit.data(), in_features, row);
       },
-      out_features, in_features, beta, bias, options.layer);
+      out_features, in_features, scaling.beta(), scaling.bias(), options.layer);
 }
 
 // Loads `<prefix>.weight`, `<prefix>.weight_scale` and, if present, `<prefix>.bias` from a safetensors file, as

@@ -275,7 +275,7 @@ class BitLinear {
   // 1 / weight_scale in the default FP environment (the s_w of the ternary epilogue).
   static float reciprocal(float weight_scale) noexcept {
     const detail::FpEnvironmentGuard fp_environment;
-    return detail::exact_div(1.0f, weight_scale);
+    return detail::opaque(detail::exact_div(1.0f, weight_scale));  // opaque: computed before the guard ends
   }
 
   BitLinear(std::size_t out_features, std::size_t in_features, const float* bias, Options options)

@@ -123,12 +123,14 @@ float quantize_weights(const float* weight, std::size_t out_features, std::size_
     sum_abs = detail::opaque(sum_abs + (w < 0.0 ? -w : w));
   }
   const double n = static_cast<double>(count);
-  const float mean_abs = static_cast<float>(sum_abs / detail::opaque(n));
+  // opaque() on the results: the compiler may not sink float work past the guard's end (Clang moves register-only
+  // arithmetic across the MXCSR write; a volatile asm consuming the value pins it inside the scope).
+  const float mean_abs = detail::opaque(static_cast<float>(detail::opaque(sum_abs / detail::opaque(n))));
   const std::size_t row_bytes = Format::packed_row_bytes(in_features);
   for (std::size_t i = 0; i < out_features * row_bytes; ++i) packed[i] = Format::zero_byte;
   if constexpr (Format::bits_per_weight == 2) {
     const float beta = mean_abs > 1e-5f ? mean_abs : 1e-5f;
-    const float s_w = detail::exact_div(1.0f, beta);
+    const float s_w = detail::opaque(detail::exact_div(1.0f, beta));
     for (std::size_t r = 0; r < out_features; ++r) {
       for (std::size_t k = 0; k < in_features; ++k) {
         // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
@@ -138,7 +140,7 @@ float quantize_weights(const float* weight, std::size_t out_features, std::size_
     }
     return beta;
   } else {
-    const float alpha = static_cast<float>(sum / detail::opaque(n));
+    const float alpha = detail::opaque(static_cast<float>(detail::opaque(sum / detail::opaque(n))));
     for (std::size_t r = 0; r < out_features; ++r) {
       for (std::size_t k = 0; k < in_features; ++k) {
         // W - alpha > 0 exactly when W > alpha: a difference of two floats is zero only if they are equal

@@ -14,6 +14,9 @@
 // On exit the caller's environment is restored exactly; x86-64 keeps the exception flags raised inside.
 // Every public entry point that does float arithmetic (layer construction, quantization, the matmul epilogue,
 // and each ThreadPool task of them) holds a guard, so results are bit-identical in any environment and on any thread.
+// A float value computed in the scope and used after it (a returned scale) must pass through opaque()
+// (exact_float.hpp) inside the scope: compilers treat register arithmetic as independent of the control register
+// and may sink it past the guard's restoring write (Clang 14 did, for the binary weight scale).
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
