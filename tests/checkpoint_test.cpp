@@ -278,7 +278,7 @@ TEST(Json, RejectsMalformedDocuments) {
       {"{} {}", "unexpected bytes after"},
       {std::string(100, '['), "nested deeper than 64 levels"},
   };
-  for (const auto& [text, needle] : bad) expect_invalid([&] { (void)json(text); }, needle);
+  for (const auto& c : bad) expect_invalid([&] { (void)json(c.first); }, c.second);
   EXPECT_NO_THROW((void)json(std::string(64, '[') + std::string(64, ']')));
 }
 
@@ -342,7 +342,7 @@ TEST(HfConfig, RejectsWrongTypes) {
       {R"({"quantization_config":{"modules_to_not_convert":"lm_head"}})", "modules_to_not_convert must be an array"},
       {R"({"quantization_config":{"modules_to_not_convert":[1]}})", "modules_to_not_convert must hold strings"},
   };
-  for (const auto& [text, needle] : bad) expect_invalid([&] { (void)bitlinear::parse_hf_config(text); }, needle);
+  for (const auto& c : bad) expect_invalid([&] { (void)bitlinear::parse_hf_config(c.first); }, c.second);
 }
 
 TEST(HfIndex, ParsesAndValidatesShardNames) {
@@ -364,7 +364,7 @@ TEST(HfIndex, ParsesAndValidatesShardNames) {
       {R"({"weight_map":{"a":"x\u0000y"}})", "is not a plain file name"},
       {R"({"weight_map":{"a":"x","a":"y"}})", "appears twice"},
   };
-  for (const auto& [text, needle] : bad) expect_invalid([&] { (void)bitlinear::parse_hf_index(text); }, needle);
+  for (const auto& c : bad) expect_invalid([&] { (void)bitlinear::parse_hf_index(c.first); }, c.second);
 }
 
 TEST(Checkpoint, NaturalOrder) {
