@@ -141,7 +141,8 @@ void write_checkpoint(const std::string& dir, std::size_t hidden, std::size_t ff
 
 int main() {
   // One layer at a 2B4T FFN shape (gate_proj: 6912 x 2560), and the 256x-amplifying narrow shape.
-  for (const auto& [rows, in] : {std::pair<std::size_t, std::size_t>{1728, 2560}, {1u << 16, 1}}) {
+  for (const auto& shape : {std::pair<std::size_t, std::size_t>{1728, 2560}, {1u << 16, 1}}) {
+    const std::size_t rows = shape.first, in = shape.second;  // (not a structured binding: lambdas capture it)
     const std::vector<std::uint8_t> packed = random_hf_packed(rows * in, 3);
     const std::size_t bytes = bitlinear::packed_size<bitlinear::Ternary>(4 * rows, in);
     const std::string what = "ternary_from_hf_packed " + std::to_string(rows) + "x" + std::to_string(in);
