@@ -2,17 +2,17 @@
 // against the same block with FP32 linear layers, and checkable against PyTorch.
 //
 //   bitnet_block                      time one token and a 128-token prompt: BitLinear vs FP32 linear layers
-//   bitnet_block --write DIR          write DIR/block.safetensors: the block's weights in the Hugging Face BitNet
-//                                     packed form (+ norms and a 128-token input) for the PyTorch reference
-//   bitnet_block --check DIR          load DIR/block.safetensors through hf_import.hpp, run the prompt, compare with
-//                                     DIR/reference.safetensors written by examples/bitnet_block_reference.py
+//   bitnet_block --check DIR          load the checkpoint directory DIR written by examples/bitnet_checkpoint.py
+//                                     (config.json + model.safetensors or shards: the real 2B4T tensor names,
+//                                     shapes and dtypes) through checkpoint.hpp, run its 128 input tokens through
+//                                     every block and the final norm, and compare with the PyTorch reference the
+//                                     script wrote (DIR/reference.safetensors)
 //
 // Block (transformers' BitNet model, pre-norm): h = RMSNorm(x); q,k,v = BitLinear(h); RoPE(q,k); causal GQA
 // attention; SubLN: o = o_proj(RMSNorm(attn)); x1 = x + o; h2 = RMSNorm(x1); f = relu(gate(h2))^2 * up(h2);
 // SubLN: y = x1 + down_proj(RMSNorm(f)).
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/hf_import.hpp>
-#include <bitlinear/safetensors.hpp>
+#include <bitlinear/checkpoint.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -20,8 +20,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -253,116 +251,149 @@ double median_ms(const std::function<void()>& fn, int reps) {
   return ms[ms.size() / 2];
 }
 
-// --- safetensors writing (the Hugging Face packed form) ---------------------------------------------------------
+// --- loading a checkpoint directory (checkpoint.hpp) -----------------------------------------------------------
 
-struct OutTensor {
-  std::string name, dtype;
-  std::vector<std::size_t> shape;
-  std::vector<std::uint8_t> bytes;
+std::vector<float> bf16_or_float(const bitlinear::SafetensorsTensor& t) { return bitlinear::safetensors_to_float(t); }
+
+// Row `row` of a 2-D BF16 tensor (the embedding) as floats, read from the mapping without converting the rest.
+std::vector<float> bf16_row(const bitlinear::SafetensorsTensor& t, std::size_t row) {
+  if (t.dtype != "BF16" || t.shape.size() != 2 || row >= t.shape[0]) throw std::runtime_error("bad embedding row");
+  const std::size_t n = static_cast<std::size_t>(t.shape[1]);
+  std::vector<float> out(n);
+  const std::uint8_t* p = t.data + 2 * n * row;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t bits = (static_cast<std::uint32_t>(p[2 * i]) | static_cast<std::uint32_t>(p[2 * i + 1]) << 8) << 16;
+    std::memcpy(&out[i], &bits, 4);
+  }
+  return out;
+}
+
+// One decoder block of a loaded model: its seven layers and four norms, in the order run_block uses them.
+struct LoadedBlock {
+  std::vector<const bitlinear::TernaryLinear*> layers;
+  Norms norms;
+  LinearFn linear() const {
+    return [this](int i, const float* x, std::size_t tokens, float* y) { layers[i]->forward(x, tokens, y); };
+  }
 };
 
-OutTensor float_tensor(const std::string& name, std::vector<std::size_t> shape, const float* v, std::size_t n) {
-  OutTensor t{name, "F32", std::move(shape), std::vector<std::uint8_t>(4 * n)};
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t bits = 0;
-    std::memcpy(&bits, &v[i], 4);
-    for (int b = 0; b < 4; ++b) t.bytes[4 * i + b] = static_cast<std::uint8_t>(bits >> (8 * b));
-  }
-  return t;
+std::string linear_module(std::size_t block, int i) {
+  return "model.layers." + std::to_string(block) + "." + (i < 4 ? "self_attn." : "mlp.") + linear_names[i];
+}
+std::string norm_tensor(std::size_t block, int i) {
+  return "model.layers." + std::to_string(block) + "." + (i == 1 ? "self_attn." : i == 3 ? "mlp." : "") +
+         norm_names[i] + ".weight";
 }
 
-// transformers' packing: row r = i * (out/4) + j of the codes goes to bits 2i..2i+1 of packed row j, as code + 1.
-OutTensor hf_packed_tensor(const std::string& name, const TernaryWeights& w) {
-  const std::size_t rows = w.out / 4;
-  OutTensor t{name, "U8", {rows, w.in}, std::vector<std::uint8_t>(rows * w.in, 0)};
-  for (std::size_t r = 0; r < w.out; ++r) {
-    for (std::size_t k = 0; k < w.in; ++k) {
-      t.bytes[(r % rows) * w.in + k] |= static_cast<std::uint8_t>((w.codes[r * w.in + k] + 1) << (2 * (r / rows)));
-    }
-  }
-  return t;
-}
-
-void write_safetensors(const std::string& path, const std::vector<OutTensor>& tensors) {
-  std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
-  std::size_t offset = 0;
-  for (const OutTensor& t : tensors) {
-    header += ",\"" + t.name + "\":{\"dtype\":\"" + t.dtype + "\",\"shape\":[";
-    for (std::size_t i = 0; i < t.shape.size(); ++i) header += (i ? "," : "") + std::to_string(t.shape[i]);
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + t.bytes.size()) + "]}";
-    offset += t.bytes.size();
-  }
-  header += "}";
-  header.append((8 - header.size() % 8) % 8, ' ');
-  std::ofstream out(path, std::ios::binary);
-  const std::uint64_t n = header.size();
-  for (int b = 0; b < 8; ++b) out.put(static_cast<char>(n >> (8 * b)));
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  for (const OutTensor& t : tensors) out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
-  if (!out) throw std::runtime_error("cannot write " + path);
-}
-
-const std::string layer_prefix = "model.layers.0.";
-std::string linear_prefix(int i) { return layer_prefix + (i < 4 ? "self_attn." : "mlp.") + linear_names[i]; }
-std::string norm_name(int i) {
-  return layer_prefix + (i == 1 ? "self_attn." : i == 3 ? "mlp." : "") + norm_names[i] + ".weight";
-}
-
-int write_checkpoint(const std::string& dir) {
-  Rng rng{20250417};
-  const std::vector<TernaryWeights> weights = random_weights(rng);
-  const Norms norms = random_norms(rng);
-  const std::vector<float> x = random_input(rng);
-  std::filesystem::create_directories(dir);
-  std::vector<OutTensor> tensors;
-  for (int i = 0; i < 7; ++i) {
-    tensors.push_back(hf_packed_tensor(linear_prefix(i) + ".weight", weights[i]));
-    const float weight_scale = 1.0f / weights[i].beta;  // transformers BitLinear divides by weight_scale
-    tensors.push_back(float_tensor(linear_prefix(i) + ".weight_scale", {1}, &weight_scale, 1));
-  }
-  for (int i = 0; i < 4; ++i) tensors.push_back(float_tensor(norm_name(i), {norms.w[i].size()}, norms.w[i].data(), norms.w[i].size()));
-  tensors.push_back(float_tensor("input", {prompt, hidden}, x.data(), x.size()));
-  write_safetensors(dir + "/block.safetensors", tensors);
-  std::printf("wrote %s/block.safetensors\n", dir.c_str());
-  return 0;
-}
-
-// Tolerance of --check, relative to the largest |output - input| (the block's own contribution): see
-// docs/interop.md. Linear layers match PyTorch exactly for identical inputs; the non-linear parts (RMSNorm,
-// RoPE, softmax) round differently, which moves an int8 activation by one step now and then.
-constexpr double check_tolerance = 2e-3;
-
-int check(const std::string& dir) {
-  const bitlinear::SafetensorsFile file = bitlinear::SafetensorsFile::open(dir + "/block.safetensors");
-  const bitlinear::SafetensorsFile ref = bitlinear::SafetensorsFile::open(dir + "/reference.safetensors");
-  BitBlock block;
-  for (int i = 0; i < 7; ++i) {
-    block.layers.push_back(
-        bitlinear::ternary_from_hf_checkpoint(file.view(), linear_prefix(i), bitlinear::HfScaleConvention::divide));
-  }
-  for (int i = 0; i < 4; ++i) block.norms.w[i] = bitlinear::safetensors_to_float(file.view().at(norm_name(i)));
-  const std::vector<float> x = bitlinear::safetensors_to_float(file.view().at("input"));
-  const std::vector<float> expected = bitlinear::safetensors_to_float(ref.view().at("output"));
-  if (x.size() != prompt * hidden || expected.size() != prompt * hidden) {
-    std::fprintf(stderr, "unexpected tensor sizes\n");
-    return 1;
-  }
-  std::vector<float> y(prompt * hidden), y1(hidden);
-  run_block(block.linear(), block.norms, x.data(), prompt, y.data());
-  run_block(block.linear(), block.norms, x.data(), 1, y1.data());
-  double scale = 0.0, worst = 0.0, sum_sq = 0.0;
-  for (std::size_t i = 0; i < y.size(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(expected[i]) - x[i]));
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    const double e = std::fabs(static_cast<double>(y[i]) - expected[i]);
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b, double* rms = nullptr) {
+  double worst = 0.0, sum_sq = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double e = std::fabs(static_cast<double>(a[i]) - b[i]);
     worst = std::max(worst, e);
     sum_sq += e * e;
   }
-  double first_token = 0.0;  // causal: token 0 of the prompt equals a one-token run, bit for bit
-  for (std::size_t i = 0; i < hidden; ++i) first_token = std::max(first_token, std::fabs(static_cast<double>(y1[i]) - y[i]));
-  std::printf("check vs PyTorch: max |y - y_torch| = %.3g, rms = %.3g, block output scale max|y_torch - x| = %.3g, "
-              "relative %.3g (tolerance %.1g); one-token run vs prompt token 0: %.3g\n",
-              worst, std::sqrt(sum_sq / static_cast<double>(y.size())), scale, worst / scale, check_tolerance, first_token);
-  const bool ok = worst <= check_tolerance * scale && first_token == 0.0;
+  if (rms != nullptr) *rms = std::sqrt(sum_sq / static_cast<double>(a.size()));
+  return worst;
+}
+
+// --check compares each block on the reference's own input for it (the embedding rows for block 0, PyTorch's
+// hidden states of block N-1 for block N), so that differences do not compound from block to block. The
+// linear layers are exact for identical int8 inputs; the glue (softmax, RoPE, RMSNorm) rounds differently from
+// PyTorch in the last bit, and where that moves an activation across an int8 rounding boundary (BF16 inputs hit
+// exact ties often) the token's outputs move by one quantization step, which the ReLU^2 gate can amplify to a
+// few percent. So: the median token must agree to 1e-4 of the block's contribution (most tokens agree to float
+// rounding), every token to 5e-2; a wrong convention, bit order or tensor mapping is off by order 1 everywhere.
+constexpr double median_tolerance = 1e-4, max_tolerance = 5e-2;
+
+// Loads the checkpoint directory written by examples/bitnet_checkpoint.py through checkpoint.hpp (mapped,
+// convention from config.json), runs the input tokens through every block and the final norm, and compares
+// with the PyTorch reference the script wrote.
+int check(const std::string& dir) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const bitlinear::HfCheckpoint checkpoint = bitlinear::HfCheckpoint::open(dir);
+  const bitlinear::BitNetModel model = bitlinear::load_bitnet_layers(checkpoint);
+  const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const bitlinear::HfModelConfig& config = checkpoint.config();
+  if (config.hidden_size != hidden || config.intermediate_size != ffn || config.num_attention_heads != heads ||
+      config.num_key_value_heads != kv_heads || config.rms_norm_eps != 1e-5 || config.rope_theta != 500000.0) {
+    std::fprintf(stderr, "config.json does not describe a 2B4T-shaped model\n");
+    return 1;
+  }
+  const std::size_t blocks = static_cast<std::size_t>(config.num_hidden_layers);
+  std::printf("loaded %s: %zu shard(s), %s, %zu BitLinear layers (%.1f MiB), %zu other tensors, %zu blocks, in %.0f ms\n",
+              dir.c_str(), checkpoint.shard_names().size(),
+              model.format == bitlinear::HfWeightFormat::packed_divide ? "divide (bitlinear)" : "multiply (autobitlinear)",
+              model.layers.size(), static_cast<double>(model.weight_bytes()) / 1048576.0, model.tensors.size(), blocks,
+              load_ms);
+  if (model.layers.size() != 7 * blocks) {
+    std::fprintf(stderr, "expected %zu BitLinear layers\n", 7 * blocks);
+    return 1;
+  }
+  std::vector<LoadedBlock> loaded(blocks);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    for (int i = 0; i < 7; ++i) loaded[b].layers.push_back(&model.layer(linear_module(b, i)));
+    for (int i = 0; i < 4; ++i) loaded[b].norms.w[i] = bf16_or_float(model.tensor(norm_tensor(b, i)));
+  }
+  const std::vector<float> final_norm = bf16_or_float(model.tensor("model.norm.weight"));
+  const bitlinear::SafetensorsTensor& embedding = model.tensor("model.embed_tokens.weight");
+
+  const bitlinear::SafetensorsFile ref = bitlinear::SafetensorsFile::open(dir + "/reference.safetensors");
+  const bitlinear::SafetensorsTensor& ids = ref.view().at("input_ids");
+  if (ids.dtype != "I64" || ids.element_count() != prompt) throw std::runtime_error("unexpected input_ids");
+  std::vector<float> x(prompt * hidden);
+  for (std::size_t t = 0; t < prompt; ++t) {
+    std::int64_t id = 0;
+    std::memcpy(&id, ids.data + 8 * t, 8);  // little-endian, like this machine
+    const std::vector<float> row = bf16_row(embedding, static_cast<std::size_t>(id));
+    std::copy(row.begin(), row.end(), x.begin() + static_cast<std::ptrdiff_t>(t * hidden));
+  }
+  bool ok = true;
+  std::vector<float> input = x, y(prompt * hidden);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::vector<float> expected = bitlinear::safetensors_to_float(ref.view().at("hidden." + std::to_string(b)));
+    if (expected.size() != prompt * hidden) throw std::runtime_error("unexpected reference hidden states");
+    run_block(loaded[b].linear(), loaded[b].norms, input.data(), prompt, y.data());
+    double scale = 0.0;
+    for (std::size_t i = 0; i < y.size(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(expected[i]) - input[i]));
+    std::vector<double> token_error(prompt);
+    for (std::size_t t = 0; t < prompt; ++t) {
+      for (std::size_t i = t * hidden; i < (t + 1) * hidden; ++i) {
+        token_error[t] = std::max(token_error[t], std::fabs(static_cast<double>(y[i]) - expected[i]) / scale);
+      }
+    }
+    std::sort(token_error.begin(), token_error.end());
+    const double median = token_error[prompt / 2], worst = token_error.back();
+    std::size_t exactish = 0;
+    for (double e : token_error) exactish += e <= median_tolerance;
+    std::printf("block %zu vs PyTorch (on PyTorch's input): per-token max error relative to the block's contribution "
+                "(max %.3g): median %.3g, worst %.3g; %zu of %zu tokens within %.0e\n",
+                b, scale, median, worst, exactish, prompt, median_tolerance);
+    ok = ok && median <= median_tolerance && worst <= max_tolerance;
+    input = expected;  // the next block starts from PyTorch's hidden states
+  }
+  const std::vector<float> output_ref = bitlinear::safetensors_to_float(ref.view().at("output"));
+  std::vector<float> out(prompt * hidden);
+  rms_norm(input.data(), prompt, hidden, final_norm.data(), out.data());
+  double out_scale = 0.0;
+  for (float v : output_ref) out_scale = std::max(out_scale, std::fabs(static_cast<double>(v)));
+  const double norm_error = max_abs_diff(out, output_ref) / out_scale;
+  // The whole model end to end (compounding allowed): causal, so token 0 of the prompt equals a one-token run.
+  auto run_model = [&](std::size_t tokens, std::vector<float>& h) {
+    h.assign(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(tokens * hidden));
+    std::vector<float> next(tokens * hidden);
+    for (const LoadedBlock& b : loaded) {
+      run_block(b.linear(), b.norms, h.data(), tokens, next.data());
+      h.swap(next);
+    }
+  };
+  std::vector<float> h, h1;
+  run_model(prompt, h);
+  run_model(1, h1);
+  double first_token = 0.0;
+  for (std::size_t i = 0; i < hidden; ++i) first_token = std::max(first_token, std::fabs(static_cast<double>(h1[i]) - h[i]));
+  std::printf("model.norm on PyTorch's last hidden states: max error relative to max|y| %.3g (tolerance 1e-5); "
+              "end to end, one-token run vs prompt token 0: %.3g\n", norm_error, first_token);
+  ok = ok && norm_error <= 1e-5 && first_token == 0.0;
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }
@@ -398,10 +429,9 @@ int benchmark() {
 int main(int argc, char** argv) {
   try {
     const std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "--write" && argc == 3) return write_checkpoint(argv[2]);
     if (mode == "--check" && argc == 3) return check(argv[2]);
     if (argc == 1) return benchmark();
-    std::fprintf(stderr, "usage: %s [--write DIR | --check DIR]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--check DIR]\n", argv[0]);
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
