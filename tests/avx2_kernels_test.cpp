@@ -331,7 +331,7 @@ void check_non_finite(Isa isa, bitlinear::ActivationScale mode, std::size_t batc
   expect_same_outputs(y, y_ref, "non-finite rows");
   for (std::size_t t = 0; t < batch; ++t) {
     const bool poisoned = mode == bitlinear::ActivationScale::per_tensor || t == 1 || t == 3 || t == 4;
-    for (std::size_t j = 0; j < out; ++j) EXPECT_EQ(std::isnan(y[t * out + j]), poisoned) << "token " << t;
+    for (std::size_t j = 0; j < out; ++j) EXPECT_EQ(bitlinear_test::is_nan(y[t * out + j]), poisoned) << "token " << t;
   }
 }
 
@@ -401,7 +401,7 @@ TEST_P(Avx2Family, QuantizationKernelsMatchReference) {
       for (std::size_t at : {std::size_t{0}, n / 2, n - 1}) {
         auto x = base;
         x[at] = special;
-        EXPECT_FALSE(std::isfinite(k.absmax(x.data(), n))) << "n=" << n << " special at " << at;
+        EXPECT_FALSE(bitlinear_test::is_finite(k.absmax(x.data(), n))) << "n=" << n << " special at " << at;
       }
     }
     bitlinear_test::Misaligned<float> x(n, 4);

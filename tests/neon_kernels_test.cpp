@@ -78,13 +78,17 @@ class NeonFamilies : public ::testing::TestWithParam<Isa> {
 enum class Path { gemm, gemv, table };
 
 // Runs one kernel of the family under test and the scalar reference on the same inputs; y has y_stride > out
-// and is pre-filled with a sentinel that must survive outside [row_begin, row_end).
+// and is pre-filled with a sentinel that must survive outside [row_begin, row_end). The kernel reads the weights
+// laid out in groups of group_rows rows (kernels.hpp), from a buffer of exactly their size; the reference reads
+// the canonical rows.
 template <class Format>
 void expect_kernel_matches(bool dotprod, Path path, std::size_t out, std::size_t in, const ActivationsView& a,
                            const std::uint8_t* packed, std::size_t row_begin, std::size_t row_end,
-                           std::size_t y_offset = 1) {
+                           std::size_t y_offset = 1, std::size_t group_rows = 1) {
   constexpr bool ternary = Format::bits_per_weight == 2;
-  const detail::PackedWeightsView w{packed, out, in, Format::packed_row_bytes(in)};
+  const detail::PackedWeightsView canonical{packed, out, in, Format::packed_row_bytes(in)};
+  const bitlinear_test::LaidOutWeights laid_out(packed, out, in, Format::packed_row_bytes(in), group_rows);
+  const detail::PackedWeightsView& w = laid_out.view();
   const auto bias = bitlinear_test::random_floats(out, static_cast<std::uint32_t>(out * 31 + in));
   const detail::Epilogue e{0.037f, 1.0f / 0.037f, bias.data()};
   const std::size_t y_stride = out + 3;
@@ -93,9 +97,9 @@ void expect_kernel_matches(bool dotprod, Path path, std::size_t out, std::size_t
   std::vector<float> y_ref(a.batch * y_stride, sentinel);
   for (std::size_t i = 0; i < a.batch * y_stride; ++i) y.data()[i] = sentinel;
   if (ternary) {
-    detail::ref::ternary_matmul(w, a, row_begin, row_end, e, y_ref.data(), y_stride);
+    detail::ref::ternary_matmul(canonical, a, row_begin, row_end, e, y_ref.data(), y_stride);
   } else {
-    detail::ref::binary_matmul(w, a, row_begin, row_end, e, y_ref.data(), y_stride);
+    detail::ref::binary_matmul(canonical, a, row_begin, row_end, e, y_ref.data(), y_stride);
   }
   using detail::neon::gemm;
   using detail::neon::gemv;
@@ -115,16 +119,18 @@ void expect_kernel_matches(bool dotprod, Path path, std::size_t out, std::size_t
   for (std::size_t i = 0; i < a.batch * y_stride; ++i) {
     ASSERT_TRUE(bitlinear_test::same_bits(y.data()[i], y_ref[i]))
         << Format::name << (dotprod ? " dotprod" : " neon") << " path " << static_cast<int>(path) << " out=" << out
-        << " in=" << in << " batch=" << a.batch << " rows [" << row_begin << ", " << row_end << ") at token "
+        << " in=" << in << " batch=" << a.batch << " group_rows=" << group_rows << " rows [" << row_begin << ", "
+        << row_end << ") at token "
         << i / y_stride << " output " << i % y_stride << ": " << y.data()[i] << " vs scalar " << y_ref[i];
   }
 }
 
 // Every token-tile tail (batch mod 4), every row-panel tail (out mod 4), the chunk tail (in past 2048), and
-// the token-block boundary (batch 130 > 128), through the GEMM and the GEMV directly.
+// the token-block boundary (batch 130 > 128), through the GEMM and the GEMV directly, in the canonical layout
+// and every group size of kLayoutGroupRows (groups cut short at the end of the matrix included).
 TEST_P(NeonFamilies, GemmAndGemvTilesMatchScalar) {
   const std::size_t batches[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 31, 64, 128, 130};
-  const std::size_t outs[] = {1, 2, 3, 4, 5, 7, 9};
+  const std::size_t outs[] = {1, 2, 3, 4, 5, 7, 9, 13};
   const std::size_t ins[] = {1, 17, 256, 257, 513, 2049};
   std::uint32_t seed = 7;
   for (std::size_t batch : batches) {
@@ -134,10 +140,16 @@ TEST_P(NeonFamilies, GemmAndGemvTilesMatchScalar) {
       for (std::size_t out : outs) {
         const auto tpacked = random_packed<bitlinear::Ternary>(out, in, seed++);
         const auto bpacked = random_packed<bitlinear::Binary>(out, in, seed++);
-        for (Path path : {Path::gemm, Path::gemv}) {
-          if (path == Path::gemv && batch > 5) continue;
-          expect_kernel_matches<bitlinear::Ternary>(dotprod(), path, out, in, acts.view, tpacked.data(), 0, out);
-          expect_kernel_matches<bitlinear::Binary>(dotprod(), path, out, in, acts.view, bpacked.data(), 0, out);
+        for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
+          // Beyond batch 5 the tiles do not depend on the layout (only the panel unpack does): two layouts.
+          if (batch > 5 && group_rows != 1 && group_rows != 4) continue;
+          for (Path path : {Path::gemm, Path::gemv}) {
+            if (path == Path::gemv && batch > 5) continue;
+            expect_kernel_matches<bitlinear::Ternary>(dotprod(), path, out, in, acts.view, tpacked.data(), 0, out, 1,
+                                                      group_rows);
+            expect_kernel_matches<bitlinear::Binary>(dotprod(), path, out, in, acts.view, bpacked.data(), 0, out, 1,
+                                                     group_rows);
+          }
         }
       }
     }
@@ -146,34 +158,43 @@ TEST_P(NeonFamilies, GemmAndGemvTilesMatchScalar) {
   const HandActivations acts(6, 5000, 99);
   const auto tpacked = random_packed<bitlinear::Ternary>(6, 5000, 100);
   const auto bpacked = random_packed<bitlinear::Binary>(6, 5000, 101);
-  expect_kernel_matches<bitlinear::Ternary>(dotprod(), Path::gemm, 6, 5000, acts.view, tpacked.data(), 0, 6);
-  expect_kernel_matches<bitlinear::Binary>(dotprod(), Path::gemm, 6, 5000, acts.view, bpacked.data(), 0, 6);
+  for (std::size_t group_rows : {1, 4}) {
+    expect_kernel_matches<bitlinear::Ternary>(dotprod(), Path::gemm, 6, 5000, acts.view, tpacked.data(), 0, 6, 1,
+                                              group_rows);
+    expect_kernel_matches<bitlinear::Binary>(dotprod(), Path::gemm, 6, 5000, acts.view, bpacked.data(), 0, 6, 1,
+                                             group_rows);
+  }
 }
 
-// Output ranges [row_begin, row_end) of every kind (inside a panel, across panels, single rows) give the same
-// bits as the full range and write nothing outside the range (sentinels checked by expect_kernel_matches).
+// Output ranges [row_begin, row_end) of every kind (inside a group or panel, across them, single rows, starting
+// anywhere) give the same bits as the full range and write nothing outside the range (sentinels checked by
+// expect_kernel_matches), in every layout.
 TEST_P(NeonFamilies, RowRangeSplitsMatchScalar) {
   const std::size_t out = 23, in = 300;
   const auto tpacked = random_packed<bitlinear::Ternary>(out, in, 5);
   const auto bpacked = random_packed<bitlinear::Binary>(out, in, 6);
-  const std::size_t ranges[][2] = {{0, 23}, {0, 1}, {1, 2}, {3, 9}, {5, 6}, {6, 23}, {22, 23}, {2, 21}, {8, 12}};
+  const std::size_t ranges[][2] = {{0, 23}, {0, 1}, {1, 2}, {3, 9}, {5, 6}, {6, 23}, {22, 23}, {2, 21}, {8, 12},
+                                   {1, 4},  {7, 8}, {9, 11}, {13, 22}, {21, 23}};
   for (std::size_t batch : {1, 2, 3, 6}) {
     const HandActivations acts(batch, in, static_cast<std::uint32_t>(batch));
-    for (const auto& range : ranges) {
-      for (Path path : {Path::table, Path::gemm, Path::gemv}) {
-        expect_kernel_matches<bitlinear::Ternary>(dotprod(), path, out, in, acts.view, tpacked.data(), range[0],
-                                                  range[1], 3);
-        expect_kernel_matches<bitlinear::Binary>(dotprod(), path, out, in, acts.view, bpacked.data(), range[0],
-                                                 range[1], 3);
+    for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
+      for (const auto& range : ranges) {
+        for (Path path : {Path::table, Path::gemm, Path::gemv}) {
+          expect_kernel_matches<bitlinear::Ternary>(dotprod(), path, out, in, acts.view, tpacked.data(), range[0],
+                                                    range[1], 3, group_rows);
+          expect_kernel_matches<bitlinear::Binary>(dotprod(), path, out, in, acts.view, bpacked.data(), range[0],
+                                                   range[1], 3, group_rows);
+        }
       }
     }
   }
-  // Through the public layer: split forward_quantized equals one call.
+  // Through the public layer (stored in the family's layout): split forward_quantized equals one call.
   const auto w = bitlinear_test::random_floats(out * in, 77);
   bitlinear::Options options;
   options.isa = GetParam();
   const auto layer = bitlinear::TernaryLinear::from_float(w.data(), out, in, nullptr, options);
   ASSERT_EQ(layer.isa(), GetParam());
+  ASSERT_EQ(layer.execution_group_rows(), detail::kernel_table(GetParam()).ternary_group_rows);
   const auto x = bitlinear_test::random_floats(5 * in, 78);
   bitlinear::QuantizedActivations q;
   layer.quantize(x.data(), 5, in, q);
@@ -183,6 +204,38 @@ TEST_P(NeonFamilies, RowRangeSplitsMatchScalar) {
   layer.forward_quantized(q.view(), 7, 8, split.data(), out);
   layer.forward_quantized(q.view(), 8, out, split.data(), out);
   for (std::size_t i = 0; i < whole.size(); ++i) ASSERT_TRUE(bitlinear_test::same_bits(whole[i], split[i])) << i;
+}
+
+// The family's own layout is the group the batch-1 GEMV reads side by side (4 rows), for both formats, and a
+// layer in it gives the scalar layer's bits at batches 1 to 4 (the decode batches).
+TEST_P(NeonFamilies, LayersUseTheStreamingLayout) {
+  const auto& table = detail::kernel_table(GetParam());
+  EXPECT_EQ(table.ternary_group_rows, 4u);
+  EXPECT_EQ(table.binary_group_rows, 4u);
+  const std::size_t out = 37, in = 1000;  // 9 whole groups and a group of 1; blocks with a tail
+  const auto w = bitlinear_test::random_floats(out * in, 91);
+  const auto bias = bitlinear_test::random_floats(out, 92);
+  bitlinear::Options options, scalar_options;
+  options.isa = GetParam();
+  scalar_options.isa = Isa::scalar;
+  for (std::size_t batch = 1; batch <= 4; ++batch) {
+    const auto x = bitlinear_test::random_floats(batch * in, static_cast<std::uint32_t>(93 + batch));
+    std::vector<float> y(batch * out), y_ref(batch * out), b(batch * out), b_ref(batch * out);
+    const auto ternary = bitlinear::TernaryLinear::from_float(w.data(), out, in, bias.data(), options);
+    const auto binary = bitlinear::BinaryLinear::from_float(w.data(), out, in, bias.data(), options);
+    ASSERT_EQ(ternary.execution_group_rows(), 4u);
+    ASSERT_EQ(binary.execution_group_rows(), 4u);
+    ternary.forward(x.data(), batch, y.data());
+    binary.forward(x.data(), batch, b.data());
+    bitlinear::TernaryLinear::from_float(w.data(), out, in, bias.data(), scalar_options)
+        .forward(x.data(), batch, y_ref.data());
+    bitlinear::BinaryLinear::from_float(w.data(), out, in, bias.data(), scalar_options)
+        .forward(x.data(), batch, b_ref.data());
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      ASSERT_TRUE(bitlinear_test::same_bits(y[i], y_ref[i])) << "ternary batch " << batch << " at " << i;
+      ASSERT_TRUE(bitlinear_test::same_bits(b[i], b_ref[i])) << "binary batch " << batch << " at " << i;
+    }
+  }
 }
 
 // Worst-case accumulators: rows of 2^20 weights (the maximum) all +1 or all -1 (or all 0), against activation
@@ -267,7 +320,7 @@ TEST_P(NeonFamilies, QuantizeRowMatchesScalar) {
                         -std::numeric_limits<float>::infinity()}) {
         auto x = bitlinear_test::random_floats(n, static_cast<std::uint32_t>(n * 100 + at));
         x[at] = bad;
-        ASSERT_FALSE(std::isfinite(table.absmax(x.data(), n))) << "n=" << n << " at " << at;
+        ASSERT_FALSE(bitlinear_test::is_finite(table.absmax(x.data(), n))) << "n=" << n << " at " << at;
       }
     }
   }
@@ -298,7 +351,7 @@ TEST_P(NeonFamilies, NonFiniteRowsGiveNaNRowsOnly) {
       for (std::size_t t = 0; t < batch; ++t) {
         const bool bad_row = t == batch - 1 || (batch > 2 && t == 1);
         for (std::size_t j = 0; j < out; ++j) {
-          ASSERT_EQ(std::isnan(y[t * out + j]), bad_row) << "token " << t << " output " << j;
+          ASSERT_EQ(bitlinear_test::is_nan(y[t * out + j]), bad_row) << "token " << t << " output " << j;
           ASSERT_TRUE(bitlinear_test::same_bits(y[t * out + j], y_ref[t * out + j])) << "token " << t;
         }
       }

@@ -38,6 +38,19 @@ inline bool same_bits(float a, float b) {
   return ua == ub;
 }
 
+// NaN and finiteness by bit pattern: the exactness tests also run with -ffast-math (.ci/steps/50-fastmath.sh),
+// under which std::isnan / std::isfinite may fold to constants.
+inline bool is_nan(float v) {
+  std::uint32_t u = 0;
+  std::memcpy(&u, &v, 4);
+  return (u & 0x7fffffffu) > 0x7f800000u;
+}
+inline bool is_finite(float v) {
+  std::uint32_t u = 0;
+  std::memcpy(&u, &v, 4);
+  return (u & 0x7fffffffu) < 0x7f800000u;
+}
+
 // A buffer whose data() is deliberately misaligned by `offset` bytes from a 64-byte boundary.
 template <class T>
 class Misaligned {

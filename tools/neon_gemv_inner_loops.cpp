@@ -5,9 +5,9 @@
 namespace neon = bitlinear::detail::neon;
 using I32 = std::int32_t;
 using I8 = std::int8_t;
-using U8 = std::uint8_t;
+using Run = neon::RowRun;
 
-void count_ternary_dotprod(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::ternary_gemv_dotprod<4>(w, rb, q, n, d); }
-void count_binary_dotprod(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::binary_gemv_dotprod<4>(w, rb, q, n, d); }
-void count_ternary_neon(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::ternary_gemv_neon<4>(w, rb, q, n, d); }
-void count_binary_neon(const U8* w, std::size_t rb, const I8* q, std::size_t n, I32* d) { neon::binary_gemv_neon<4>(w, rb, q, n, d); }
+void count_ternary_dotprod(const Run& run, const I8* q, I32* d) { neon::ternary_gemv_dotprod<4, 64>(run, q, d); }
+void count_binary_dotprod(const Run& run, const I8* q, I32* d) { neon::binary_gemv_dotprod<4, 64>(run, q, d); }
+void count_ternary_neon(const Run& run, const I8* q, I32* d) { neon::ternary_gemv_neon<4, 64>(run, q, d); }
+void count_binary_neon(const Run& run, const I8* q, I32* d) { neon::binary_gemv_neon<4, 64>(run, q, d); }

@@ -6,8 +6,12 @@
 #include "options.hpp"
 #include "isa.hpp"
 #include "format.hpp"
+#include "format_compact.hpp"
 #include "activations.hpp"
 #include "quantize.hpp"
 #include "layer.hpp"
+#if BITLINEAR_HAS_THREADS  // config.hpp: the pool needs std::thread
 #include "thread_pool.hpp"
 #include "parallel_forward.hpp"
+#endif
+#include "compact.hpp"

@@ -63,17 +63,17 @@ inline bool natural_less(std::string_view a, std::string_view b) noexcept {
 // std::invalid_argument if it is larger than the limit.
 inline std::string read_text_file(const std::string& path, std::size_t limit) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("bitlinear: cannot open \"" + path + "\"");
+  if (!in) detail::fail_runtime_error("bitlinear: cannot open \"" + path + "\"");
   std::string text;
   char buffer[65536];
   while (in.read(buffer, sizeof buffer), in.gcount() > 0) {
     text.append(buffer, static_cast<std::size_t>(in.gcount()));
     if (text.size() > limit) {
-      throw std::invalid_argument("bitlinear: \"" + path + "\" is larger than the " + std::to_string(limit) +
+      detail::fail_invalid_argument("bitlinear: \"" + path + "\" is larger than the " + std::to_string(limit) +
                                   "-byte limit for this file");
     }
   }
-  if (in.bad()) throw std::runtime_error("bitlinear: read error in \"" + path + "\"");
+  if (in.bad()) detail::fail_runtime_error("bitlinear: read error in \"" + path + "\"");
   return text;
 }
 
@@ -120,7 +120,7 @@ class HfCheckpoint {
             std::lower_bound(c.shard_names_.begin(), c.shard_names_.end(), e.second) - c.shard_names_.begin());
         const SafetensorsTensor* t = c.shards_[k].view().find(e.first);
         if (t == nullptr) {
-          throw std::invalid_argument("bitlinear: model.safetensors.index.json maps tensor " + detail::quoted(e.first) +
+          detail::fail_invalid_argument("bitlinear: model.safetensors.index.json maps tensor " + detail::quoted(e.first) +
                                       " to shard " + detail::quoted(e.second) + ", which has no such tensor");
         }
         c.index_.push_back(t);
@@ -151,7 +151,7 @@ class HfCheckpoint {
   }
   const SafetensorsTensor& at(std::string_view name) const {
     const SafetensorsTensor* t = find(name);
-    if (t == nullptr) throw std::invalid_argument("bitlinear: the checkpoint has no tensor " + detail::quoted(std::string(name)));
+    if (t == nullptr) detail::fail_invalid_argument("bitlinear: the checkpoint has no tensor " + detail::quoted(std::string(name)));
     return *t;
   }
 
@@ -180,13 +180,13 @@ class HfCheckpoint {
     for (std::size_t k = 0; k < shards_.size(); ++k) {
       for (const SafetensorsTensor& t : shards_[k].view().tensors()) {
         if (std::find(index_.begin(), index_.end(), &t) == index_.end()) {
-          throw std::invalid_argument("bitlinear: shard " + detail::quoted(shard_names_[k]) + " holds tensor " +
+          detail::fail_invalid_argument("bitlinear: shard " + detail::quoted(shard_names_[k]) + " holds tensor " +
                                       detail::quoted(t.name) +
                                       ", which model.safetensors.index.json does not map to that shard");
         }
       }
     }
-    throw std::logic_error("bitlinear: index/shard count mismatch without an unmapped tensor");
+    detail::fail_runtime_error("bitlinear: index/shard count mismatch without an unmapped tensor");
   }
 
   std::string directory_;
@@ -225,7 +225,7 @@ struct BitNetModel {
   }
   const TernaryLinear& layer(std::string_view module) const {
     const TernaryLinear* l = find_layer(module);
-    if (l == nullptr) throw std::invalid_argument("bitlinear: the model has no BitLinear layer " + detail::quoted(std::string(module)));
+    if (l == nullptr) detail::fail_invalid_argument("bitlinear: the model has no BitLinear layer " + detail::quoted(std::string(module)));
     return *l;
   }
   const SafetensorsTensor* find_tensor(std::string_view name) const noexcept {
@@ -236,7 +236,7 @@ struct BitNetModel {
   }
   const SafetensorsTensor& tensor(std::string_view name) const {
     const SafetensorsTensor* t = find_tensor(name);
-    if (t == nullptr) throw std::invalid_argument("bitlinear: the model has no (non-layer) tensor " + detail::quoted(std::string(name)));
+    if (t == nullptr) detail::fail_invalid_argument("bitlinear: the model has no (non-layer) tensor " + detail::quoted(std::string(name)));
     return *t;
   }
   // Packed weight bytes of all layers.
@@ -268,7 +268,7 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
     return std::find(options.linear_names.begin(), options.linear_names.end(), last) != options.linear_names.end();
   };
   auto fail = [](const std::string& module, const std::string& message) {
-    throw std::invalid_argument("bitlinear: BitLinear module " + detail::quoted(module) + ": " + message);
+    detail::fail_invalid_argument("bitlinear: BitLinear module " + detail::quoted(module) + ": " + message);
   };
   std::vector<const SafetensorsTensor*> consumed;
   for (const SafetensorsTensor* t : checkpoint.tensors()) {
@@ -280,11 +280,15 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
       const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
       const HfScaleConvention convention =
           model.format == HfWeightFormat::packed_divide ? HfScaleConvention::divide : HfScaleConvention::multiply;
+#if BITLINEAR_EXCEPTIONS
       try {
         model.layers.push_back({module, ternary_from_hf_tensors(*weight, *t, bias, convention, options.import)});
       } catch (const std::invalid_argument& e) {
         fail(module, e.what());
       }
+#else
+      model.layers.push_back({module, ternary_from_hf_tensors(*weight, *t, bias, convention, options.import)});
+#endif
       consumed.insert(consumed.end(), {t, weight});
       if (bias != nullptr) consumed.push_back(bias);
     } else if (detail::ends_with(t->name, ".weight") && t->shape.size() == 2) {
@@ -302,11 +306,15 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
                        "as " + t->dtype + (checkpoint.find(module + ".weight_scale") ? " with a weight_scale" : ""));
         }
         const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
+#if BITLINEAR_EXCEPTIONS
         try {
           model.layers.push_back({module, ternary_from_float_tensor(*t, bias, options.import)});
         } catch (const std::invalid_argument& e) {
           fail(module, e.what());
         }
+#else
+        model.layers.push_back({module, ternary_from_float_tensor(*t, bias, options.import)});
+#endif
         consumed.push_back(t);
         if (bias != nullptr) consumed.push_back(bias);
       }

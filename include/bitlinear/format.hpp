@@ -100,9 +100,9 @@ void pack_codes(const std::int8_t* codes, std::size_t out_features, std::size_t 
       const int code = codes[r * in_features + k];
       const bool valid = code == 1 || code == -1 || (code == 0 && Format::bits_per_weight == 2);
       if (!valid) {
-        throw std::invalid_argument("bitlinear::pack_codes: code " + std::to_string(code) + " at [" +
-                                    std::to_string(r) + "][" + std::to_string(k) + "] is not a valid " +
-                                    Format::name + " code");
+        detail::fail_invalid_argument("bitlinear::pack_codes: code " + std::to_string(code) + " at [" +
+                                      std::to_string(r) + "][" + std::to_string(k) + "] is not a valid " +
+                                      Format::name + " code");
       }
       Format::set_code(row, k, code);
     }
@@ -120,10 +120,12 @@ void unpack_codes(const std::uint8_t* packed, std::size_t out_features, std::siz
   }
 }
 
-// Checks that a packed buffer is canonical: no ternary field holds 3 and every padding field is code 0
-// (ternary) or clear (binary). Throws std::invalid_argument naming the first bad row and weight.
+namespace detail {
+// The first non-canonical field of a packed buffer: a ternary field holding 3, or a padding field that is not
+// code 0 (ternary) or clear (binary). Returns false if every field is canonical.
 template <class Format>
-void validate_packed(const std::uint8_t* packed, std::size_t out_features, std::size_t in_features) {
+bool find_noncanonical(const std::uint8_t* packed, std::size_t out_features, std::size_t in_features,
+                       std::size_t& bad_row, std::size_t& bad_weight, unsigned& bad_field) noexcept {
   const std::size_t row_bytes = Format::packed_row_bytes(in_features);
   const std::size_t padded = row_bytes / packed_block_bytes * Format::weights_per_block;
   for (std::size_t r = 0; r < out_features; ++r) {
@@ -134,15 +136,43 @@ void validate_packed(const std::uint8_t* packed, std::size_t out_features, std::
       const bool padding = k >= in_features;
       const bool ok = Format::bits_per_weight == 2 ? (padding ? field == 1u : field != 3u) : (!padding || field == 0u);
       if (!ok) {
-        throw std::invalid_argument(std::string("bitlinear: packed ") + Format::name + " weights: row " +
-                                    std::to_string(r) + ", weight " + std::to_string(k) + " holds field value " +
-                                    std::to_string(field) +
-                                    (padding ? ", but padding past in_features must be code 0 (ternary field 1, "
-                                               "binary bit 0)"
-                                             : ", which is not a valid ternary field (0, 1 or 2)"));
+        bad_row = r;
+        bad_weight = k;
+        bad_field = field;
+        return true;
       }
     }
   }
+  return false;
+}
+
+template <class Format>
+std::string noncanonical_message(std::size_t row, std::size_t weight, unsigned field, std::size_t in_features) {
+  return std::string("bitlinear: packed ") + Format::name + " weights: row " + std::to_string(row) + ", weight " +
+         std::to_string(weight) + " holds field value " + std::to_string(field) +
+         (weight >= in_features ? ", but padding past in_features must be code 0 (ternary field 1, binary bit 0)"
+                                : ", which is not a valid ternary field (0, 1 or 2)");
+}
+
+// What validate_packed() reports for a packed buffer, or an empty string if it is canonical (a format with other
+// rules, e.g. format_compact.hpp, specializes this).
+template <class Format>
+std::string noncanonical_report(const std::uint8_t* packed, std::size_t out_features, std::size_t in_features) {
+  std::size_t row = 0, weight = 0;
+  unsigned field = 0;
+  if (find_noncanonical<Format>(packed, out_features, in_features, row, weight, field)) {
+    return noncanonical_message<Format>(row, weight, field, in_features);
+  }
+  return {};
+}
+}  // namespace detail
+
+// Checks that a packed buffer is canonical: no ternary field holds 3 and every padding field is code 0
+// (ternary) or clear (binary). Throws std::invalid_argument naming the first bad row and weight.
+template <class Format>
+void validate_packed(const std::uint8_t* packed, std::size_t out_features, std::size_t in_features) {
+  const std::string report = detail::noncanonical_report<Format>(packed, out_features, in_features);
+  if (!report.empty()) detail::fail_invalid_argument(report);
 }
 
 BITLINEAR_NAMESPACE_END

@@ -58,7 +58,7 @@ enum class HfWeightFormat {
 namespace detail {
 
 [[noreturn]] inline void throw_bad_config(const std::string& file, const std::string& message) {
-  throw std::invalid_argument("bitlinear: " + file + ": " + message);
+  detail::fail_invalid_argument("bitlinear: " + file + ": " + message);
 }
 
 // A name for an error message: quoted, at most 80 bytes, control characters (even NUL) escaped as \xNN.

@@ -62,7 +62,7 @@ struct HfImportOptions {
 namespace detail {
 
 [[noreturn]] inline void throw_hf_field_3(std::size_t j, std::size_t k, std::size_t i) {
-  throw std::invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" + std::to_string(k) +
+  detail::fail_invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" + std::to_string(k) +
                               "] holds field value 3 in bits " + std::to_string(2 * i) + ".." +
                               std::to_string(2 * i + 1) + "; valid fields are 0, 1, 2 (code + 1)");
 }
@@ -136,7 +136,7 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
   detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
   BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
                     "HfScaleConvention holds an unknown value");
-  BITLINEAR_REQUIRE(std::isfinite(weight_scale) && weight_scale > 0.0f && std::isfinite(1.0f / weight_scale),
+  BITLINEAR_REQUIRE(detail::is_finite_bits(weight_scale) && weight_scale > 0.0f && detail::is_finite_bits(1.0f / weight_scale),
                     "HF weight_scale " + std::to_string(weight_scale) +
                         " must be finite and positive, with a finite reciprocal");
   const float beta = convention == HfScaleConvention::divide ? 1.0f / weight_scale : weight_scale;

@@ -6,27 +6,37 @@
 // Mathematically y = dot * weight_scale * absmax / 127 + bias; the order above is the pinned float32 one.
 //
 // A layer is immutable after construction: forward() is const and safe to call from many threads at once.
+//
+// Moving from a layer leaves it empty: empty() is true, in_features() and out_features() are 0, it holds no
+// weights and no bias, and forward(), quantize() and forward_quantized() throw std::invalid_argument ("the
+// layer is empty"). Assigning a layer to it makes it usable again; copies of an empty layer are empty.
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #define BITLINEAR_INTERNAL_INCLUDE
 #endif
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "activations.hpp"
 #include "config.hpp"
 #include "detail/aligned_buffer.hpp"
-#include "detail/dispatch.hpp"
+#include "detail/dispatch.hpp"  // first of the detail headers: it includes kernels.hpp in the order that works
+#include "detail/checked_size.hpp"
+#include "detail/compact_fallback.hpp"
+#include "detail/exact_float.hpp"
+#include "detail/fp_environment.hpp"
 #include "detail/kernels.hpp"
 #include "detail/layout.hpp"
 #include "format.hpp"
+#include "format_compact.hpp"
 #include "isa.hpp"
 #include "options.hpp"
 #include "quantize.hpp"
@@ -39,6 +49,9 @@ template <class Format>
 class BitLinear {
  public:
   using format_type = Format;
+  // Ternary and TernaryCompact hold codes {-1, 0, +1} with the same semantics; Binary holds {-1, +1}.
+  static constexpr bool compact_format = std::is_same<Format, TernaryCompact>::value;
+  static constexpr bool ternary_codes = !std::is_same<Format, Binary>::value;
 
   // Quantizes a float weight matrix W [out_features, in_features] (row-major, as nn.Linear.weight) and copies
   // the optional bias [out_features]. Throws std::invalid_argument for null pointers, zero sizes,
@@ -48,7 +61,18 @@ class BitLinear {
     check_shape(out_features, in_features);
     BITLINEAR_REQUIRE(weight != nullptr, "weight is null");
     BitLinear layer(out_features, in_features, bias, options);
-    if (layer.group_rows_ == 1) {
+    if constexpr (compact_format) {
+      // Ternarized exactly as Ternary (the same codes and beta), then converted row by row.
+      std::vector<std::uint8_t> ternary(packed_size<Ternary>(out_features, in_features));
+      layer.beta_ = quantize_weights<Ternary>(weight, out_features, in_features, ternary.data());
+      const detail::PackedWeightsView w = layer.weights();
+      std::vector<std::uint8_t> row(w.row_bytes);
+      const std::size_t ternary_row_bytes = Ternary::packed_row_bytes(in_features);
+      for (std::size_t j = 0; j < out_features; ++j) {
+        compact_row_from_ternary(ternary.data() + j * ternary_row_bytes, in_features, row.data());
+        detail::scatter_row(w, j, row.data());
+      }
+    } else if (layer.group_rows_ == 1) {
       layer.beta_ = quantize_weights<Format>(weight, out_features, in_features, layer.packed_.data());
     } else {
       // Quantized to the canonical bytes first (a 2-bit copy, small beside the float input), then reordered.
@@ -97,12 +121,9 @@ class BitLinear {
     std::vector<std::uint8_t> row(w.row_bytes);
     for (std::size_t j = 0; j < out_features; ++j) {
       fill_row(j, row.data());
-      try {
-        validate_packed<Format>(row.data(), 1, in_features);
-      } catch (const std::invalid_argument& e) {
-        // validate_packed counts this single row as row 0: name the real one.
-        throw std::invalid_argument(std::string(e.what()) + " (in row " + std::to_string(j) + " of the matrix)");
-      }
+      const std::string report = detail::noncanonical_report<Format>(row.data(), 1, in_features);
+      // The report counts this single row as row 0: name the real one too.
+      if (!report.empty()) detail::fail_invalid_argument(report + " (in row " + std::to_string(j) + " of the matrix)");
       detail::scatter_row(w, j, row.data());
     }
     layer.beta_ = weight_scale;
@@ -122,14 +143,16 @@ class BitLinear {
   }
 
   // Bytes of workspace forward() needs for `batch` rows.
-  std::size_t workspace_size(std::size_t batch) const noexcept { return activation_workspace_size(batch, in_); }
+  // Throws std::invalid_argument if that many bytes cannot exist (PTRDIFF_MAX; see activation_workspace_size).
+  std::size_t workspace_size(std::size_t batch) const { return activation_workspace_size(batch, in_); }
 
   // Allocation-free forward: `workspace` is caller-owned memory of at least workspace_size(batch) bytes.
   void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
                void* workspace, std::size_t workspace_bytes) const {
     check_output(y != nullptr, batch, y_stride);
+    detail::check_activation_input(x, batch, in_, x_stride);
     const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
-    quantize_activations(x, batch, in_, x_stride, options_.activation_scale, acts, isa_);
+    detail::quantize_rows(detail::kernel_table(isa_), x, batch, x_stride, options_.activation_scale, acts);
     run_matmul(acts, 0, out_, y, y_stride);  // acts are valid by construction: no need to re-check the padding
   }
 
@@ -146,6 +169,7 @@ class BitLinear {
   // Quantizes activations the way this layer does (its activation scale mode and kernel family), so that
   // one quantization can feed several layers of the same in_features (e.g. q, k and v projections).
   void quantize(const float* x, std::size_t batch, std::size_t x_stride, QuantizedActivations& out) const {
+    require_not_empty();
     out.quantize(x, batch, in_, x_stride, options_.activation_scale, isa_);
   }
 
@@ -162,6 +186,8 @@ class BitLinear {
     run_matmul(acts, row_begin, row_end, y, y_stride);
   }
 
+  // True for a moved-from layer (see the top of this header).
+  bool empty() const noexcept { return out_ == 0; }
   std::size_t in_features() const noexcept { return in_; }
   std::size_t out_features() const noexcept { return out_; }
   // beta: dequantized weight = code * weight_scale().
@@ -203,7 +229,55 @@ class BitLinear {
   // Rows per interleaved group of the execution layout the weights are stored in (1: canonical order).
   std::size_t execution_group_rows() const noexcept { return group_rows_; }
 
+ public:
+  BitLinear(const BitLinear&) = default;
+  BitLinear& operator=(const BitLinear&) = default;
+  // Leaves `other` empty. Lists every member: a new member must be added here too (the move tests check that
+  // a moved-to layer computes what the original did, and that the moved-from one is empty).
+  BitLinear(BitLinear&& other) noexcept
+      : out_(std::exchange(other.out_, 0)),
+        in_(std::exchange(other.in_, 0)),
+        beta_(std::exchange(other.beta_, 0.0f)),
+        s_w_(std::exchange(other.s_w_, 0.0f)),
+        has_bias_(std::exchange(other.has_bias_, false)),
+        bias_(std::exchange(other.bias_, {})),
+        packed_(std::exchange(other.packed_, {})),
+        options_(std::exchange(other.options_, {})),
+        isa_(other.isa_),
+        group_rows_(other.group_rows_) {}
+  BitLinear& operator=(BitLinear&& other) noexcept {
+    if (this != &other) {
+      BitLinear moved(std::move(other));
+      swap(moved);
+    }
+    return *this;
+  }
+  ~BitLinear() = default;
+
  private:
+  void swap(BitLinear& other) noexcept {
+    std::swap(out_, other.out_);
+    std::swap(in_, other.in_);
+    std::swap(beta_, other.beta_);
+    std::swap(s_w_, other.s_w_);
+    std::swap(has_bias_, other.has_bias_);
+    bias_.swap(other.bias_);
+    std::swap(packed_, other.packed_);
+    std::swap(options_, other.options_);
+    std::swap(isa_, other.isa_);
+    std::swap(group_rows_, other.group_rows_);
+  }
+
+  void require_not_empty() const {
+    BITLINEAR_REQUIRE(!empty(), "the layer is empty (it was moved from); assign a layer to it before use");
+  }
+
+  // 1 / weight_scale in the default FP environment (the s_w of the ternary epilogue).
+  static float reciprocal(float weight_scale) noexcept {
+    const detail::FpEnvironmentGuard fp_environment;
+    return detail::exact_div(1.0f, weight_scale);
+  }
+
   BitLinear(std::size_t out_features, std::size_t in_features, const float* bias, Options options)
       : out_(out_features),
         in_(in_features),
@@ -213,15 +287,19 @@ class BitLinear {
         options_(options),
         isa_(resolve_isa(options.isa)) {
     const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    group_rows_ = Format::bits_per_weight == 2 ? kernels.ternary_group_rows : kernels.binary_group_rows;
+    if constexpr (compact_format) {
+      group_rows_ = kernels.compact_matmul != nullptr ? kernels.compact_group_rows : 1;
+    } else {
+      group_rows_ = ternary_codes ? kernels.ternary_group_rows : kernels.binary_group_rows;
+    }
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");
     if (bias != nullptr) {
       for (std::size_t j = 0; j < out_features; ++j) {
-        if (!std::isfinite(bias[j])) {
-          throw std::invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
-                                      " is not finite; bias values must be finite numbers");
+        if (!detail::is_finite_bits(bias[j])) {
+          detail::fail_invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
+                                        " is not finite; bias values must be finite numbers");
         }
         bias_[j] = bias[j];
       }
@@ -233,21 +311,32 @@ class BitLinear {
     BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
     BITLINEAR_REQUIRE(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
                                                         " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
-    BITLINEAR_REQUIRE(out_features <= (std::size_t{1} << 40) / in_features,
-                    "out_features " + std::to_string(out_features) + " x in_features " +
-                        std::to_string(in_features) + " is too large");
+    // 2^40 weights, compared in 64-bit arithmetic whatever the width of size_t.
+    BITLINEAR_REQUIRE(static_cast<std::uint64_t>(out_features) <= (std::uint64_t{1} << 40) / in_features,
+                      "out_features " + std::to_string(out_features) + " x in_features " +
+                          std::to_string(in_features) + " exceeds the limit of 2^40 weights");
+    // The float weight matrix (and unpacked_weights()) and the packed weights must be addressable:
+    // out * in * 4 and out * packed_row_bytes at most PTRDIFF_MAX bytes (only a 32-bit size_t can fail this).
+    auto what = [&] {
+      return "a layer of out_features " + std::to_string(out_features) + " x in_features " + std::to_string(in_features);
+    };
+    detail::checked_mul(detail::checked_mul(out_features, in_features, what), sizeof(float), what);
+    detail::checked_mul(out_features, Format::packed_row_bytes(in_features), what);
   }
 
   // Takes y's nullness, not y: GCC warns (maybe-uninitialized) when a pointer to a not-yet-written output is
   // passed as const float*.
   void check_output(bool y_present, std::size_t batch, std::size_t y_stride) const {
+    require_not_empty();
     BITLINEAR_REQUIRE(y_present, "output y is null");
     BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
     BITLINEAR_REQUIRE(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
                                           std::to_string(out_));
+    detail::check_rows_extent(batch, y_stride, out_, sizeof(float), "output y");
   }
 
   void check_activations(const ActivationsView& a) const {
+    require_not_empty();
     BITLINEAR_REQUIRE(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
     BITLINEAR_REQUIRE(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
     BITLINEAR_REQUIRE(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
@@ -256,6 +345,7 @@ class BitLinear {
                     "quantized activations have stride " + std::to_string(a.stride) +
                         "; it must be a multiple of 512 and at least activation_stride(in_features) = " +
                         std::to_string(activation_stride(in_)));
+    detail::check_rows_extent(a.batch, a.stride, a.stride, 1, "quantized activations");
     const std::size_t pad_end = activation_stride(in_);
     for (std::size_t t = 0; t < a.batch; ++t) {
       for (std::size_t k = in_; k < pad_end; ++k) {
@@ -266,13 +356,17 @@ class BitLinear {
   }
 
   static void check_weight_scale(float weight_scale) {
-    const bool scale_ok = std::isfinite(weight_scale) && (Format::bits_per_weight == 2 ? weight_scale > 0.0f
-                                                                                        : weight_scale >= 0.0f);
+    const bool scale_ok = detail::is_finite_bits(weight_scale) &&
+                          (ternary_codes ? weight_scale > 0.0f : weight_scale >= 0.0f);
     BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
-                                  (Format::bits_per_weight == 2 ? "positive" : "non-negative"));
+                                  (ternary_codes ? "positive" : "non-negative"));
+    // Ternary outputs divide by s_w = 1 / weight_scale: a scale below about 2.9e-39 has no finite reciprocal.
+    BITLINEAR_REQUIRE(!ternary_codes || detail::is_finite_bits(reciprocal(weight_scale)),
+                      "weight_scale " + detail::float_text(weight_scale) +
+                          " is too small: its reciprocal 1 / weight_scale is not a finite float");
   }
 
-  void finish_scale() { s_w_ = 1.0f / beta_; }
+  void finish_scale() { s_w_ = reciprocal(beta_); }
 
   detail::PackedWeightsView weights() const noexcept {
     return {packed_.data(), out_, in_, Format::packed_row_bytes(in_), group_rows_};
@@ -282,12 +376,20 @@ class BitLinear {
   void run_matmul(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
                   std::size_t y_stride) const noexcept {
     if (row_begin == row_end) return;
+    const detail::FpEnvironmentGuard fp_environment;  // ThreadPool tasks call this too: each pins its own thread
     const detail::PackedWeightsView w = weights();
     const detail::Epilogue e{beta_, s_w_, bias_.data()};
     const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    const detail::MatmulKernel matmul =
-        Format::bits_per_weight == 2 ? kernels.ternary_matmul : kernels.binary_matmul;
-    matmul(w, acts, row_begin, row_end, e, y, y_stride);
+    if constexpr (compact_format) {
+      if (kernels.compact_matmul != nullptr) {
+        kernels.compact_matmul(w, acts, row_begin, row_end, e, y, y_stride);
+      } else {
+        detail::compact_matmul_via_ternary(kernels.ternary_matmul, w, acts, row_begin, row_end, e, y, y_stride);
+      }
+    } else {
+      const detail::MatmulKernel matmul = ternary_codes ? kernels.ternary_matmul : kernels.binary_matmul;
+      matmul(w, acts, row_begin, row_end, e, y, y_stride);
+    }
   }
 
   std::size_t out_ = 0;
@@ -304,6 +406,8 @@ class BitLinear {
 
 using TernaryLinear = BitLinear<Ternary>;
 using BinaryLinear = BitLinear<Binary>;
+// BitNet b1.58 at 1.6 bits per weight (format_compact.hpp): the outputs of TernaryLinear, bit for bit.
+using CompactTernaryLinear = BitLinear<TernaryCompact>;
 
 BITLINEAR_NAMESPACE_END
 

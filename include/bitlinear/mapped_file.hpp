@@ -157,7 +157,7 @@ class MappedFile {
 
  private:
   [[noreturn]] static void throw_cannot_open(const std::string& path) {
-    throw std::runtime_error("bitlinear: cannot open \"" + path + "\"");
+    detail::fail_runtime_error("bitlinear: cannot open \"" + path + "\"");
   }
 
   void unmap() noexcept {

@@ -18,8 +18,14 @@
 #define BITLINEAR_INTERNAL_INCLUDE
 #endif
 
+#include "config.hpp"
+
+// Without std::thread (config.hpp) there is no pool: layer.hpp still declares the overloads, nothing defines them.
+#if BITLINEAR_HAS_THREADS
+
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "activations.hpp"
@@ -53,9 +59,10 @@ inline constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { r
 inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std::size_t in_features,
                                 std::size_t threads) noexcept {
   MatmulTiling t;
-  // batch * out * in, saturating (out * in <= 2^40 by construction, batch can be anything).
+  // batch * out * in, in 64-bit arithmetic once both factors are known to be small (size_t may be 32 bits).
   const std::size_t weights = out_features * in_features;
-  const bool small = batch < serial_matmul_work && weights < serial_matmul_work && batch * weights < serial_matmul_work;
+  const bool small = batch < serial_matmul_work && weights < serial_matmul_work &&
+                     static_cast<std::uint64_t>(batch) * weights < serial_matmul_work;
   if (small) {
     t.tokens_per_block = batch;
     t.outputs_per_chunk = out_features;
@@ -95,8 +102,10 @@ inline void quantize_activations_parallel(const float* x, std::size_t batch, std
   const std::size_t in_features = out.in_features;
   const std::size_t rows_per_task = quantize_chunk_floats / in_features > 0 ? quantize_chunk_floats / in_features : 1;
   const KernelTable& kernels = kernel_table(isa);
+  // Every task pins its own thread's FP environment (workers keep the one they were created with).
   if (mode == ActivationScale::per_token) {
     pool.parallel_for(0, batch, rows_per_task, [&](std::size_t row_begin, std::size_t row_end) {
+      const FpEnvironmentGuard fp_environment;
       for (std::size_t r = row_begin; r < row_end; ++r) {
         const float* row = x + r * x_stride;
         quantize_activation_row(kernels, row, activation_scale_from_absmax(kernels.absmax(row, in_features)), out, r);
@@ -107,15 +116,18 @@ inline void quantize_activations_parallel(const float* x, std::size_t batch, std
   // Per tensor: the row maxima go to out.scale first (overwritten below). The batch maximum does not depend
   // on the order of the rows, and any non-finite row makes the scale NaN, as in quantize_activations().
   pool.parallel_for(0, batch, rows_per_task, [&](std::size_t row_begin, std::size_t row_end) {
+    const FpEnvironmentGuard fp_environment;
     for (std::size_t r = row_begin; r < row_end; ++r) out.scale[r] = kernels.absmax(x + r * x_stride, in_features);
   });
   float m = 0.0f;
-  for (std::size_t r = 0; r < batch && std::isfinite(m); ++r) {
-    const float row_max = out.scale[r];
-    m = std::isfinite(row_max) ? (row_max > m ? row_max : m) : row_max;
+  for (std::size_t r = 0; r < batch && is_finite_bits(m); ++r) m = fold_tensor_absmax(m, out.scale[r]);
+  float s_x = 0.0f;
+  {
+    const FpEnvironmentGuard fp_environment;
+    s_x = activation_scale_from_absmax(m);
   }
-  const float s_x = activation_scale_from_absmax(m);
   pool.parallel_for(0, batch, rows_per_task, [&](std::size_t row_begin, std::size_t row_end) {
+    const FpEnvironmentGuard fp_environment;
     for (std::size_t r = row_begin; r < row_end; ++r) quantize_activation_row(kernels, x + r * x_stride, s_x, out, r);
   });
 }
@@ -141,9 +153,7 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
                                 ThreadPool& pool) const {
   // Every check happens here, on the calling thread, before any task starts.
   check_output(y != nullptr, batch, y_stride);
-  BITLINEAR_REQUIRE(x != nullptr, "input x is null");
-  BITLINEAR_REQUIRE(x_stride >= in_,
-                    "x_stride " + std::to_string(x_stride) + " is smaller than in_features " + std::to_string(in_));
+  detail::check_activation_input(x, batch, in_, x_stride);
   const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
   detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, isa_, pool);
 
@@ -161,3 +171,5 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
 }
 
 BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_HAS_THREADS

@@ -15,17 +15,20 @@
 #define BITLINEAR_INTERNAL_INCLUDE
 #endif
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "activations.hpp"
 #include "config.hpp"
 #include "detail/aligned_buffer.hpp"
+#include "detail/checked_size.hpp"
 #include "detail/dispatch.hpp"
+#include "detail/exact_float.hpp"
+#include "detail/fp_environment.hpp"
 #include "format.hpp"
 #include "options.hpp"
 
@@ -35,18 +38,18 @@ namespace detail {
 
 inline void check_finite_weights(const float* w, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
-    if (!std::isfinite(w[i])) {
-      throw std::invalid_argument("bitlinear: weight[" + std::to_string(i) + "] = " + std::to_string(w[i]) +
-                                  " is not finite; weights must be finite numbers");
+    if (!is_finite_bits(w[i])) {
+      detail::fail_invalid_argument("bitlinear: weight[" + std::to_string(i) + "] = " + std::to_string(w[i]) +
+                                    " is not finite; weights must be finite numbers");
     }
   }
 }
 
 // Activation scale for an absmax m as returned by an AbsmaxKernel: NaN if the input was not finite.
 inline float activation_scale_from_absmax(float m) noexcept {
-  if (!std::isfinite(m)) return std::numeric_limits<float>::quiet_NaN();
+  if (!is_finite_bits(m)) return std::numeric_limits<float>::quiet_NaN();
   const float clamped = m > 1e-5f ? m : 1e-5f;
-  return (1.0f / clamped) * 127.0f;
+  return exact_mul(exact_div(1.0f, clamped), 127.0f);
 }
 
 // Row r of `out` from the in_features floats at x_row with scale s_x (NaN marks a non-finite row: q = 0).
@@ -54,7 +57,7 @@ inline void quantize_activation_row(const KernelTable& kernels, const float* x_r
                                     const MutableActivationsView& out, std::size_t r) noexcept {
   std::int8_t* q = out.q + r * out.stride;
   out.scale[r] = s_x;
-  if (std::isnan(s_x)) {
+  if (is_nan_bits(s_x)) {
     for (std::size_t k = 0; k < out.stride; ++k) q[k] = 0;
     out.sum[r] = 0;
   } else {
@@ -62,50 +65,107 @@ inline void quantize_activation_row(const KernelTable& kernels, const float* x_r
   }
 }
 
+// The per-tensor maximum so far, folded with one row's absmax: a non-finite row makes (and keeps) it non-finite.
+inline float fold_tensor_absmax(float m, float row_max) noexcept {
+  if (!is_finite_bits(m)) return m;
+  if (!is_finite_bits(row_max)) return row_max;
+  return row_max > m ? row_max : m;
+}
+
+// The argument checks of quantize_activations() on the input side; throws std::invalid_argument.
+inline void check_activation_input(const float* x, std::size_t batch, std::size_t in_features, std::size_t x_stride) {
+  BITLINEAR_REQUIRE(x != nullptr, "input x is null");
+  BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
+  BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
+  BITLINEAR_REQUIRE(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
+                                                        " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
+  BITLINEAR_REQUIRE(x_stride >= in_features, "x_stride " + std::to_string(x_stride) +
+                                                 " is smaller than in_features " + std::to_string(in_features));
+  check_rows_extent(batch, x_stride, in_features, sizeof(float), "input x");
+}
+
+// Quantizes rows [0, batch) of x into `out`; arguments already checked. Runs in the default FP environment.
+inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_t batch, std::size_t x_stride,
+                          ActivationScale mode, const MutableActivationsView& out) noexcept {
+  const FpEnvironmentGuard fp_environment;
+  const std::size_t in_features = out.in_features;
+  if (mode == ActivationScale::per_token) {
+    for (std::size_t r = 0; r < batch; ++r) {
+      const float* row = x + r * x_stride;
+      quantize_activation_row(kernels, row, activation_scale_from_absmax(kernels.absmax(row, in_features)), out, r);
+    }
+  } else {
+    float m = 0.0f;
+    for (std::size_t r = 0; r < batch && is_finite_bits(m); ++r) {
+      m = fold_tensor_absmax(m, kernels.absmax(x + r * x_stride, in_features));
+    }
+    const float s_x = activation_scale_from_absmax(m);
+    for (std::size_t r = 0; r < batch; ++r) quantize_activation_row(kernels, x + r * x_stride, s_x, out, r);
+  }
+}
+
 }  // namespace detail
 
 // Quantizes a float [out_features, in_features] row-major weight matrix into the canonical packed format
 // (`packed` holds packed_size<Format>(out, in) bytes) and returns weight_scale (beta). Throws
-// std::invalid_argument for a non-finite weight.
+// std::invalid_argument for a non-finite weight. out_features * in_features must fit in size_t (layers check it).
 template <class Format>
 float quantize_weights(const float* weight, std::size_t out_features, std::size_t in_features,
                        std::uint8_t* packed) {
   const std::size_t count = out_features * in_features;
   detail::check_finite_weights(weight, count);
+  const detail::FpEnvironmentGuard fp_environment;
+  // Sums in double, in index order: opaque() keeps -fassociative-math from reordering (vectorizing) them.
   double sum = 0.0, sum_abs = 0.0;
   for (std::size_t i = 0; i < count; ++i) {
-    sum += static_cast<double>(weight[i]);
-    sum_abs += std::fabs(static_cast<double>(weight[i]));
+    const double w = static_cast<double>(weight[i]);
+    sum = detail::opaque(sum + w);
+    sum_abs = detail::opaque(sum_abs + (w < 0.0 ? -w : w));
   }
-  const float mean_abs = static_cast<float>(sum_abs / static_cast<double>(count));
+  const double n = static_cast<double>(count);
+  const float mean_abs = static_cast<float>(sum_abs / detail::opaque(n));
   const std::size_t row_bytes = Format::packed_row_bytes(in_features);
   for (std::size_t i = 0; i < out_features * row_bytes; ++i) packed[i] = Format::zero_byte;
   if constexpr (Format::bits_per_weight == 2) {
     const float beta = mean_abs > 1e-5f ? mean_abs : 1e-5f;
-    const float s_w = 1.0f / beta;
+    const float s_w = detail::exact_div(1.0f, beta);
     for (std::size_t r = 0; r < out_features; ++r) {
       for (std::size_t k = 0; k < in_features; ++k) {
-        const float v = std::nearbyint(weight[r * in_features + k] * s_w);
-        Format::set_code(packed + r * row_bytes, k, v > 0.0f ? 1 : (v < 0.0f ? -1 : 0));
+        // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
+        const float v = detail::exact_mul(weight[r * in_features + k], s_w);
+        Format::set_code(packed + r * row_bytes, k, v > 0.5f ? 1 : (v < -0.5f ? -1 : 0));
       }
     }
     return beta;
   } else {
-    const float alpha = static_cast<float>(sum / static_cast<double>(count));
+    const float alpha = static_cast<float>(sum / detail::opaque(n));
     for (std::size_t r = 0; r < out_features; ++r) {
       for (std::size_t k = 0; k < in_features; ++k) {
-        Format::set_code(packed + r * row_bytes, k, weight[r * in_features + k] - alpha > 0.0f ? 1 : -1);
+        // W - alpha > 0 exactly when W > alpha: a difference of two floats is zero only if they are equal
+        // (gradual underflow), and rounding keeps its sign.
+        Format::set_code(packed + r * row_bytes, k, weight[r * in_features + k] > alpha ? 1 : -1);
       }
     }
     return mean_abs;
   }
 }
 
-// Bytes of caller-owned memory quantize_activations() needs for `batch` rows of `in_features`.
-inline constexpr std::size_t activation_workspace_size(std::size_t batch, std::size_t in_features) noexcept {
-  const std::size_t q_bytes = batch * activation_stride(in_features);
-  const std::size_t scale_bytes = (batch * sizeof(float) + 63) / 64 * 64;
-  return q_bytes + scale_bytes + batch * sizeof(std::int32_t) + detail::buffer_alignment;  // + alignment slack
+// Bytes of caller-owned memory quantize_activations() needs for `batch` rows of `in_features`. Throws
+// std::invalid_argument if in_features exceeds 2^20 or the size does not fit in memory (PTRDIFF_MAX bytes).
+inline std::size_t activation_workspace_size(std::size_t batch, std::size_t in_features) {
+  BITLINEAR_REQUIRE(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
+                                                        " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
+  auto what = [&] {
+    return "the activation workspace for batch " + std::to_string(batch) + " x in_features " +
+           std::to_string(in_features);
+  };
+  const std::size_t q_bytes = detail::checked_mul(batch, activation_stride(in_features), what);
+  const std::size_t float_bytes = detail::checked_mul(batch, sizeof(float), what);
+  const std::size_t scale_bytes = detail::checked_add(float_bytes, 63, what) / 64 * 64;
+  const std::size_t sum_bytes = detail::checked_mul(batch, sizeof(std::int32_t), what);
+  std::size_t total = detail::checked_add(q_bytes, scale_bytes, what);
+  total = detail::checked_add(total, sum_bytes, what);
+  return detail::checked_add(total, detail::buffer_alignment, what);  // + alignment slack
 }
 
 // Carves a MutableActivationsView for `batch` rows out of caller-owned memory (at least
@@ -115,9 +175,9 @@ inline MutableActivationsView activation_view_in(void* workspace, std::size_t wo
   BITLINEAR_REQUIRE(workspace != nullptr, "activation workspace is null");
   const std::size_t need = activation_workspace_size(batch, in_features);
   if (workspace_bytes < need) {
-    throw std::invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
-                                " bytes is too small; batch " + std::to_string(batch) + " of in_features " +
-                                std::to_string(in_features) + " needs " + std::to_string(need));
+    detail::fail_invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
+                                  " bytes is too small; batch " + std::to_string(batch) + " of in_features " +
+                                  std::to_string(in_features) + " needs " + std::to_string(need));
   }
   const auto address = reinterpret_cast<std::uintptr_t>(workspace);
   const std::size_t skip = (detail::buffer_alignment - address % detail::buffer_alignment) % detail::buffer_alignment;
@@ -134,49 +194,40 @@ inline MutableActivationsView activation_view_in(void* workspace, std::size_t wo
 
 // Quantizes `batch` rows of x (row r starts at x + r * x_stride) into `out` (sized for batch and in_features)
 // with the kernels of family `isa`. No allocation. Non-finite inputs are not errors: they mark their row
-// (per-tensor: every row) with scale NaN, which makes those outputs NaN.
+// (per-tensor: every row) with scale NaN, which makes those outputs NaN. Throws std::invalid_argument on bad
+// arguments (nothing is written then), std::runtime_error if `isa` cannot run.
 inline void quantize_activations(const float* x, std::size_t batch, std::size_t in_features, std::size_t x_stride,
                                  ActivationScale mode, const MutableActivationsView& out, Isa isa = Isa::automatic) {
-  BITLINEAR_REQUIRE(x != nullptr, "input x is null");
-  BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
-  BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
-  BITLINEAR_REQUIRE(x_stride >= in_features, "x_stride " + std::to_string(x_stride) +
-                                               " is smaller than in_features " + std::to_string(in_features));
+  detail::check_activation_input(x, batch, in_features, x_stride);
   BITLINEAR_REQUIRE(out.q != nullptr && out.scale != nullptr && out.sum != nullptr, "activation buffers are null");
   BITLINEAR_REQUIRE(out.batch == batch && out.in_features == in_features && out.stride >= activation_stride(in_features),
                   "activation buffers were sized for batch " + std::to_string(out.batch) + " x in_features " +
                       std::to_string(out.in_features) + ", not " + std::to_string(batch) + " x " +
                       std::to_string(in_features));
+  detail::check_rows_extent(batch, out.stride, out.stride, 1, "quantized activations");
   const detail::KernelTable& kernels = detail::kernel_table(resolve_isa(isa));
-  auto quantize_row = [&](std::size_t r, float s_x) {
-    detail::quantize_activation_row(kernels, x + r * x_stride, s_x, out, r);
-  };
-  if (mode == ActivationScale::per_token) {
-    for (std::size_t r = 0; r < batch; ++r) {
-      quantize_row(r, detail::activation_scale_from_absmax(kernels.absmax(x + r * x_stride, in_features)));
-    }
-  } else {
-    float m = 0.0f;
-    for (std::size_t r = 0; r < batch && std::isfinite(m); ++r) {
-      const float row_max = kernels.absmax(x + r * x_stride, in_features);
-      m = std::isfinite(row_max) ? (row_max > m ? row_max : m) : row_max;
-    }
-    const float s_x = detail::activation_scale_from_absmax(m);
-    for (std::size_t r = 0; r < batch; ++r) quantize_row(r, s_x);
-  }
+  detail::quantize_rows(kernels, x, batch, x_stride, mode, out);
 }
 
 // Owning, reusable storage for quantized activations: quantize() grows the buffer only when a larger batch
 // or wider row arrives, so a reused object stops allocating after its first calls.
+// Strong exception guarantee: if quantize() throws (bad argument, unusable isa, out of memory), the object is
+// unchanged: view() still describes the previous, fully quantized activations.
 class QuantizedActivations {
  public:
   void quantize(const float* x, std::size_t batch, std::size_t in_features, std::size_t x_stride,
                 ActivationScale mode = ActivationScale::per_token, Isa isa = Isa::automatic) {
-    BITLINEAR_REQUIRE(batch > 0 && in_features > 0, "batch and in_features must be at least 1");
+    // Everything that can throw happens before the first write to this object's memory.
+    detail::check_activation_input(x, batch, in_features, x_stride);
+    const detail::KernelTable& kernels = detail::kernel_table(resolve_isa(isa));
     const std::size_t need = activation_workspace_size(batch, in_features);
-    if (buffer_.size() < need) buffer_ = detail::AlignedBytes(need);
-    view_ = activation_view_in(buffer_.data(), buffer_.size(), batch, in_features);
-    quantize_activations(x, batch, in_features, x_stride, mode, view_, isa);
+    detail::AlignedBytes grown;
+    if (buffer_.size() < need) grown = detail::AlignedBytes(need);
+    detail::AlignedBytes& target = grown.size() != 0 ? grown : buffer_;
+    const MutableActivationsView view = activation_view_in(target.data(), target.size(), batch, in_features);
+    detail::quantize_rows(kernels, x, batch, x_stride, mode, view);  // noexcept
+    if (grown.size() != 0) buffer_ = std::move(grown);
+    view_ = view;
   }
   ActivationsView view() const noexcept { return view_; }
 

@@ -52,7 +52,7 @@ struct SafetensorsTensor {
 namespace detail {
 
 [[noreturn]] inline void throw_bad_safetensors(const std::string& message) {
-  throw std::invalid_argument("bitlinear: safetensors: " + message);
+  detail::fail_invalid_argument("bitlinear: safetensors: " + message);
 }
 
 // Bytes per element of a safetensors dtype, 0 if unknown.
@@ -401,7 +401,7 @@ class SafetensorsHeaderParser {
 };
 
 // Reads 8 little-endian bytes.
-inline std::uint64_t read_u64_le(const std::uint8_t* p) noexcept {
+inline std::uint64_t safetensors_u64_le(const std::uint8_t* p) noexcept {
   std::uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
   return v;
@@ -433,7 +433,7 @@ class SafetensorsView {
       detail::throw_bad_safetensors("truncated: " + std::to_string(available) +
                                     " bytes, less than the 8-byte header length");
     }
-    const std::uint64_t header = detail::read_u64_le(p);
+    const std::uint64_t header = detail::safetensors_u64_le(p);
     if (header > max_header_bytes) {
       detail::throw_bad_safetensors("header length " + std::to_string(header) + " exceeds the 100 MB limit");
     }
@@ -507,7 +507,7 @@ class SafetensorsFile {
       }
     }
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("bitlinear: safetensors: cannot open \"" + path + "\"");
+    if (!in) detail::fail_runtime_error("bitlinear: safetensors: cannot open \"" + path + "\"");
     return read(in, MappedFile::regular_file_size(path), path);
   }
 
@@ -535,14 +535,14 @@ class SafetensorsFile {
     if (total_size) {
       file.bytes_.resize(data_size);  // justified by the header and by the file's size
       if (read_some(in, file.bytes_.data(), data_size, name) != data_size) {
-        throw std::runtime_error("bitlinear: safetensors: \"" + name + "\" ended early (was it truncated while read?)");
+        detail::fail_runtime_error("bitlinear: safetensors: \"" + name + "\" ended early (was it truncated while read?)");
       }
     } else {
       read_growing(in, file.bytes_, data_size, name, "data");
     }
     char extra = 0;
     if (in.read(&extra, 1).gcount() != 0) detail::throw_bad_safetensors("bytes after the last tensor");
-    if (in.bad()) throw std::runtime_error("bitlinear: safetensors: read error in \"" + name + "\"");
+    if (in.bad()) detail::fail_runtime_error("bitlinear: safetensors: read error in \"" + name + "\"");
     file.view_ = SafetensorsView(std::move(h), file.bytes_.data());
     return file;
   }
@@ -569,7 +569,7 @@ class SafetensorsFile {
 
   static std::size_t read_some(std::istream& in, void* out, std::size_t n, const std::string& name) {
     in.read(static_cast<char*>(out), static_cast<std::streamsize>(n));
-    if (in.bad()) throw std::runtime_error("bitlinear: safetensors: read error in \"" + name + "\"");
+    if (in.bad()) detail::fail_runtime_error("bitlinear: safetensors: read error in \"" + name + "\"");
     return static_cast<std::size_t>(in.gcount());
   }
 

@@ -1,13 +1,14 @@
 // bitlinear: save a layer to bytes and load it back, on any CPU (the packed weights are the canonical layout
 // of format.hpp, so a file written on x86 loads on ARM and the other way round).
 //
-// File format, version 1. Every integer is little-endian, floats are IEEE-754 binary32 bit patterns stored as
-// little-endian uint32. Offsets in bytes:
+// File format, version 2 (version 1 is the same without kind 3; both load). Every integer is little-endian,
+// floats are IEEE-754 binary32 bit patterns stored as little-endian uint32. Offsets in bytes:
 //
 //   offset  size              field
 //   0       8                 magic: 0x89 'B' 'L' 'N' '\r' '\n' 0x1A '\n' (PNG-style: catches text-mode damage)
-//   8       4   u32           format version: 1
-//   12      4   u32           kind: 1 = ternary (BitNet b1.58), 2 = binary (BitNet b1)
+//   8       4   u32           format version: 2 (written), 1 or 2 (read)
+//   12      4   u32           kind: 1 = ternary (BitNet b1.58), 2 = binary (BitNet b1),
+//                             3 = compact ternary (1.6 bits per weight, format_compact.hpp; version 2 only)
 //   16      8   u64           out_features  (>= 1)
 //   24      8   u64           in_features   (1 ..= 2^20; out_features * in_features <= 2^40)
 //   32      4   u32           activation scale: 0 = per_token, 1 = per_tensor
@@ -39,22 +40,25 @@
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "config.hpp"
 #include "detail/crc32.hpp"
 #include "format.hpp"
+#include "format_compact.hpp"
 #include "layer.hpp"
 #include "options.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 
 inline constexpr unsigned char saved_layer_magic[8] = {0x89, 'B', 'L', 'N', '\r', '\n', 0x1A, '\n'};
-inline constexpr std::uint32_t saved_layer_version = 1;
+inline constexpr std::uint32_t saved_layer_version = 2;  // what save writes
+inline constexpr std::uint32_t saved_layer_oldest_version = 1;  // the oldest version load reads
 inline constexpr std::size_t saved_layer_header_bytes = 52;
 inline constexpr std::size_t saved_layer_checksum_bytes = 4;
 
-enum class SavedKind : std::uint32_t { ternary = 1, binary = 2 };
+enum class SavedKind : std::uint32_t { ternary = 1, binary = 2, ternary_compact = 3 };
 
 // What a saved layer's header says, after every header check passed.
 struct SavedLayerInfo {
@@ -72,11 +76,15 @@ namespace detail {
 
 template <class Format>
 constexpr SavedKind saved_kind_of() noexcept {
-  return Format::bits_per_weight == 2 ? SavedKind::ternary : SavedKind::binary;
+  if constexpr (std::is_same<Format, TernaryCompact>::value) {
+    return SavedKind::ternary_compact;
+  } else {
+    return Format::bits_per_weight == 2 ? SavedKind::ternary : SavedKind::binary;
+  }
 }
 
 inline const char* saved_kind_name(SavedKind kind) noexcept {
-  return kind == SavedKind::ternary ? "ternary" : "binary";
+  return kind == SavedKind::ternary ? "ternary" : (kind == SavedKind::binary ? "binary" : "compact ternary");
 }
 
 inline std::uint32_t read_u32_le(const unsigned char* p) noexcept {
@@ -105,7 +113,7 @@ inline void put_f32_le(std::vector<unsigned char>& out, float v) {
 }
 
 [[noreturn]] inline void throw_bad_file(const std::string& message) {
-  throw std::invalid_argument("bitlinear: saved layer: " + message);
+  detail::fail_invalid_argument("bitlinear: saved layer: " + message);
 }
 
 }  // namespace detail
@@ -126,13 +134,15 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
                            std::to_string(saved_layer_header_bytes));
   }
   const std::uint32_t version = detail::read_u32_le(p + 8);
-  if (version != saved_layer_version) {
+  if (version < saved_layer_oldest_version || version > saved_layer_version) {
     detail::throw_bad_file("format version " + std::to_string(version) + " is not supported (this build reads " +
-                           std::to_string(saved_layer_version) + ")");
+                           std::to_string(saved_layer_oldest_version) + " to " + std::to_string(saved_layer_version) +
+                           ")");
   }
   const std::uint32_t kind = detail::read_u32_le(p + 12);
-  if (kind != 1 && kind != 2) {
-    detail::throw_bad_file("kind " + std::to_string(kind) + " is unknown (1 = ternary, 2 = binary)");
+  if (kind != 1 && kind != 2 && !(kind == 3 && version >= 2)) {
+    detail::throw_bad_file("kind " + std::to_string(kind) + " is unknown in format version " +
+                           std::to_string(version) + " (1 = ternary, 2 = binary, 3 = compact ternary from version 2)");
   }
   const std::uint64_t out = detail::read_u64_le(p + 16);
   const std::uint64_t in = detail::read_u64_le(p + 24);
@@ -155,6 +165,17 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
   if ((flags & ~1u) != 0) {
     detail::throw_bad_file("flags " + std::to_string(flags) + " set reserved bits; only bit 0 (has bias) is defined");
   }
+  // Sizes in 64-bit arithmetic (out * in <= 2^40): a layer whose bytes this platform cannot address (a 32-bit
+  // size_t) is refused before any of them is narrowed to size_t.
+  const std::uint64_t row_bytes = kind == 1 ? Ternary::packed_row_bytes(static_cast<std::size_t>(in))
+                                            : Binary::packed_row_bytes(static_cast<std::size_t>(in));
+  const bool bias_flag = (flags & 1u) != 0;
+  const std::uint64_t total64 = saved_layer_header_bytes + (bias_flag ? 4 * out : 0) + out * row_bytes +
+                                saved_layer_checksum_bytes;
+  if (total64 > detail::max_buffer_bytes || out * in > detail::max_buffer_bytes / sizeof(float)) {
+    detail::throw_bad_file("a " + std::to_string(out) + "x" + std::to_string(in) +
+                           " layer is too large for this platform's address space");
+  }
   SavedLayerInfo info;
   info.kind = static_cast<SavedKind>(kind);
   info.out_features = static_cast<std::size_t>(out);
@@ -163,9 +184,10 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
   info.has_bias = (flags & 1u) != 0;
   info.weight_scale = detail::read_f32_le(p + 40);
   // Both products fit easily: out * in <= 2^40, so out * row_bytes <= 2^40 / 4 and out * 4 <= 2^42.
-  const std::uint64_t expected_packed = info.kind == SavedKind::ternary
-                                            ? packed_size<Ternary>(info.out_features, info.in_features)
-                                            : packed_size<Binary>(info.out_features, info.in_features);
+  const std::uint64_t expected_packed =
+      info.kind == SavedKind::ternary   ? packed_size<Ternary>(info.out_features, info.in_features)
+      : info.kind == SavedKind::binary ? packed_size<Binary>(info.out_features, info.in_features)
+                                       : packed_size<TernaryCompact>(info.out_features, info.in_features);
   const std::uint64_t packed = detail::read_u64_le(p + 44);
   if (packed != expected_packed) {
     detail::throw_bad_file("packed weights are declared as " + std::to_string(packed) + " bytes, but a " +
@@ -181,6 +203,7 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
 // The saved bytes of a layer (the format above).
 template <class Format>
 std::vector<unsigned char> save_to_bytes(const BitLinear<Format>& layer) {
+  BITLINEAR_REQUIRE(!layer.empty(), "cannot save an empty layer (it was moved from)");
   std::vector<unsigned char> bytes;
   const std::size_t out = layer.out_features();
   bytes.reserve(saved_layer_header_bytes + (layer.has_bias() ? 4 * out : 0) + layer.packed_weights_size() + 4);
@@ -208,7 +231,7 @@ template <class Format>
 void save(const BitLinear<Format>& layer, std::ostream& out) {
   const std::vector<unsigned char> bytes = save_to_bytes(layer);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw std::runtime_error("bitlinear: save: the output stream failed while writing the layer");
+  if (!out) detail::fail_runtime_error("bitlinear: save: the output stream failed while writing the layer");
 }
 
 // Loads a layer from exactly `size` bytes at `data` (one saved layer, nothing after it). The file's kind must

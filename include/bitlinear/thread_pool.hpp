@@ -12,8 +12,15 @@
 // Thread safety: parallel_for() may be called from any number of threads; calls run one at a time. A task
 // that calls parallel_for() on the pool it runs on gets a serial loop on its own thread (no deadlock). An
 // exception thrown by a task is rethrown by parallel_for() after every started task has finished (remaining
-// tasks are skipped).
+// tasks are skipped). Built without exceptions, errors end the process (error.hpp) and none can cross threads.
 #pragma once
+
+#include "config.hpp"
+
+#if !BITLINEAR_HAS_THREADS
+// No std::thread: MinGW-w64's win32 thread model before GCC 13, or BITLINEAR_HAS_THREADS=0 (config.hpp).
+#error "bitlinear/thread_pool.hpp needs std::thread, which this build lacks: see BITLINEAR_HAS_THREADS in config.hpp"
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -69,12 +76,16 @@ class ThreadPool {
                           std::to_string(max_threads));
     BITLINEAR_REQUIRE(spin_time.count() >= 0, "ThreadPool spin_time is negative");
     workers_.reserve(threads - 1);
+#if BITLINEAR_EXCEPTIONS
     try {
       for (std::size_t i = 0; i + 1 < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
     } catch (...) {
       stop_workers();
       throw;
     }
+#else
+    for (std::size_t i = 0; i + 1 < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+#endif
   }
 
   ThreadPool(const ThreadPool&) = delete;
@@ -134,7 +145,9 @@ class ThreadPool {
     caller_.store(std::this_thread::get_id(), std::memory_order_release);
     job_ = job;
     next_task_.store(0, std::memory_order_relaxed);
+#if BITLINEAR_EXCEPTIONS
     failed_.store(false, std::memory_order_relaxed);
+#endif
     const std::uint64_t generation = (generation_.load(std::memory_order_relaxed) + 1) & 0xFFFFFFFFu;  // wraps
     entry_.store(generation << 32 | entry_open, std::memory_order_release);
     {
@@ -152,10 +165,12 @@ class ThreadPool {
       done_.wait(lock, all_left);
     }
     caller_.store(std::thread::id(), std::memory_order_release);
+#if BITLINEAR_EXCEPTIONS
     if (failed_.load(std::memory_order_acquire)) {
       std::exception_ptr error = std::exchange(error_, nullptr);
       std::rethrow_exception(error);
     }
+#endif
   }
 
   // A worker that has seen a new generation joins its job if the entry is still open. Returns false (and the
@@ -176,6 +191,7 @@ class ThreadPool {
     for (;;) {
       const std::size_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
       if (task >= job.tasks) return;
+#if BITLINEAR_EXCEPTIONS
       try {
         job.function(job.context, task);
       } catch (...) {
@@ -186,6 +202,9 @@ class ThreadPool {
         }
         next_task_.store(job.tasks, std::memory_order_relaxed);  // skip the tasks nobody has started
       }
+#else
+      job.function(job.context, task);  // without exceptions, an error inside a task ends the process
+#endif
     }
   }
 
@@ -255,9 +274,11 @@ class ThreadPool {
   Job job_;
   std::atomic<std::size_t> next_task_{0};
 
+#if BITLINEAR_EXCEPTIONS
   std::mutex error_mutex_;
   std::atomic<bool> failed_{false};
   std::exception_ptr error_;
+#endif
 };
 
 BITLINEAR_NAMESPACE_END

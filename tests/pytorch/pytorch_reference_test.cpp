@@ -98,7 +98,7 @@ void check_case(const Case& c, bitlinear::Isa isa, int case_index, int& boundary
   const auto view = qa.view();
   for (std::size_t t = 0; t < batch; ++t) {
     if (c.nan_rows[t]) {
-      ASSERT_TRUE(std::isnan(view.scale[t])) << "row " << t << " should be marked non-finite";
+      ASSERT_TRUE(bitlinear_test::is_nan(view.scale[t])) << "row " << t << " should be marked non-finite";
       continue;
     }
     ASSERT_TRUE(bitlinear_test::same_bits(view.scale[t], c.s_x[t])) << "s_x row " << t << ": " << view.scale[t] << " vs " << c.s_x[t];
@@ -142,7 +142,7 @@ void check_case(const Case& c, bitlinear::Isa isa, int case_index, int& boundary
     for (std::size_t j = 0; j < out; ++j) {
       const float got = y[t * out + j];
       if (c.nan_rows[t] || (c.per_tensor && std::any_of(c.nan_rows.begin(), c.nan_rows.end(), [](std::int8_t r) { return r != 0; }))) {
-        ASSERT_TRUE(std::isnan(got)) << "y[" << t << "][" << j << "] should be NaN";
+        ASSERT_TRUE(bitlinear_test::is_nan(got)) << "y[" << t << "][" << j << "] should be NaN";
         continue;
       }
       if (row_has_boundary_code[j]) continue;

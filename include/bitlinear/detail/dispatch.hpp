@@ -10,6 +10,7 @@
 #include "kernels.hpp"
 #include "ref/table.hpp"
 #if BITLINEAR_ARCH_X86_64
+#include "x86_intrinsics.hpp"  // before the kernels: clang-cl needs it
 #include "avx2/table.hpp"
 #include "avxvnni/table.hpp"
 #include "avx512/table.hpp"

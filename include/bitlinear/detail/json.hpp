@@ -96,7 +96,7 @@ class JsonParser {
   JsonParser(std::string_view text, const std::string& what) : s_(text), what_(what) {}
 
   [[noreturn]] void fail(const std::string& message) const {
-    throw std::invalid_argument("bitlinear: " + what_ + ": invalid JSON at byte " + std::to_string(pos_) + ": " +
+    detail::fail_invalid_argument("bitlinear: " + what_ + ": invalid JSON at byte " + std::to_string(pos_) + ": " +
                                 message);
   }
 

@@ -85,10 +85,16 @@ struct KernelTable {
   // kernel accepts any group_rows >= 1; these are the ones the layer stores its weights in.
   std::size_t ternary_group_rows = 1;
   std::size_t binary_group_rows = 1;
+  // The compact ternary format (format_compact.hpp; same epilogue as ternary_matmul). A family without its own
+  // compact kernel leaves it null and the layer runs compact_fallback.hpp (decode to 2-bit, ternary_matmul).
+  MatmulKernel compact_matmul = nullptr;
+  std::size_t compact_group_rows = 1;
 };
 
 // Keeps the compiler from fusing `value` into a following addition (a*b + c -> fma would round once instead
-// of twice and break bit-exactness between families). Works for float and for SIMD vector types.
+// of twice and break bit-exactness between families). Works for float and for SIMD vector types. GCC and Clang
+// contract by default (-ffp-contract=fast / on); MSVC before Visual Studio 2022 17.0 did by default, and still
+// does under /fp:contract and /fp:fast: there a volatile store and load forces the rounded product.
 template <class T>
 inline T no_contract(T value) noexcept {
 #if (defined(__GNUC__) || defined(__clang__)) && BITLINEAR_ARCH_X86_64

@@ -13,6 +13,9 @@
 //   binary:  y = ((float)dot / s_x * beta) + bias          (the product kept apart from the sum: no_contract)
 // cvtdq2ps rounds to nearest even like static_cast<float>, and vdivps/vmulps/vaddps are the IEEE operations,
 // so the result equals the scalar reference bit for bit, NaN rows included (0 / NaN = the same quiet NaN).
+// The four float operations are inline assembly (below): _mm256_div_ps and friends are vector-extension
+// operators in GCC's and Clang's headers, which -ffast-math may reassociate, turn into a multiplication by a
+// hoisted reciprocal or (Clang) an rcpps estimate. The rounding mode is MXCSR's, pinned by fp_environment.hpp.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -31,16 +34,28 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
 
-// detail::no_contract for a vector of floats: the same empty asm barrier, but compiled with AVX enabled (the
-// generic template, instantiated for __m256 outside any target attribute, would pass a ymm value under the
-// baseline ABI).
-BITLINEAR_TARGET("avx2,fma,f16c")
-inline __m256 no_contract_ps(__m256 value) noexcept {
+// One IEEE float32 operation on eight lanes that the optimizer cannot rewrite, fuse or estimate ({AT&T|Intel}
+// alternatives keep the templates valid under -masm=intel). Other compilers: the intrinsics.
 #if defined(__GNUC__) || defined(__clang__)
-  __asm__("" : "+v"(value));
-#endif
-  return value;
+#define BITLINEAR_AVX2_EXACT_OP(name, instruction)                                                  \
+  BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 name(__m256 a, __m256 b) noexcept {               \
+    __m256 result;                                                                                  \
+    __asm__(instruction " {%2, %1, %0|%0, %1, %2}" : "=x"(result) : "x"(a), "x"(b));                \
+    return result;                                                                                  \
+  }
+BITLINEAR_AVX2_EXACT_OP(exact_div_ps, "vdivps")
+BITLINEAR_AVX2_EXACT_OP(exact_mul_ps, "vmulps")
+BITLINEAR_AVX2_EXACT_OP(exact_add_ps, "vaddps")
+#undef BITLINEAR_AVX2_EXACT_OP
+#else
+BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_div_ps(__m256 a, __m256 b) noexcept { return _mm256_div_ps(a, b); }
+// The product goes through a volatile so that a contracting compiler (MSVC before VS 2022) rounds it first.
+BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_mul_ps(__m256 a, __m256 b) noexcept {
+  volatile __m256 product = _mm256_mul_ps(a, b);
+  return product;
 }
+BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_add_ps(__m256 a, __m256 b) noexcept { return _mm256_add_ps(a, b); }
+#endif
 
 // Eight outputs from eight raw sums (see above). bias is the bias vector of these eight outputs.
 template <class Format>
@@ -52,11 +67,11 @@ inline __m256 finish8(__m256i raw, __m256i sum_q, __m256 s_x, const Epilogue& e,
   } else {
     dot = _mm256_sub_epi32(_mm256_slli_epi32(raw, 1), sum_q);
   }
-  const __m256 scaled = _mm256_div_ps(_mm256_cvtepi32_ps(dot), s_x);
+  const __m256 scaled = exact_div_ps(_mm256_cvtepi32_ps(dot), s_x);
   if constexpr (Format::bits_per_weight == 2) {
-    return _mm256_add_ps(_mm256_div_ps(scaled, _mm256_set1_ps(e.s_w)), bias);
+    return exact_add_ps(exact_div_ps(scaled, _mm256_set1_ps(e.s_w)), bias);
   } else {
-    return _mm256_add_ps(no_contract_ps(_mm256_mul_ps(scaled, _mm256_set1_ps(e.beta))), bias);
+    return exact_add_ps(exact_mul_ps(scaled, _mm256_set1_ps(e.beta)), bias);
   }
 }
 

@@ -6,10 +6,10 @@
 // finite value and every NaN above +inf. So the integer maximum of (bits & 0x7fffffff), read back as a float,
 // is max |x| when every x is finite and +inf or a NaN otherwise: exactly the contract of AbsmaxKernel.
 //
-// quantize_row: v = x * s_x (one IEEE multiply, as the reference), clamped to [-128, 127] in float, then
-// cvtps2dq, which rounds half to even in the default MXCSR mode like std::nearbyint. Clamping before rounding
-// gives the same integer as the reference's round-then-clamp for every finite v (both are monotone and agree
-// on [-128, 127]). The int32 lanes are summed before packing; packs_epi32/packs_epi16 cannot saturate any more.
+// quantize_row: v = x * s_x (one IEEE multiply, as the reference), clamped to [-128, 127] in float, rounded
+// half to even by vroundps with an explicit mode (_MM_FROUND_TO_NEAREST_INT, whatever MXCSR says), then
+// converted by truncation (vcvttps2dq), exact on an integral value. Clamping before rounding gives the same
+// integer as the reference's round-then-clamp for every finite v (both are monotone and agree on [-128, 127]). The int32 lanes are summed before packing; packs_epi32/packs_epi16 cannot saturate any more.
 // Tails use masked loads (vmaskmovps never touches the masked-off lanes), so nothing past x[n-1] is read.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -63,7 +63,7 @@ BITLINEAR_TARGET("avx2,fma,f16c")
 inline __m256i quantize8(__m256 x, __m256 s_x) noexcept {
   const __m256 v = _mm256_mul_ps(x, s_x);
   const __m256 c = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
-  return _mm256_cvtps_epi32(c);
+  return _mm256_cvttps_epi32(_mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 // Four vectors of eight int32 in [-128, 127] (k = 0..7, 8..15, 16..23, 24..31) to 32 int8 in order k = 0..31.

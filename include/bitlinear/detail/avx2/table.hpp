@@ -15,6 +15,7 @@
 #include "../../config.hpp"
 #include "../../format.hpp"
 #include "../kernels.hpp"
+#include "compact.hpp"
 #include "gemm.hpp"
 #include "gemm_tile.hpp"
 #include "gemv.hpp"
@@ -51,7 +52,9 @@ inline const KernelTable& family_table() noexcept {
                                      &matmul<Ternary, Family>,
                                      &matmul<Binary, Family>,
                                      static_cast<std::size_t>(Family::gemv_shape(Ternary::bits_per_weight).rows),
-                                     static_cast<std::size_t>(Family::gemv_shape(Binary::bits_per_weight).rows)};
+                                     static_cast<std::size_t>(Family::gemv_shape(Binary::bits_per_weight).rows),
+                                     &compact_matmul<Family::compact_gemv, &matmul<Ternary, Family>>,
+                                     1};
   return table;
 }
 
@@ -65,6 +68,7 @@ struct Family {
   // Field pairs, 2 rows (at batch > 1: 3 tokens) x (2 int16 + 1 int32) accumulators, 2 masks and the
   // temporaries fit the 16 ymm registers.
   static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2, 3}; }
+  static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // compact.hpp
 };
 
 inline const KernelTable& kernel_table() noexcept { return family_table<Family>(); }

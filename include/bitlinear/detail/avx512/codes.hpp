@@ -11,8 +11,10 @@
 //   Range: |raw| <= 2 * 128 * 2^20 = 2^28 and |2 raw| <= 2^28, so neither int32 sum nor the correction can wrap.
 //   Then, one IEEE float32 operation at a time in the order of detail/kernels.hpp:
 //   Ternary: y = (float)dot / s_x / s_w + bias           (two divisions, then the add: nothing to fuse)
-//   Binary:  y = ((float)dot / s_x * beta) + bias   (an empty asm keeps the product from fusing into the add)
-//   cvtdq2ps rounds to nearest even like static_cast<float>; a NaN scale (non-finite input row) makes y NaN.
+//   Binary:  y = ((float)dot / s_x * beta) + bias
+//   Every operation carries embedded rounding {rn-sae} (target.hpp): round to nearest even whatever MXCSR's
+//   rounding mode, never contracted into an fma, never rewritten by -ffast-math. A NaN scale (non-finite input
+//   row) makes y NaN.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -44,7 +46,7 @@ struct TernaryCodes {
     return _mm512_sub_epi32(raw, q_sum);
   }
   BITLINEAR_AVX512_TARGET static __m512 scale(__m512 dot, __m512 s_x, const Epilogue& e) {
-    return _mm512_div_ps(_mm512_div_ps(dot, s_x), _mm512_set1_ps(e.s_w));
+    return div_rn(div_rn(dot, s_x), _mm512_set1_ps(e.s_w));
   }
 };
 
@@ -64,12 +66,7 @@ struct BinaryCodes {
     return _mm512_sub_epi32(_mm512_add_epi32(raw, raw), q_sum);
   }
   BITLINEAR_AVX512_TARGET static __m512 scale(__m512 dot, __m512 s_x, const Epilogue& e) {
-    __m512 product = _mm512_mul_ps(_mm512_div_ps(dot, s_x), _mm512_set1_ps(e.beta));
-    // detail::no_contract for a zmm value (the generic template has no AVX-512 target, so it cannot take one).
-#if defined(__GNUC__) || defined(__clang__)
-    __asm__("" : "+v"(product));
-#endif
-    return product;
+    return mul_rn(div_rn(dot, s_x), _mm512_set1_ps(e.beta));  // a rounding builtin is never fused into the add
   }
 };
 
@@ -91,8 +88,8 @@ BITLINEAR_AVX512_TARGET inline void store_outputs(__m512i raw, std::size_t count
                                                   const Epilogue& e, std::size_t j0, float* y_row) {
   const __mmask16 lanes = first_lanes16(count);
   const __m512i dot = Codes::dot_from_raw(raw, _mm512_set1_epi32(q_sum));
-  const __m512 scaled = Codes::scale(cvtepi32_ps(dot), _mm512_set1_ps(s_x), e);
-  const __m512 out = _mm512_add_ps(scaled, _mm512_maskz_loadu_ps(lanes, e.bias + j0));
+  const __m512 scaled = Codes::scale(cvtepi32_ps_rn(dot), _mm512_set1_ps(s_x), e);
+  const __m512 out = add_rn(scaled, _mm512_maskz_loadu_ps(lanes, e.bias + j0));
   _mm512_mask_storeu_ps(y_row + j0, lanes, out);
 }
 

@@ -37,11 +37,12 @@ BITLINEAR_AVX512_TARGET inline float absmax(const float* x, std::size_t n) {
 
 // q = clamp(rne(x * s_x), -128, 127). Clamping before rounding gives the same integers (the bounds are
 // integers and rne is monotonic) and keeps an overflowing product (+-inf) away from cvtps2dq's 0x80000000.
-// cvtps2dq rounds in the current MXCSR mode, round-to-nearest-even by default, as std::nearbyint does.
+// The multiply and the conversion carry embedded rounding {rn-sae}: round to nearest even whatever MXCSR's
+// rounding field says, and as builtins they are out of -ffast-math's reach.
 BITLINEAR_AVX512_TARGET inline __m512i quantize16(__m512 x, __m512 s_x) {
-  const __m512 v = _mm512_mul_ps(x, s_x);
+  const __m512 v = mul_rn(x, s_x);
   const __m512 clamped = min_ps(max_ps(v, _mm512_set1_ps(-128.0f)), _mm512_set1_ps(127.0f));
-  return cvtps_epi32(clamped);
+  return cvtps_epi32_rn(clamped);
 }
 
 BITLINEAR_AVX512_TARGET inline std::int32_t quantize_row(const float* x, std::size_t n, float s_x, std::int8_t* q,

@@ -5,6 +5,7 @@
 #endif
 
 #include "../kernels.hpp"
+#include "compact_matmul.hpp"
 #include "matmul.hpp"
 #include "quantize.hpp"
 #include "target.hpp"
@@ -19,7 +20,8 @@ inline const KernelTable& kernel_table() noexcept {
   static constexpr KernelTable table{Isa::avx512,         &absmax,        &quantize_row,
                                      &ternary_matmul,     &binary_matmul, TernaryCodes::single_token_rows,
                                      BinaryCodes::single_token_rows};
-  return table;
+  static const KernelTable with_compact = with_compact_kernels(table);  // runtime: needs VBMI
+  return with_compact;
 }
 
 }  // namespace detail::avx512

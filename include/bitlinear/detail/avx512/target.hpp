@@ -48,8 +48,15 @@ BITLINEAR_AVX512_TARGET inline __mmask16 first_lanes16(std::size_t count) noexce
 BITLINEAR_AVX512_INLINE __m512 max_ps(__m512 a, __m512 b) { return _mm512_maskz_max_ps(0xFFFF, a, b); }
 BITLINEAR_AVX512_INLINE __m512 min_ps(__m512 a, __m512 b) { return _mm512_maskz_min_ps(0xFFFF, a, b); }
 BITLINEAR_AVX512_INLINE __m512i max_epu32(__m512i a, __m512i b) { return _mm512_maskz_max_epu32(0xFFFF, a, b); }
-BITLINEAR_AVX512_INLINE __m512i cvtps_epi32(__m512 a) { return _mm512_maskz_cvtps_epi32(0xFFFF, a); }
-BITLINEAR_AVX512_INLINE __m512 cvtepi32_ps(__m512i a) { return _mm512_maskz_cvtepi32_ps(0xFFFF, a); }
+// Float arithmetic with embedded rounding {rn-sae}: round to nearest even and no exception flags, independent of
+// MXCSR.RC; being builtins (not vector-extension operators), -ffast-math cannot reassociate or rewrite them.
+// (FTZ/DAZ still come from MXCSR: detail/fp_environment.hpp clears them around every call.)
+#define BITLINEAR_AVX512_RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+BITLINEAR_AVX512_INLINE __m512i cvtps_epi32_rn(__m512 a) { return _mm512_maskz_cvt_roundps_epi32(0xFFFF, a, BITLINEAR_AVX512_RN); }
+BITLINEAR_AVX512_INLINE __m512 cvtepi32_ps_rn(__m512i a) { return _mm512_maskz_cvt_roundepi32_ps(0xFFFF, a, BITLINEAR_AVX512_RN); }
+BITLINEAR_AVX512_INLINE __m512 mul_rn(__m512 a, __m512 b) { return _mm512_maskz_mul_round_ps(0xFFFF, a, b, BITLINEAR_AVX512_RN); }
+BITLINEAR_AVX512_INLINE __m512 div_rn(__m512 a, __m512 b) { return _mm512_maskz_div_round_ps(0xFFFF, a, b, BITLINEAR_AVX512_RN); }
+BITLINEAR_AVX512_INLINE __m512 add_rn(__m512 a, __m512 b) { return _mm512_maskz_add_round_ps(0xFFFF, a, b, BITLINEAR_AVX512_RN); }
 BITLINEAR_AVX512_INLINE __m128i cvtepi32_epi8(__m512i a) { return _mm512_maskz_cvtepi32_epi8(0xFFFF, a); }
 BITLINEAR_AVX512_INLINE __m256i low_half(__m512i a) { return _mm512_maskz_extracti64x4_epi64(0xFF, a, 0); }
 BITLINEAR_AVX512_INLINE __m256i high_half(__m512i a) { return _mm512_maskz_extracti64x4_epi64(0xFF, a, 1); }

@@ -9,6 +9,8 @@
 //   binary:  panel_dot = -sum_k bit * q               -> dot = 2 * sum_k bit * q - sum(q) = -2 * panel_dot - sum(q)
 // (|dot| <= 2^28, activations.hpp/format.hpp: no int32 overflow). neon int16 lanes take at most 64 products of
 // magnitude <= 256 (one 512-weight sub-chunk) before they are widened: <= 16384.
+// The weights are read in any execution layout (kernels.hpp), block-major within a panel (unpack_panel), so a
+// panel of one 4-row group is one linear read; panels start at multiples of 4 rows.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -32,32 +34,51 @@ inline constexpr int gemm_tokens = 4;                // tokens per register tile
 inline constexpr std::size_t gemm_chunk = 2048;      // weights per unpacked chunk: 4 x 2 KB panel, on the stack
 inline constexpr std::size_t gemm_token_block = 128; // tokens whose partial sums are kept while chunks advance
 
-// Unpacks weights [k0, k0 + len) of a canonical ternary row (k0, len multiples of 256) to fields in {0, 1, 2}.
-inline void unpack_ternary_fields(const std::uint8_t* row, std::size_t k0, std::size_t len, std::int8_t* out) noexcept {
+// One 64-byte ternary block (256 weights, canonical order inside the block) to fields in {0, 1, 2}.
+inline void unpack_ternary_block(const std::uint8_t* block, std::int8_t* dst) noexcept {
   const uint8x16_t mask = vdupq_n_u8(0x03);
-  for (std::size_t k = 0; k < len; k += 256) {
-    const std::uint8_t* block = row + (k0 + k) / 256 * 64;
-    std::int8_t* dst = out + k;
-    for (std::size_t s = 0; s < slices_per_block; ++s) {
-      const uint8x16_t v = vld1q_u8(block + 16 * s);
-      vst1q_s8(dst + 16 * s, vreinterpretq_s8_u8(vandq_u8(v, mask)));
-      vst1q_s8(dst + 64 + 16 * s, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v, 2), mask)));
-      vst1q_s8(dst + 128 + 16 * s, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v, 4), mask)));
-      vst1q_s8(dst + 192 + 16 * s, vreinterpretq_s8_u8(vshrq_n_u8(v, 6)));
+  for (std::size_t s = 0; s < slices_per_block; ++s) {
+    const uint8x16_t v = vld1q_u8(block + 16 * s);
+    vst1q_s8(dst + 16 * s, vreinterpretq_s8_u8(vandq_u8(v, mask)));
+    vst1q_s8(dst + 64 + 16 * s, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v, 2), mask)));
+    vst1q_s8(dst + 128 + 16 * s, vreinterpretq_s8_u8(vandq_u8(vshrq_n_u8(v, 4), mask)));
+    vst1q_s8(dst + 192 + 16 * s, vreinterpretq_s8_u8(vshrq_n_u8(v, 6)));
+  }
+}
+
+// One 64-byte binary block (512 weights) to -bit in {0, -1}.
+inline void unpack_binary_block(const std::uint8_t* block, std::int8_t* dst) noexcept {
+  for (std::size_t s = 0; s < slices_per_block; ++s) {
+    const uint8x16_t v = vld1q_u8(block + 16 * s);
+    for (unsigned i = 0; i < 8; ++i) {
+      const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << i));
+      vst1q_s8(dst + 64 * i + 16 * s, vreinterpretq_s8_u8(vtstq_u8(v, bit)));
     }
   }
 }
 
-// Unpacks weights [k0, k0 + len) of a canonical binary row (k0, len multiples of 512) to -bit in {0, -1}.
-inline void unpack_binary_negbits(const std::uint8_t* row, std::size_t k0, std::size_t len, std::int8_t* out) noexcept {
-  for (std::size_t k = 0; k < len; k += 512) {
-    const std::uint8_t* block = row + (k0 + k) / 512 * 64;
-    std::int8_t* dst = out + k;
-    for (std::size_t s = 0; s < slices_per_block; ++s) {
-      const uint8x16_t v = vld1q_u8(block + 16 * s);
-      for (unsigned i = 0; i < 8; ++i) {
-        const uint8x16_t bit = vdupq_n_u8(static_cast<std::uint8_t>(1u << i));
-        vst1q_s8(dst + 64 * i + 16 * s, vreinterpretq_s8_u8(vtstq_u8(v, bit)));
+// Unpacks blocks [block0, block0 + blocks) of rows j0 .. j0 + rows - 1 (any layout, kernels.hpp) into
+// panel[r][(b - block0) * weights_per_block ..]. Block-major order (block b of every row, then block b + 1):
+// in an interleaved layout of 4-row groups the panel of a group is one linear read, prefetched ahead.
+template <class Format>
+inline void unpack_panel(const PackedWeightsView& w, std::size_t j0, std::size_t rows, std::size_t block0,
+                         std::size_t blocks, std::size_t distance, std::int8_t (*panel)[gemm_chunk]) noexcept {
+  const std::uint8_t* row_block[gemm_rows];
+  std::size_t step[gemm_rows];
+  for (std::size_t r = 0; r < rows; ++r) {
+    step[r] = w.block_step(j0 + r);
+    row_block[r] = w.row(j0 + r) + block0 * step[r];
+  }
+  // The last row's last block is the farthest one the panel reads (rows and blocks ascend in every layout).
+  const std::size_t offset = prefetch_within(w, row_block[rows - 1] + (blocks - 1) * step[rows - 1], distance);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::uint8_t* block = row_block[r] + b * step[r];
+      prefetch(block + offset);
+      if constexpr (Format::bits_per_weight == 2) {
+        unpack_ternary_block(block, panel[r] + b * Format::weights_per_block);
+      } else {
+        unpack_binary_block(block, panel[r] + b * Format::weights_per_block);
       }
     }
   }
@@ -126,25 +147,19 @@ inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size
   alignas(16) std::int8_t panel[gemm_rows][gemm_chunk];
   std::int32_t partial[gemm_token_block][gemm_rows];
   const std::size_t padded_k = w.row_bytes / packed_block_bytes * Format::weights_per_block;
-  for (std::size_t j0 = row_begin; j0 < row_end; j0 += gemm_rows) {
-    const std::size_t rows = row_end - j0 < gemm_rows ? row_end - j0 : gemm_rows;
+  const std::size_t distance = prefetch_distance(w);
+  // Panels of 4 rows start at multiples of 4 (the first may be shorter): with 4-row groups, a panel is a group.
+  for (std::size_t j0 = row_begin; j0 < row_end;) {
+    const std::size_t panel_end = (j0 / gemm_rows + 1) * gemm_rows;
+    const std::size_t rows = (row_end < panel_end ? row_end : panel_end) - j0;
     for (std::size_t t0 = 0; t0 < a.batch; t0 += gemm_token_block) {
       const std::size_t tokens = a.batch - t0 < gemm_token_block ? a.batch - t0 : gemm_token_block;
-      std::memset(partial, 0, sizeof(partial));
+      std::memset(partial, 0, tokens * sizeof(partial[0]));  // only the tokens of this block (decode: 1-4)
       for (std::size_t k0 = 0; k0 < padded_k; k0 += gemm_chunk) {
         const std::size_t len = padded_k - k0 < gemm_chunk ? padded_k - k0 : gemm_chunk;
-        for (std::size_t r = 0; r < gemm_rows; ++r) {
-          if (r < rows) {
-            const std::uint8_t* row = w.data + (j0 + r) * w.row_bytes;
-            if constexpr (ternary) {
-              unpack_ternary_fields(row, k0, len, panel[r]);
-            } else {
-              unpack_binary_negbits(row, k0, len, panel[r]);
-            }
-          } else {
-            std::memset(panel[r], 0, len);  // rows past row_end: computed, never written
-          }
-        }
+        unpack_panel<Format>(w, j0, rows, k0 / Format::weights_per_block, len / Format::weights_per_block, distance,
+                             panel);
+        for (std::size_t r = rows; r < gemm_rows; ++r) std::memset(panel[r], 0, len);  // computed, never written
         const std::int8_t* q = a.q + t0 * a.stride + k0;
         std::size_t t = 0;
         for (; t + gemm_tokens <= tokens; t += gemm_tokens) {
@@ -170,6 +185,7 @@ inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size
         }
       }
     }
+    j0 += rows;
   }
 }
 

@@ -1,9 +1,12 @@
-// bitlinear internal: aarch64 GEMV inner loops (one token against a group of ROWS output rows), reading the
-// canonical packed layout directly. Each returns, for every row r of the group, the integer
+// bitlinear internal: aarch64 GEMV inner loops (one token against a run of ROWS = 1..4 output rows), reading
+// the weights in any execution layout (RowRun, common.hpp). Each returns, for every row r of the run, the integer
 //   ternary: field_dot[r] = sum_k (code[r][k] + 1) * q[k]        (fields 0, 1, 2; the caller subtracts sum(q))
 //   binary:  bit_dot[r]   = sum_k bit[r][k] * q[k]               (bits 0, 1; code = 2 * bit - 1)
 // over `blocks` whole 64-byte blocks. Padding weights meet zero activations (activations.hpp), so whole blocks
-// are exact. The ROWS rows of a group share every activation load (ROWS = 4 in the main loop, 1 for the tail).
+// are exact. The ROWS rows of a run share every activation load. Memory order: block b of rows 0..ROWS-1, then
+// block b + 1; in the family's own layout (groups of 4 rows interleaved block by block) that is one linear
+// stream of 256-byte steps, and every block's lines are prefetched run.prefetch_offset bytes ahead. ROW_STEP != 0
+// is run.row_step known at compile time (64 in the family's layout), which saves the per-trip address arithmetic.
 //
 // neon_dotprod, ternary, per 16-byte slice v of a row (64 weights, four 2-bit fields):
 //   f0 = v & 0x03 -> SDOT into acc1 with q[0..]      f1*4  = v & 0x0C -> SDOT into acc4 with q[64..]
@@ -32,14 +35,10 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::neon {
 
-// Accumulators live in named variables (one struct per row, expanded for ROWS = 4 or 1), not in arrays of
+// Accumulators live in named variables (one struct per row, expanded for ROWS = 1..4), not in arrays of
 // vectors: GCC 12 keeps arrays of vectors indexed in a loop on the stack and stores them on every iteration.
-// Each *_step helper is force-inlined into its kernel, so the references below become registers.
-#if defined(__GNUC__) || defined(__clang__)
-#define BITLINEAR_NEON_ALWAYS_INLINE __attribute__((always_inline)) inline
-#else
-#define BITLINEAR_NEON_ALWAYS_INLINE inline
-#endif
+// Each *_step helper is force-inlined into its kernel (BITLINEAR_NEON_ALWAYS_INLINE, common.hpp), so the
+// references below become registers.
 
 struct TernaryDotprodAcc {
   int32x4_t scale1, scale4, scale16;  // fields 0 and 3; 4 x field 1; 16 x field 2
@@ -63,35 +62,32 @@ BITLINEAR_NEON_DOTPROD_TARGET BITLINEAR_NEON_ALWAYS_INLINE std::int32_t ternary_
   return vaddvq_s32(acc.scale1) + vaddvq_s32(acc.scale4) / 4 + vaddvq_s32(acc.scale16) / 16;
 }
 
-template <int ROWS>
-BITLINEAR_NEON_DOTPROD_TARGET inline void ternary_gemv_dotprod(const std::uint8_t* w, std::size_t row_bytes,
-                                                               const std::int8_t* q, std::size_t blocks,
+template <int ROWS, std::size_t ROW_STEP = 0>
+BITLINEAR_NEON_DOTPROD_TARGET inline void ternary_gemv_dotprod(const RowRun& run, const std::int8_t* q,
                                                                std::int32_t* field_dot) noexcept {
-  static_assert(ROWS == 1 || ROWS == 4, "row groups are 4 rows, or 1 for the tail");
+  static_assert(ROWS >= 1 && ROWS <= 4, "a GEMV call reads 1 to 4 rows");
   const int32x4_t zero = vdupq_n_s32(0);
   TernaryDotprodAcc r0{zero, zero, zero}, r1 = r0, r2 = r0, r3 = r0;
-  for (std::size_t b = 0; b < blocks; ++b) {
+  const std::size_t rs = ROW_STEP != 0 ? ROW_STEP : run.row_step;
+  const std::uint8_t* wb = run.rows;
+  for (std::size_t b = 0; b < run.blocks; ++b, wb += run.block_step) {
+    prefetch_rows<ROWS>(wb, rs, run.prefetch_offset);
     const std::int8_t* qb = q + b * 256;
-    const std::uint8_t* wb = w + b * 64;
     for (std::size_t s = 0; s < 4; s += 2) {  // two adjacent slices: paired loads of weights and activations
       const int8x16x2_t a0 = vld1q_s8_x2(qb + 16 * s);
       const int8x16x2_t a1 = vld1q_s8_x2(qb + 64 + 16 * s);
       const int8x16x2_t a2 = vld1q_s8_x2(qb + 128 + 16 * s);
       const int8x16x2_t a3 = vld1q_s8_x2(qb + 192 + 16 * s);
       ternary_dotprod_step(r0, wb + 16 * s, a0, a1, a2, a3);
-      if constexpr (ROWS == 4) {
-        ternary_dotprod_step(r1, wb + row_bytes + 16 * s, a0, a1, a2, a3);
-        ternary_dotprod_step(r2, wb + 2 * row_bytes + 16 * s, a0, a1, a2, a3);
-        ternary_dotprod_step(r3, wb + 3 * row_bytes + 16 * s, a0, a1, a2, a3);
-      }
+      if constexpr (ROWS > 1) ternary_dotprod_step(r1, wb + rs + 16 * s, a0, a1, a2, a3);
+      if constexpr (ROWS > 2) ternary_dotprod_step(r2, wb + 2 * rs + 16 * s, a0, a1, a2, a3);
+      if constexpr (ROWS > 3) ternary_dotprod_step(r3, wb + 3 * rs + 16 * s, a0, a1, a2, a3);
     }
   }
   field_dot[0] = ternary_dotprod_finish(r0);
-  if constexpr (ROWS == 4) {
-    field_dot[1] = ternary_dotprod_finish(r1);
-    field_dot[2] = ternary_dotprod_finish(r2);
-    field_dot[3] = ternary_dotprod_finish(r3);
-  }
+  if constexpr (ROWS > 1) field_dot[1] = ternary_dotprod_finish(r1);
+  if constexpr (ROWS > 2) field_dot[2] = ternary_dotprod_finish(r2);
+  if constexpr (ROWS > 3) field_dot[3] = ternary_dotprod_finish(r3);
 }
 
 struct Planes8 {
@@ -132,41 +128,36 @@ BITLINEAR_NEON_DOTPROD_TARGET BITLINEAR_NEON_ALWAYS_INLINE void binary_dotprod_h
   acc.odd = sdot(acc.odd, negbit(v, first + 3), a.p3);
 }
 
-template <int ROWS>
-BITLINEAR_NEON_DOTPROD_TARGET inline void binary_gemv_dotprod(const std::uint8_t* w, std::size_t row_bytes,
-                                                              const std::int8_t* q, std::size_t blocks,
+template <int ROWS, std::size_t ROW_STEP = 0>
+BITLINEAR_NEON_DOTPROD_TARGET inline void binary_gemv_dotprod(const RowRun& run, const std::int8_t* q,
                                                               std::int32_t* bit_dot) noexcept {
-  static_assert(ROWS == 1 || ROWS == 4, "row groups are 4 rows, or 1 for the tail");
+  static_assert(ROWS >= 1 && ROWS <= 4, "a GEMV call reads 1 to 4 rows");
   const int32x4_t zero = vdupq_n_s32(0);
   BinaryDotprodAcc r0{zero, zero}, r1 = r0, r2 = r0, r3 = r0;
-  for (std::size_t b = 0; b < blocks; ++b) {
+  const std::size_t rs = ROW_STEP != 0 ? ROW_STEP : run.row_step;
+  const std::uint8_t* wb = run.rows;
+  for (std::size_t b = 0; b < run.blocks; ++b, wb += run.block_step) {
+    prefetch_rows<ROWS>(wb, rs, run.prefetch_offset);
     const std::int8_t* qb = q + b * 512;
-    const std::uint8_t* wb = w + b * 64;
     for (std::size_t s = 0; s < 4; ++s) {
       const uint8x16_t v0 = vld1q_u8(wb + 16 * s);
       uint8x16_t v1 = v0, v2 = v0, v3 = v0;
-      if constexpr (ROWS == 4) {
-        v1 = vld1q_u8(wb + row_bytes + 16 * s);
-        v2 = vld1q_u8(wb + 2 * row_bytes + 16 * s);
-        v3 = vld1q_u8(wb + 3 * row_bytes + 16 * s);
-      }
+      if constexpr (ROWS > 1) v1 = vld1q_u8(wb + rs + 16 * s);
+      if constexpr (ROWS > 2) v2 = vld1q_u8(wb + 2 * rs + 16 * s);
+      if constexpr (ROWS > 3) v3 = vld1q_u8(wb + 3 * rs + 16 * s);
       for (unsigned first = 0; first < 8; first += 4) {
         const Planes4 a = load_half_planes(qb + 64 * first + 16 * s);
         binary_dotprod_half(r0, v0, a, first);
-        if constexpr (ROWS == 4) {
-          binary_dotprod_half(r1, v1, a, first);
-          binary_dotprod_half(r2, v2, a, first);
-          binary_dotprod_half(r3, v3, a, first);
-        }
+        if constexpr (ROWS > 1) binary_dotprod_half(r1, v1, a, first);
+        if constexpr (ROWS > 2) binary_dotprod_half(r2, v2, a, first);
+        if constexpr (ROWS > 3) binary_dotprod_half(r3, v3, a, first);
       }
     }
   }
   bit_dot[0] = -vaddvq_s32(vaddq_s32(r0.even, r0.odd));
-  if constexpr (ROWS == 4) {
-    bit_dot[1] = -vaddvq_s32(vaddq_s32(r1.even, r1.odd));
-    bit_dot[2] = -vaddvq_s32(vaddq_s32(r2.even, r2.odd));
-    bit_dot[3] = -vaddvq_s32(vaddq_s32(r3.even, r3.odd));
-  }
+  if constexpr (ROWS > 1) bit_dot[1] = -vaddvq_s32(vaddq_s32(r1.even, r1.odd));
+  if constexpr (ROWS > 2) bit_dot[2] = -vaddvq_s32(vaddq_s32(r2.even, r2.odd));
+  if constexpr (ROWS > 3) bit_dot[3] = -vaddvq_s32(vaddq_s32(r3.even, r3.odd));
 }
 
 struct Int16Pair {
@@ -192,39 +183,34 @@ BITLINEAR_NEON_ALWAYS_INLINE void ternary_neon_step(Int16Pair& acc, const std::u
   acc.hi = vmlal_high_s8(acc.hi, f3, a3);
 }
 
-template <int ROWS>
-inline void ternary_gemv_neon(const std::uint8_t* w, std::size_t row_bytes, const std::int8_t* q,
-                              std::size_t blocks, std::int32_t* field_dot) noexcept {
-  static_assert(ROWS == 1 || ROWS == 4, "row groups are 4 rows, or 1 for the tail");
+template <int ROWS, std::size_t ROW_STEP = 0>
+inline void ternary_gemv_neon(const RowRun& run, const std::int8_t* q, std::int32_t* field_dot) noexcept {
+  static_assert(ROWS >= 1 && ROWS <= 4, "a GEMV call reads 1 to 4 rows");
   int32x4_t acc0 = vdupq_n_s32(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-  for (std::size_t b = 0; b < blocks; ++b) {
+  const std::size_t rs = ROW_STEP != 0 ? ROW_STEP : run.row_step;
+  const std::uint8_t* wb = run.rows;
+  for (std::size_t b = 0; b < run.blocks; ++b, wb += run.block_step) {
+    prefetch_rows<ROWS>(wb, rs, run.prefetch_offset);
     const std::int8_t* qb = q + b * 256;
-    const std::uint8_t* wb = w + b * 64;
     const int16x8_t zero = vdupq_n_s16(0);
     Int16Pair r0{zero, zero}, r1 = r0, r2 = r0, r3 = r0;
     for (std::size_t s = 0; s < 4; ++s) {
       const int8x16_t a0 = vld1q_s8(qb + 16 * s), a1 = vld1q_s8(qb + 64 + 16 * s);
       const int8x16_t a2 = vld1q_s8(qb + 128 + 16 * s), a3 = vld1q_s8(qb + 192 + 16 * s);
       ternary_neon_step(r0, wb + 16 * s, a0, a1, a2, a3);
-      if constexpr (ROWS == 4) {
-        ternary_neon_step(r1, wb + row_bytes + 16 * s, a0, a1, a2, a3);
-        ternary_neon_step(r2, wb + 2 * row_bytes + 16 * s, a0, a1, a2, a3);
-        ternary_neon_step(r3, wb + 3 * row_bytes + 16 * s, a0, a1, a2, a3);
-      }
+      if constexpr (ROWS > 1) ternary_neon_step(r1, wb + rs + 16 * s, a0, a1, a2, a3);
+      if constexpr (ROWS > 2) ternary_neon_step(r2, wb + 2 * rs + 16 * s, a0, a1, a2, a3);
+      if constexpr (ROWS > 3) ternary_neon_step(r3, wb + 3 * rs + 16 * s, a0, a1, a2, a3);
     }
     acc0 = vpadalq_s16(vpadalq_s16(acc0, r0.lo), r0.hi);
-    if constexpr (ROWS == 4) {
-      acc1 = vpadalq_s16(vpadalq_s16(acc1, r1.lo), r1.hi);
-      acc2 = vpadalq_s16(vpadalq_s16(acc2, r2.lo), r2.hi);
-      acc3 = vpadalq_s16(vpadalq_s16(acc3, r3.lo), r3.hi);
-    }
+    if constexpr (ROWS > 1) acc1 = vpadalq_s16(vpadalq_s16(acc1, r1.lo), r1.hi);
+    if constexpr (ROWS > 2) acc2 = vpadalq_s16(vpadalq_s16(acc2, r2.lo), r2.hi);
+    if constexpr (ROWS > 3) acc3 = vpadalq_s16(vpadalq_s16(acc3, r3.lo), r3.hi);
   }
   field_dot[0] = vaddvq_s32(acc0);
-  if constexpr (ROWS == 4) {
-    field_dot[1] = vaddvq_s32(acc1);
-    field_dot[2] = vaddvq_s32(acc2);
-    field_dot[3] = vaddvq_s32(acc3);
-  }
+  if constexpr (ROWS > 1) field_dot[1] = vaddvq_s32(acc1);
+  if constexpr (ROWS > 2) field_dot[2] = vaddvq_s32(acc2);
+  if constexpr (ROWS > 3) field_dot[3] = vaddvq_s32(acc3);
 }
 
 // One slice of one row, binary: q where bit i is set (CMTST mask AND q), pairwise-added into int16 lanes.
@@ -242,37 +228,32 @@ BITLINEAR_NEON_ALWAYS_INLINE int16x8_t binary_neon_step(int16x8_t acc, const std
   return acc;
 }
 
-template <int ROWS>
-inline void binary_gemv_neon(const std::uint8_t* w, std::size_t row_bytes, const std::int8_t* q,
-                             std::size_t blocks, std::int32_t* bit_dot) noexcept {
-  static_assert(ROWS == 1 || ROWS == 4, "row groups are 4 rows, or 1 for the tail");
+template <int ROWS, std::size_t ROW_STEP = 0>
+inline void binary_gemv_neon(const RowRun& run, const std::int8_t* q, std::int32_t* bit_dot) noexcept {
+  static_assert(ROWS >= 1 && ROWS <= 4, "a GEMV call reads 1 to 4 rows");
   int32x4_t acc0 = vdupq_n_s32(0), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-  for (std::size_t b = 0; b < blocks; ++b) {
+  const std::size_t rs = ROW_STEP != 0 ? ROW_STEP : run.row_step;
+  const std::uint8_t* wb = run.rows;
+  for (std::size_t b = 0; b < run.blocks; ++b, wb += run.block_step) {
+    prefetch_rows<ROWS>(wb, rs, run.prefetch_offset);
     const std::int8_t* qb = q + b * 512;
-    const std::uint8_t* wb = w + b * 64;
     int16x8_t p0 = vdupq_n_s16(0), p1 = p0, p2 = p0, p3 = p0;
     for (std::size_t s = 0; s < 4; ++s) {
       const Planes8 a = load_planes(qb + 16 * s);
       p0 = binary_neon_step(p0, wb + 16 * s, a);
-      if constexpr (ROWS == 4) {
-        p1 = binary_neon_step(p1, wb + row_bytes + 16 * s, a);
-        p2 = binary_neon_step(p2, wb + 2 * row_bytes + 16 * s, a);
-        p3 = binary_neon_step(p3, wb + 3 * row_bytes + 16 * s, a);
-      }
+      if constexpr (ROWS > 1) p1 = binary_neon_step(p1, wb + rs + 16 * s, a);
+      if constexpr (ROWS > 2) p2 = binary_neon_step(p2, wb + 2 * rs + 16 * s, a);
+      if constexpr (ROWS > 3) p3 = binary_neon_step(p3, wb + 3 * rs + 16 * s, a);
     }
     acc0 = vpadalq_s16(acc0, p0);
-    if constexpr (ROWS == 4) {
-      acc1 = vpadalq_s16(acc1, p1);
-      acc2 = vpadalq_s16(acc2, p2);
-      acc3 = vpadalq_s16(acc3, p3);
-    }
+    if constexpr (ROWS > 1) acc1 = vpadalq_s16(acc1, p1);
+    if constexpr (ROWS > 2) acc2 = vpadalq_s16(acc2, p2);
+    if constexpr (ROWS > 3) acc3 = vpadalq_s16(acc3, p3);
   }
   bit_dot[0] = vaddvq_s32(acc0);
-  if constexpr (ROWS == 4) {
-    bit_dot[1] = vaddvq_s32(acc1);
-    bit_dot[2] = vaddvq_s32(acc2);
-    bit_dot[3] = vaddvq_s32(acc3);
-  }
+  if constexpr (ROWS > 1) bit_dot[1] = vaddvq_s32(acc1);
+  if constexpr (ROWS > 2) bit_dot[2] = vaddvq_s32(acc2);
+  if constexpr (ROWS > 3) bit_dot[3] = vaddvq_s32(acc3);
 }
 
 }  // namespace detail::neon

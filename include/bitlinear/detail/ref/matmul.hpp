@@ -1,4 +1,6 @@
 // bitlinear internal: scalar reference matmuls, one multiply-free loop per output (the source of truth).
+// The epilogue is written with exact_div / exact_mul / exact_add (detail/exact_float.hpp): the float32
+// operations of detail/kernels.hpp, one at a time, that -ffast-math cannot rewrite or fuse.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -9,6 +11,7 @@
 
 #include "../../config.hpp"
 #include "../../format.hpp"
+#include "../exact_float.hpp"
 #include "../kernels.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -35,7 +38,7 @@ inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a,
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
       const std::int32_t dot = dot_row<Ternary>(w, j, q);
-      y[t * y_stride + j] = static_cast<float>(dot) / a.scale[t] / e.s_w + e.bias[j];
+      y[t * y_stride + j] = exact_add(exact_div(exact_div(static_cast<float>(dot), a.scale[t]), e.s_w), e.bias[j]);
     }
   }
 }
@@ -46,7 +49,7 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
       const std::int32_t dot = dot_row<Binary>(w, j, q);
-      y[t * y_stride + j] = no_contract(static_cast<float>(dot) / a.scale[t] * e.beta) + e.bias[j];
+      y[t * y_stride + j] = exact_add(exact_mul(exact_div(static_cast<float>(dot), a.scale[t]), e.beta), e.bias[j]);
     }
   }
 }

@@ -4,31 +4,33 @@
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
 #endif
 
-#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 
 #include "../../config.hpp"
+#include "../exact_float.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::ref {
 
+// max |x[i]|, or NaN if some x[i] is NaN or infinite. Compared as magnitude bit patterns (sign cleared), whose
+// integer order is the order of the values: a test the optimizer cannot fold away under -ffinite-math-only.
 inline float absmax(const float* x, std::size_t n) {
-  float m = 0.0f;
+  std::uint32_t m = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const float a = std::fabs(x[i]);
-    if (!(a <= std::numeric_limits<float>::max())) return std::numeric_limits<float>::quiet_NaN();  // NaN or inf
+    const std::uint32_t a = float_bits(x[i]) & float_magnitude_mask;
+    if (a >= float_infinity_bits) return std::numeric_limits<float>::quiet_NaN();  // NaN or inf
     m = a > m ? a : m;
   }
-  return m;
+  return float_from_bits(m);
 }
 
-// clamp(rne(v), -128, 127) for a finite v. std::nearbyint rounds half to even in the default rounding mode.
+// clamp(rne(v), -128, 127) for a finite v. Clamping first gives the same integer (the bounds are integers and
+// rne is monotonic); round_half_even does not depend on the rounding mode.
 inline std::int8_t quantize_value(float v) {
-  const float r = std::nearbyint(v);
-  const float c = r < -128.0f ? -128.0f : (r > 127.0f ? 127.0f : r);
-  return static_cast<std::int8_t>(c);
+  const float c = v < -128.0f ? -128.0f : (v > 127.0f ? 127.0f : v);
+  return static_cast<std::int8_t>(round_half_even(c));
 }
 
 inline std::int32_t quantize_row(const float* x, std::size_t n, float s_x, std::int8_t* q, std::size_t padded_n) {

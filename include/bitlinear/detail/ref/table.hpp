@@ -5,6 +5,7 @@
 #endif
 
 #include "../kernels.hpp"
+#include "compact.hpp"
 #include "matmul.hpp"
 #include "quantize.hpp"
 
@@ -12,7 +13,8 @@ BITLINEAR_NAMESPACE_BEGIN
 namespace detail::ref {
 
 inline const KernelTable& kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::scalar, &absmax, &quantize_row, &ternary_matmul, &binary_matmul};
+  static constexpr KernelTable table{Isa::scalar,    &absmax, &quantize_row, &ternary_matmul, &binary_matmul, 1, 1,
+                                     &compact_matmul, 1};
   return table;
 }
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# CI leg: Windows x64 with MinGW-w64 GCC, run under wine.
+#   1. POSIX thread model (x86_64-w64-mingw32-g++-posix): the whole test suite, GoogleTest built from Debian's
+#      sources (/usr/src/googletest) for the target, every test run by ctest under wine64. The automatic family
+#      must be the best one this CPU has (avx512 on the CI machine), and every family must equal scalar (the
+#      kernel tests and isa_env_<family> check it).
+#   2. win32 thread model (x86_64-w64-mingw32-g++-win32, no std::thread in GCC 12): the library builds without
+#      ThreadPool; the ISA-environment, no-exceptions and Windows API checks run, and including thread_pool.hpp
+#      stops with its explanatory #error.
+# Benchmarks and examples are not built.
+set -euo pipefail
+jobs=$(nproc)
+[ "$jobs" -gt 2 ] && jobs=2
+start=$SECONDS
+wine=/usr/lib/wine/wine64
+export WINEDEBUG=-all
+export WINEPREFIX="$PWD/build-mingw-wineprefix"
+mkdir -p "$WINEPREFIX"
+"$wine" wineboot --init >/dev/null 2>&1 || true
+echo "wine prefix ready: $((SECONDS - start)) s"
+
+# The family the automatic choice must give on this CPU (isa.hpp's order of preference).
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+has() { [[ " $flags " == *" $1 "* ]]; }
+if has avx512f && has avx512bw && has avx512vl && has avx512_vnni && has avx2 && has fma && has f16c; then
+  expected=avx512
+elif has avx_vnni && has avx2 && has fma && has f16c; then
+  expected=avxvnni
+elif has avx2 && has fma && has f16c; then
+  expected=avx2
+else
+  expected=scalar
+fi
+echo "expected automatic family: $expected"
+
+echo "--- posix thread model: test suite under wine"
+cmake -S . -B build-mingw -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/x86_64-w64-mingw32.cmake \
+  -DCMAKE_BUILD_TYPE=Release -DBITLINEAR_BUILD_BENCH=OFF -DBITLINEAR_BUILD_EXAMPLES=OFF
+cmake --build build-mingw -j"$jobs"
+echo "mingw posix build: $((SECONDS - start)) s"
+BITLINEAR_EXPECT_AUTOMATIC=$expected ctest --test-dir build-mingw -j"$jobs" --output-on-failure
+echo "mingw posix tests: $((SECONDS - start)) s"
+
+echo "--- win32 thread model: the library without std::thread"
+cmake -S . -B build-mingw-win32 -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/x86_64-w64-mingw32.cmake \
+  -DBITLINEAR_MINGW_THREADS=win32 -DCMAKE_BUILD_TYPE=Release -DBITLINEAR_BUILD_BENCH=OFF -DBITLINEAR_BUILD_EXAMPLES=OFF
+cmake --build build-mingw-win32 -j"$jobs" --target isa_env_check no_exceptions_test windows_api_check msvc_cpuid_check
+bin=build-mingw-win32/tests
+for family in "" scalar avx2 avxvnni avx512; do
+  # isa_env_check: automatic = expected; a forced family runs and equals scalar, or (not on this CPU) fails clearly.
+  BITLINEAR_ISA=$family BITLINEAR_EXPECT_AUTOMATIC=$expected "$wine" "$bin/isa_env_check.exe"
+done
+for case in works require non_finite_bias unsupported_isa saved_layer; do
+  "$wine" "$bin/no_exceptions_test.exe" "$case"
+done
+BITLINEAR_EXPECT_AUTOMATIC=$expected "$wine" "$bin/windows_api_check.exe"
+BITLINEAR_EXPECT_AUTOMATIC=$expected "$wine" "$bin/msvc_cpuid_check.exe"
+if echo '#include <bitlinear/thread_pool.hpp>' |
+   x86_64-w64-mingw32-g++-win32 -std=c++17 -Iinclude -x c++ -fsyntax-only - 2>build-mingw-win32/pool.err; then
+  echo "thread_pool.hpp compiled without std::thread"; exit 1
+fi
+grep -q "needs std::thread" build-mingw-win32/pool.err
+echo "mingw-wine leg: $((SECONDS - start)) s"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# -ffast-math leg (issue 12, item 9): the headers compile under the user's flags, so the exactness tests are
+# built with -O2 -ffast-math by GCC and by Clang and must still pass: every kernel family bit for bit against
+# scalar (kernel matrix, per-ISA kernel tests), the hand-worked semantics (ties, NaN rows, non-finite weights),
+# the FP-environment and hardening tests, and the PyTorch float32 reference. Linking with -ffast-math also
+# links crtfastmath.o, which turns on flush-to-zero and denormals-are-zero at startup: the library must pin
+# its own environment (detail/fp_environment.hpp) for these to pass.
+set -euo pipefail
+out=build-fastmath
+mkdir -p "$out"
+start=$SECONDS
+tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_test.cpp tests/errors_test.cpp
+       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp
+       tests/compact_test.cpp)
+/usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
+for cxx in g++ clang++; do
+  flags=(-std=c++17 -O2 -ffast-math -Wall -Wextra -Wpedantic -Wshadow -Werror -Iinclude -pthread)
+  echo "--- $cxx -ffast-math: exactness tests"
+  "$cxx" "${flags[@]}" "${tests[@]}" -o "$out/exactness_$cxx" -lgmock -lgtest -lgtest_main
+  "$out/exactness_$cxx"
+  echo "--- $cxx -ffast-math: PyTorch reference"
+  "$cxx" "${flags[@]}" tests/pytorch/pytorch_reference_test.cpp -o "$out/pytorch_$cxx" -lgtest -lgtest_main
+  BITLINEAR_PYTORCH_REFERENCE="$out/pytorch_reference.bin" "$out/pytorch_$cxx"
+  echo "$cxx leg: $((SECONDS - start)) s"
+done

@@ -1,0 +1,165 @@
+// bitlinear internal: avx512 GEMV for compact ternary weights (a few tokens, memory bound). The structure of
+// gemv.hpp: R <= 4 rows of one run side by side (at batch 1 the layer stores them interleaved block by block, so a
+// group is one linear stream), T <= 4 tokens, one 64-byte load per block and row, decoded by compact_codes.hpp into
+// five u8 field vectors, each dotted (vpdpbusd) with its 64 activations. At batch 1 each row keeps
+// kCompactSingleTokenAccumulators accumulators (fields rotate over them) so that consecutive vpdpbusd do not wait
+// on each other. Epilogue: codes.hpp (TernaryCodes), raw - sum q.
+// Activation rows are padded to activation_stride(in) (a multiple of 512), which can be shorter than the compact
+// row (a multiple of 320): the last block therefore runs only its fields that start below in_features (fields past
+// it are all padding, code 0, and contribute nothing), so no activation byte past the padded row is read.
+#pragma once
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
+#endif
+
+#include "../kernels.hpp"
+#include "codes.hpp"
+#include "compact_codes.hpp"
+#include "gemv.hpp"
+#include "target.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+inline constexpr std::size_t kCompactGroupRows = 4;
+inline constexpr int kCompactSingleTokenAccumulators = 3;
+
+// One block of R rows (block of row r at block + r * row_step), its first NF fields, T tokens.
+template <int R, int T, int A, int NF>
+BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* block, std::size_t row_step, const std::int8_t* q,
+                                               std::size_t q_stride, const CompactTables& tables,
+                                               __m512i (&acc)[R][T * A]) {
+  __m512i qv[NF][T];
+  BITLINEAR_UNROLL
+  for (int i = 0; i < NF; ++i) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) qv[i][t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * q_stride + 64 * i);
+  }
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    __m512i f[5];
+    decode_compact_block(_mm512_loadu_si512(block + static_cast<std::size_t>(r) * row_step), tables, f);
+    BITLINEAR_UNROLL
+    for (int i = 0; i < NF; ++i) {
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) acc[r][t * A + i % A] = dpbusd(acc[r][t * A + i % A], f[i], qv[i][t]);
+    }
+  }
+}
+
+// raw[t][r0 + r] = sum f * q over the row for the R rows of `run` (run.blocks blocks, the last with tail_fields
+// fields) and tokens [0, T) from q.
+template <int R, int T>
+BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowRun& run, int tail_fields, const std::int8_t* q,
+                                                          std::size_t q_stride,
+                                                          std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
+  constexpr int A = T == 1 ? kCompactSingleTokenAccumulators : 1;
+  const CompactTables tables = load_compact_tables();
+  __m512i acc[R][T * A];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int i = 0; i < T * A; ++i) acc[r][i] = _mm512_setzero_si512();
+  }
+  const std::uint8_t* block = run.rows;
+  const std::size_t full_blocks = run.blocks - 1;
+  for (std::size_t b = 0; b < full_blocks; ++b, block += run.block_step) {
+    if (run.prefetch_offset != 0) {
+      BITLINEAR_UNROLL
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(block + static_cast<std::size_t>(r) * run.row_step +
+                                                   run.prefetch_offset),
+                     _MM_HINT_T0);
+      }
+    }
+    compact_block<R, T, A, 5>(block, run.row_step, q + 320 * b, q_stride, tables, acc);
+  }
+  const std::int8_t* q_tail = q + 320 * full_blocks;
+  switch (tail_fields) {
+    case 1: compact_block<R, T, A, 1>(block, run.row_step, q_tail, q_stride, tables, acc); break;
+    case 2: compact_block<R, T, A, 2>(block, run.row_step, q_tail, q_stride, tables, acc); break;
+    case 3: compact_block<R, T, A, 3>(block, run.row_step, q_tail, q_stride, tables, acc); break;
+    case 4: compact_block<R, T, A, 4>(block, run.row_step, q_tail, q_stride, tables, acc); break;
+    default: compact_block<R, T, A, 5>(block, run.row_step, q_tail, q_stride, tables, acc); break;
+  }
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      __m512i sum = acc[r][t * A];
+      BITLINEAR_UNROLL
+      for (int i = 1; i < A; ++i) sum = _mm512_add_epi32(sum, acc[r][t * A + i]);
+      raw[t][r0 + static_cast<std::size_t>(r)] = reduce_add_epi32(sum);
+    }
+  }
+}
+
+template <int T>
+BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_row_group(std::size_t rows, const RowRun& run, int tail_fields,
+                                                               const std::int8_t* q, std::size_t q_stride,
+                                                               std::int32_t (&raw)[kGemvMaxTokens][16],
+                                                               std::size_t r0) {
+  switch (rows) {
+    case 1: compact_gemv_rows<1, T>(run, tail_fields, q, q_stride, raw, r0); break;
+    case 2: compact_gemv_rows<2, T>(run, tail_fields, q, q_stride, raw, r0); break;
+    case 3: compact_gemv_rows<3, T>(run, tail_fields, q, q_stride, raw, r0); break;
+    default: compact_gemv_rows<4, T>(run, tail_fields, q, q_stride, raw, r0); break;
+  }
+}
+
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T).
+template <int T>
+BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_tokens(const PackedWeightsView& w, const ActivationsView& a,
+                                                            std::size_t t0, std::size_t row_begin,
+                                                            std::size_t row_end, const Epilogue& e, float* y,
+                                                            std::size_t y_stride) {
+  const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t blocks = w.row_bytes / 64;
+  // Fields of the last block that start below in_features (1..5).
+  const int tail_fields = static_cast<int>((w.in_features - 320 * (blocks - 1) + 63) / 64);
+  const std::size_t canonical_prefetch_rows =
+      (kCanonicalPrefetchBytes / w.row_bytes + kCompactGroupRows - 1) / kCompactGroupRows * kCompactGroupRows +
+      kCompactGroupRows;
+  const std::size_t prefetch_offset = w.group_rows == 1 ? canonical_prefetch_rows * w.row_bytes : kPrefetchBytes;
+  for (std::size_t j0 = row_begin; j0 < row_end; j0 += 16) {
+    const std::size_t count = row_end - j0 < 16 ? row_end - j0 : 16;
+    alignas(64) std::int32_t raw[kGemvMaxTokens][16] = {};
+    for (std::size_t r0 = 0; r0 < count;) {
+      const std::size_t row = j0 + r0;
+      std::size_t rows = count - r0 < kCompactGroupRows ? count - r0 : kCompactGroupRows;
+      const std::size_t run_rows = w.run_end(row) - row;
+      if (rows > run_rows) rows = run_rows;
+      RowRun run{w.row(row), w.row_step(), w.block_step(row), blocks, prefetch_offset};
+      const std::uint8_t* last_block = run.rows + (rows - 1) * run.row_step + (blocks - 1) * run.block_step;
+      if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) run.prefetch_offset = 0;
+      compact_gemv_row_group<T>(rows, run, tail_fields, q, a.stride, raw, r0);
+      r0 += rows;
+    }
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      const std::size_t token = t0 + static_cast<std::size_t>(t);
+      store_outputs<TernaryCodes>(_mm512_load_si512(raw[t]), count, a.scale[token], a.sum[token], e, j0,
+                                  y + token * y_stride);
+    }
+  }
+}
+
+BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv(const PackedWeightsView& w, const ActivationsView& a,
+                                                     std::size_t row_begin, std::size_t row_end, const Epilogue& e,
+                                                     float* y, std::size_t y_stride) {
+  for (std::size_t t0 = 0; t0 < a.batch; t0 += kGemvMaxTokens) {
+    switch (a.batch - t0) {
+      case 1: compact_gemv_tokens<1>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+      case 2: compact_gemv_tokens<2>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+      case 3: compact_gemv_tokens<3>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+      default: compact_gemv_tokens<4>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+    }
+  }
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64
