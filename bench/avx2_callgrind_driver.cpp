@@ -1,9 +1,10 @@
 // Instruction counts of the avx2 kernels under callgrind (valgrind cannot run AVX-512 or AVX-VNNI, and timings
 // on the shared machine are noisy). Runs one kernel call `calls` times after one warm-up call:
-//   g++ -std=c++17 -O2 -Iinclude bench/avx2_callgrind_driver.cpp -o build/avx2_callgrind_driver
-//   valgrind --tool=callgrind --toggle-collect='*avx2::ternary_matmul*' build/avx2_callgrind_driver gemv 10
+//   g++ -std=c++17 -O3 -Iinclude bench/avx2_callgrind_driver.cpp -o build/avx2_callgrind_driver
+//   valgrind --tool=callgrind --toggle-collect='*avx2::matmul*' build/avx2_callgrind_driver gemv 10
 // then Ir / (calls + 1) is the count of one call. Modes: gemv (ternary 2560x2560, batch 1), bgemv (binary),
 // gemm (ternary 2560x2560, batch 128), quant (one 2560 row: --toggle-collect='*quantize_activations*').
+// The layer stores its weights in the avx2 family's execution layout, as in use.
 #include <bitlinear/bitlinear.hpp>
 
 #include <cstdlib>

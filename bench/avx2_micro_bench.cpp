@@ -1,7 +1,9 @@
 // Microbenchmarks of the x86 AVX2-class kernel families (avx2, avxvnni when registered), single thread:
 //   quantization of one activation row, GEMV hot (one layer, weights stay in cache), GEMV streaming (rotating
-//   over >= 256 MiB of distinct layers, with a plain read-bandwidth benchmark in the same run to compare
-//   against), and GEMM at batch 128. Every benchmark is registered once per runnable family, so the families
+//   over >= 256 MiB of distinct layers, batch 1, and batches 2-4 on 6912x2560, with a plain read-bandwidth
+//   benchmark in the same run to compare against), and GEMM at batch 128. Every layer is built for its family,
+//   so it stores its weights in that family's execution layout (KernelTable::ternary_group_rows /
+//   binary_group_rows: the row groups its batch-1 GEMV streams). Every benchmark is registered once per runnable family, so the families
 //   compare within one run. Kernel-only timings use forward_quantized() on activations quantized once.
 //
 //   build/bench/avx2_micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -91,14 +93,14 @@ void matmul_hot_bench(benchmark::State& state, Isa isa, std::size_t out, std::si
 // Copies of one layer (each its own weight buffer) adding up to more than 256 MiB, used in turn, so every
 // call reads its weights from DRAM. Bytes per second of weights read is the figure to compare with ReadBandwidth.
 template <class Layer>
-void gemv_stream_bench(benchmark::State& state, Isa isa, std::size_t out, std::size_t in) {
+void gemv_stream_bench(benchmark::State& state, Isa isa, std::size_t out, std::size_t in, std::size_t batch) {
   const Layer first = random_layer<Layer>(out, in, isa, 3);
   const std::size_t count = stream_bytes / first.packed_weights_size() + 1;
   std::vector<Layer> layers(count, first);
-  const auto x = random_input(in, 4);
+  const auto x = random_input(batch * in, 4);
   bitlinear::QuantizedActivations acts;
-  first.quantize(x.data(), 1, in, acts);
-  std::vector<float> y(out);
+  first.quantize(x.data(), batch, in, acts);
+  std::vector<float> y(batch * out);
   std::size_t next = 0;
   for (auto _ : state) {
     layers[next].forward_quantized(acts.view(), 0, out, y.data(), out);
@@ -154,10 +156,19 @@ void register_all() {
     for (auto shape : {std::pair<std::size_t, std::size_t>{6912, 2560}, {2560, 6912}, {2560, 2560}}) {
       const std::string dims = std::to_string(shape.first) + "x" + std::to_string(shape.second);
       benchmark::RegisterBenchmark(("TernaryGemvStream/" + f + "/" + dims).c_str(),
-                                   gemv_stream_bench<bitlinear::TernaryLinear>, isa, shape.first, shape.second)
+                                   gemv_stream_bench<bitlinear::TernaryLinear>, isa, shape.first, shape.second, 1)
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("BinaryGemvStream/" + f + "/" + dims).c_str(),
-                                   gemv_stream_bench<bitlinear::BinaryLinear>, isa, shape.first, shape.second)
+                                   gemv_stream_bench<bitlinear::BinaryLinear>, isa, shape.first, shape.second, 1)
+          ->Unit(benchmark::kMicrosecond);
+    }
+    for (std::size_t batch : {2, 3, 4}) {
+      const std::string b = "/6912x2560/batch" + std::to_string(batch);
+      benchmark::RegisterBenchmark(("TernaryGemvStream/" + f + b).c_str(), gemv_stream_bench<bitlinear::TernaryLinear>,
+                                   isa, 6912, 2560, batch)
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("BinaryGemvStream/" + f + b).c_str(), gemv_stream_bench<bitlinear::BinaryLinear>,
+                                   isa, 6912, 2560, batch)
           ->Unit(benchmark::kMicrosecond);
     }
     for (std::size_t batch : {2, 4, 8, 128}) {

@@ -101,10 +101,10 @@ TEST_P(Avx2Family, LongRowsAcrossPanelChunksMatchScalar) {
 
 #if BITLINEAR_ARCH_X86_64
 // The GEMV and GEMM of a family called directly (whatever the batch threshold), in a given row-kernel shape.
-template <class Family, class Format, int R, int Span>
+template <class Family, class Format, int R, int Span, int T>
 void direct_gemv(const det::PackedWeightsView& w, const bitlinear::ActivationsView& a, std::size_t row_begin,
                  std::size_t row_end, const det::Epilogue& e, float* y, std::size_t y_stride) {
-  det::avx2::gemv<Format, typename Family::Mac, R, Span>(w, a, row_begin, row_end, e, y, y_stride);
+  det::avx2::gemv<Format, typename Family::Mac, R, Span, T>(w, a, row_begin, row_end, e, y, y_stride);
 }
 
 template <class Family, class Format>
@@ -119,16 +119,17 @@ struct NamedKernel {
 };
 
 // The family's own GEMV shape, its GEMM, and other shapes of the same row-kernel template (runs of 1, 3 and 4
-// rows; one, two or every field per shift) so that every run length and field split is exercised.
+// rows; one, two or every field per shift; 1 to 4 tokens per call) so that every run length, field split and
+// token count is exercised.
 template <class Family, class Format>
 std::vector<NamedKernel> family_kernels() {
   constexpr det::avx2::GemvShape shape = Family::gemv_shape(Format::bits_per_weight);
   constexpr bool int16_stage = Family::Mac::int16_blocks != 0;
   constexpr int fields = 8 / Format::bits_per_weight;
-  return {{"gemv (family shape)", &direct_gemv<Family, Format, shape.rows, shape.span>},
-          {"gemv R=1 span=1", &direct_gemv<Family, Format, 1, 1>},
-          {"gemv R=3 span=2", &direct_gemv<Family, Format, 3, 2>},
-          {"gemv R=4 span=max", &direct_gemv<Family, Format, 4, int16_stage ? 2 : fields>},
+  return {{"gemv (family shape)", &direct_gemv<Family, Format, shape.rows, shape.span, shape.tokens>},
+          {"gemv R=1 span=1 T=1", &direct_gemv<Family, Format, 1, 1, 1>},
+          {"gemv R=3 span=2 T=2", &direct_gemv<Family, Format, 3, 2, 2>},
+          {"gemv R=4 span=max T=4", &direct_gemv<Family, Format, 4, int16_stage ? 2 : fields, 4>},
           {"gemm", &direct_gemm<Family, Format>}};
 }
 
@@ -186,12 +187,13 @@ void check_kernels_over_layouts(Isa isa, std::size_t out, std::size_t in, std::s
 }
 
 // Outputs around the group sizes (1..8) and the 64-row GEMV chunks and 16-row GEMM panels; in sizes that end
-// inside a block, on a block, and across the 4-block int16 stage and the 1024-weight panel chunks.
+// inside a block, on a block, and across the 4-block int16 stage and the 1024-weight panel chunks; batches that
+// leave 1, 2 and 3 tokens for the last call and a second pass of 4 tokens.
 TEST_P(Avx2Family, KernelsReadEveryLayout) {
   std::uint32_t seed = 901;
   for (std::size_t out : {1, 2, 3, 5, 7, 9, 17, 31, 65, 70}) {
     for (std::size_t in : {1, 100, 256, 257, 1000, 1025, 2100}) {
-      for (std::size_t batch : {1, 3, 6}) {
+      for (std::size_t batch : {1, 2, 3, 6}) {
         check_kernels_over_layouts<bitlinear::Ternary>(GetParam(), out, in, batch, seed++);
         check_kernels_over_layouts<bitlinear::Binary>(GetParam(), out, in, batch, seed++);
       }

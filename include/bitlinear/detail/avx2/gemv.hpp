@@ -1,14 +1,15 @@
-// bitlinear internal: the GEMV driver of the AVX2-class families (batches below gemm_min_batch).
+// bitlinear internal: the GEMV driver of the AVX2-class families (batches below the family's gemm_min_batch).
 //
-// Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_rows; a run never
-// crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are read
-// exactly. In the family's own layout (groups of R rows interleaved block by block) a run is one group, so the
-// whole layer is one linear pass over memory. The tokens of the batch (up to 4 per pass) take turns on each
-// run: the run's bytes are read from memory once and from L1 by the other tokens. 64 raw sums per token go
-// through the vectorized epilogue (epilogue.hpp) at a time.
+// Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_shape().rows; a run
+// never crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are
+// read exactly. In the family's own layout (groups of R rows interleaved block by block) a run is one group,
+// so the whole layer is one linear pass over memory. At batch 1 the kernel reads the R rows side by side; with
+// more tokens (up to 4 per pass), each row of the run goes through the kernel against up to T tokens at once,
+// which takes the fields out once for all of them: the run's bytes come from memory once and from L1 after.
+// 64 raw sums per token go through the vectorized epilogue (epilogue.hpp) at a time.
 // Prefetch: each block load also prefetches prefetch_bytes further on in an interleaved layout (one linear
 // stream), and the same block of the rows ~canonical_prefetch_bytes further on in the canonical layout; only
-// the first token of a pass prefetches, and never past the end of the weight buffer.
+// the first call on a run prefetches, and never past the end of the weight buffer.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -67,7 +68,8 @@ class RunCursor {
   std::size_t group_begin_ = 0, group_end_ = 0;
 };
 
-template <class Format, class Mac, int R, int Span>
+// R rows per run at batch 1; with more tokens, runs of one row against up to T tokens at a time (gemv_rows.hpp).
+template <class Format, class Mac, int R, int Span, int T>
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                  const Epilogue& e, float* y, std::size_t y_stride) noexcept {
@@ -79,6 +81,7 @@ inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size
   alignas(32) std::int32_t raw[gemv_pass_tokens][gemv_chunk_rows];
   for (std::size_t t0 = 0; t0 < a.batch; t0 += gemv_pass_tokens) {
     const std::size_t tokens = a.batch - t0 < gemv_pass_tokens ? a.batch - t0 : gemv_pass_tokens;
+    const std::int8_t* q = a.q + t0 * a.stride;
     RunCursor cursor(w, row_begin);
     for (std::size_t j0 = row_begin; j0 < row_end; j0 += gemv_chunk_rows) {
       const std::size_t count = row_end - j0 < gemv_chunk_rows ? row_end - j0 : gemv_chunk_rows;
@@ -89,9 +92,19 @@ inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size
         // The farthest byte the run prefetches must lie inside the buffer.
         const std::uint8_t* last = run.rows + (rows - 1) * run.row_step + (blocks - 1) * run.block_step;
         if (static_cast<std::size_t>(w.end() - last) < packed_block_bytes + prefetch_offset) run.prefetch_offset = 0;
-        for (std::size_t t = 0; t < tokens; ++t) {
-          dot_rows_upto<Format, Mac, R, Span>(rows, run, a.q + (t0 + t) * a.stride, raw[t] + r0);
-          run.prefetch_offset = 0;
+        if (tokens == 1) {
+          dot_rows_upto<Format, Mac, R, Span>(rows, run, q, raw[0] + r0);
+        } else {
+          // Each row against up to T tokens at a time; the first call brings the run's bytes into L1.
+          for (std::size_t r = 0; r < rows; ++r) {
+            RowRun one = run;
+            one.rows += r * run.row_step;
+            for (std::size_t t = 0; t < tokens; t += static_cast<std::size_t>(T)) {
+              dot_row_tokens<Format, Mac, Span, T>(tokens - t < static_cast<std::size_t>(T) ? tokens - t : T, one, q + t * a.stride, a.stride,
+                                                   raw[t] + r0 + r, gemv_chunk_rows);
+              one.prefetch_offset = 0;
+            }
+          }
         }
         r0 += rows;
       }

@@ -54,11 +54,14 @@ struct RowRun {
   std::size_t prefetch_offset;  // each block load also prefetches this many bytes further on (0: none)
 };
 
-// raw[r] = S of the R rows of `run` over its blocks and q[0, weights_per_block * blocks). Span fields share a
-// shift (see above: 2 for pairs, 8 / bits_per_weight for all fields in place, 1 for none).
-template <class Format, class Mac, int R, int Span>
+// raw[t * raw_stride + r] = S of row r < R of `run` against token t < T (activations q + t * q_stride) over the
+// run's blocks and q[0, weights_per_block * blocks). Span fields share a shift (see above: 2 for pairs,
+// 8 / bits_per_weight for every field in place, 1 for none). With T > 1 the fields of each half are taken out
+// once for all T tokens.
+template <class Format, class Mac, int R, int Span, int T>
 BITLINEAR_TARGET("avx2,fma,f16c")
-inline void dot_rows(const RowRun& run, const std::int8_t* q, std::int32_t* raw) noexcept {
+inline void dot_rows(const RowRun& run, const std::int8_t* q, std::size_t q_stride, std::int32_t* raw,
+                     std::size_t raw_stride) noexcept {
   constexpr int bits = Format::bits_per_weight;
   constexpr int fields = 8 / bits;
   constexpr std::size_t block_weights = Format::weights_per_block;
@@ -67,12 +70,15 @@ inline void dot_rows(const RowRun& run, const std::int8_t* q, std::int32_t* raw)
   __m256i mask[Span];
   BITLINEAR_AVX2_UNROLL
   for (int f = 0; f < Span; ++f) mask[f] = _mm256_set1_epi8(static_cast<char>(((1 << bits) - 1) << (bits * f)));
-  __m256i acc[R][Span], wide[R];
+  __m256i acc[R][T][Span], wide[T][R];
   BITLINEAR_AVX2_UNROLL
   for (int r = 0; r < R; ++r) {
-    wide[r] = _mm256_setzero_si256();
     BITLINEAR_AVX2_UNROLL
-    for (int f = 0; f < Span; ++f) acc[r][f] = _mm256_setzero_si256();
+    for (int t = 0; t < T; ++t) {
+      wide[t][r] = _mm256_setzero_si256();
+      BITLINEAR_AVX2_UNROLL
+      for (int f = 0; f < Span; ++f) acc[r][t][f] = _mm256_setzero_si256();
+    }
   }
   const std::uint8_t* block = run.rows;
   for (std::size_t b = 0; b < run.blocks;) {
@@ -96,7 +102,11 @@ inline void dot_rows(const RowRun& run, const std::int8_t* q, std::int32_t* raw)
             const __m256i s = i == 0 ? packed : _mm256_srli_epi16(packed, bits * i);
             BITLINEAR_AVX2_UNROLL
             for (int f = 0; f < Span; ++f) {
-              acc[r][f] = Mac::mac(acc[r][f], _mm256_and_si256(s, mask[f]), qb + 64 * (i + f) + 32 * h);
+              const __m256i u = _mm256_and_si256(s, mask[f]);
+              BITLINEAR_AVX2_UNROLL
+              for (int t = 0; t < T; ++t) {
+                acc[r][t][f] = Mac::mac(acc[r][t][f], u, qb + t * q_stride + 64 * (i + f) + 32 * h);
+              }
             }
           }
         }
@@ -106,34 +116,54 @@ inline void dot_rows(const RowRun& run, const std::int8_t* q, std::int32_t* raw)
       const __m256i ones16 = _mm256_set1_epi16(1);
       BITLINEAR_AVX2_UNROLL
       for (int r = 0; r < R; ++r) {
-        __m256i sum16 = acc[r][0];
         BITLINEAR_AVX2_UNROLL
-        for (int f = 1; f < Span; ++f) sum16 = _mm256_add_epi16(sum16, _mm256_srai_epi16(acc[r][f], bits * f));
-        wide[r] = _mm256_add_epi32(wide[r], _mm256_madd_epi16(sum16, ones16));
-        BITLINEAR_AVX2_UNROLL
-        for (int f = 0; f < Span; ++f) acc[r][f] = _mm256_setzero_si256();
+        for (int t = 0; t < T; ++t) {
+          __m256i sum16 = acc[r][t][0];
+          BITLINEAR_AVX2_UNROLL
+          for (int f = 1; f < Span; ++f) sum16 = _mm256_add_epi16(sum16, _mm256_srai_epi16(acc[r][t][f], bits * f));
+          wide[t][r] = _mm256_add_epi32(wide[t][r], _mm256_madd_epi16(sum16, ones16));
+          BITLINEAR_AVX2_UNROLL
+          for (int f = 0; f < Span; ++f) acc[r][t][f] = _mm256_setzero_si256();
+        }
       }
     }
   }
   if constexpr (!int16_stage) {
     BITLINEAR_AVX2_UNROLL
     for (int r = 0; r < R; ++r) {
-      wide[r] = acc[r][0];
       BITLINEAR_AVX2_UNROLL
-      for (int f = 1; f < Span; ++f) wide[r] = _mm256_add_epi32(wide[r], _mm256_srai_epi32(acc[r][f], bits * f));
+      for (int t = 0; t < T; ++t) {
+        wide[t][r] = acc[r][t][0];
+        BITLINEAR_AVX2_UNROLL
+        for (int f = 1; f < Span; ++f) wide[t][r] = _mm256_add_epi32(wide[t][r], _mm256_srai_epi32(acc[r][t][f], bits * f));
+      }
     }
   }
-  store_sums<R>(wide, raw);
+  BITLINEAR_AVX2_UNROLL
+  for (int t = 0; t < T; ++t) store_sums<R>(wide[t], raw + t * raw_stride);
 }
 
-// dot_rows for a run-time row count 1..R.
+// dot_rows for a run-time row count 1..R (one token).
 template <class Format, class Mac, int R, int Span>
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void dot_rows_upto(std::size_t rows, const RowRun& run, const std::int8_t* q, std::int32_t* raw) noexcept {
   if constexpr (R > 1) {
     if (rows < static_cast<std::size_t>(R)) return dot_rows_upto<Format, Mac, R - 1, Span>(rows, run, q, raw);
   }
-  dot_rows<Format, Mac, R, Span>(run, q, raw);
+  dot_rows<Format, Mac, R, Span, 1>(run, q, 0, raw, 0);
+}
+
+// dot_rows of one row for a run-time token count 1..T.
+template <class Format, class Mac, int Span, int T>
+BITLINEAR_TARGET("avx2,fma,f16c")
+inline void dot_row_tokens(std::size_t tokens, const RowRun& run, const std::int8_t* q, std::size_t q_stride,
+                           std::int32_t* raw, std::size_t raw_stride) noexcept {
+  if constexpr (T > 1) {
+    if (tokens < static_cast<std::size_t>(T)) {
+      return dot_row_tokens<Format, Mac, Span, T - 1>(tokens, run, q, q_stride, raw, raw_stride);
+    }
+  }
+  dot_rows<Format, Mac, 1, Span, T>(run, q, q_stride, raw, raw_stride);
 }
 
 }  // namespace detail::avx2

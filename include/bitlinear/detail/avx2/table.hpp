@@ -1,7 +1,8 @@
 // bitlinear internal: the kernel tables of the AVX2-class families, one template for both: a family
 // (avx2 below, avxvnni in avxvnni/table.hpp) names its GEMV multiply-accumulate (Mac, avx2/gemv_rows.hpp), its
-// GEMM register tile (Tile) and the rows its batch-1 GEMV reads side by side (gemv_rows), which is also the
-// group size of its execution layout (kernels.hpp): a layer is then one linear stream.
+// GEMM register tile (Tile), the batch from which the GEMM takes over, and the shape of its GEMV (gemv_shape):
+// the rows its batch-1 GEMV reads side by side are also the group size of its execution layout (kernels.hpp),
+// so that a layer is one linear stream.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -24,25 +25,22 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
 
-// Batches from this size on take the GEMM path (panel unpacked once, reused across tokens); smaller ones run
-// the GEMV, which reads the packed weights directly (bench/avx2_micro_bench.cpp).
-inline constexpr std::size_t gemm_min_batch = 4;
-
 // The GEMV row kernel's rows per run (= the layout's group size) and fields per shift (gemv_rows.hpp).
 struct GemvShape {
-  int rows;
-  int span;
+  int rows;    // rows per run at batch 1 (= the layout's group size)
+  int span;    // fields per shift
+  int tokens;  // tokens per call of one row at batch > 1
 };
 
 template <class Format, class Family>
 BITLINEAR_TARGET("avx2,fma,f16c")
 inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                    const Epilogue& e, float* y, std::size_t y_stride) {
-  if (a.batch >= gemm_min_batch) {
+  if (a.batch >= Family::gemm_min_batch) {
     gemm<Format, typename Family::Tile>(w, a, row_begin, row_end, e, y, y_stride);
   } else {
     constexpr GemvShape shape = Family::gemv_shape(Format::bits_per_weight);
-    gemv<Format, typename Family::Mac, shape.rows, shape.span>(w, a, row_begin, row_end, e, y, y_stride);
+    gemv<Format, typename Family::Mac, shape.rows, shape.span, shape.tokens>(w, a, row_begin, row_end, e, y, y_stride);
   }
 }
 
@@ -64,8 +62,12 @@ struct Family {
   static constexpr Isa isa = Isa::avx2;
   using Mac = MaddubsMac;
   using Tile = MaddubsTile;
-  // Field pairs, 2 rows: 2 x (2 int16 + 1 int32) accumulators, 2 masks and the temporaries fit 16 ymm registers.
-  static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2}; }
+  // Batches from this size on take the GEMM (panel unpacked once, reused across tokens); smaller ones the GEMV,
+  // which reads the weights once per 4 tokens and streams them (measured: docs/avx2.md).
+  static constexpr std::size_t gemm_min_batch = 5;
+  // Field pairs, 2 rows (at batch > 1: 3 tokens) x (2 int16 + 1 int32) accumulators, 2 masks and the
+  // temporaries fit the 16 ymm registers.
+  static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2, 3}; }
   static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // compact.hpp
 };
 

@@ -6,6 +6,8 @@
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
 #endif
 
+#include <cstddef>
+
 #include "../../config.hpp"
 #include "../avx2/table.hpp"
 #include "../kernels.hpp"
@@ -19,9 +21,11 @@ struct Family {
   static constexpr Isa isa = Isa::avxvnni;
   using Mac = DpbusdMac;
   using Tile = DpbusdTile;
-  // Every field in place (no shift): ternary 2 rows x 4 accumulators, binary 1 row x 8 (+ one mask per field).
+  static constexpr std::size_t gemm_min_batch = 9;  // the GEMV (two passes of 4 tokens) is faster up to 8
+  // Every field in place (no shift): ternary 2 rows x 4 accumulators (at batch > 1: 2 tokens x 4), binary 1 row
+  // x 8 (+ one mask per field; one token at a time).
   static constexpr avx2::GemvShape gemv_shape(int bits_per_weight) {
-    return bits_per_weight == 2 ? avx2::GemvShape{2, 4} : avx2::GemvShape{1, 8};
+    return bits_per_weight == 2 ? avx2::GemvShape{2, 4, 2} : avx2::GemvShape{1, 8, 1};
   }
   static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/compact.hpp
 };
