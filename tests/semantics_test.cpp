@@ -68,12 +68,14 @@ TEST_P(Semantics, BinaryHandWorkedExample) {
 TEST_P(Semantics, ActivationTiesRoundToEven) {
   int ties_checked = 0;
   for (int n = -126; n <= 125; ++n) {
+    // exact_*: single IEEE operations, also under -ffast-math (the CI leg), which may turn / 127 into * (1 / 127).
+    namespace det = bitlinear::detail;
     const float target = static_cast<float>(n) + 0.5f;
-    float x = target / 127.0f;
-    for (int step = 0; step < 4 && x * 127.0f != target; ++step) {
-      x = std::nextafter(x, x * 127.0f < target ? 2.0f : -2.0f);
+    float x = det::exact_div(target, 127.0f);
+    for (int step = 0; step < 4 && det::exact_mul(x, 127.0f) != target; ++step) {
+      x = std::nextafter(x, det::exact_mul(x, 127.0f) < target ? 2.0f : -2.0f);
     }
-    if (x * 127.0f != target) continue;  // no float x gives this tie exactly
+    if (det::exact_mul(x, 127.0f) != target) continue;  // no float x gives this tie exactly
     const auto q = quantize_row({1.0f, x});
     const int even = (n % 2 == 0) ? n : n + 1;
     ASSERT_EQ(q[0], 127);
