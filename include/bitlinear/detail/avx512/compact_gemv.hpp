@@ -71,7 +71,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowRun& run, int
       for (int r = 0; r < R; ++r) {
         _mm_prefetch(reinterpret_cast<const char*>(block + static_cast<std::size_t>(r) * run.row_step +
                                                    run.prefetch_offset),
-                     _MM_HINT_T0);
+                     _MM_HINT_T1);
       }
     }
     compact_block<R, T, A, 5>(block, run.row_step, q + 320 * b, q_stride, tables, acc);
