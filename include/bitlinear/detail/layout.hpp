@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "../config.hpp"
 #include "../format.hpp"
@@ -22,11 +21,11 @@ namespace detail {
 inline void scatter_row(const PackedWeightsView& w, std::size_t j, const std::uint8_t* canonical_row) noexcept {
   std::uint8_t* dst = const_cast<std::uint8_t*>(w.row(j));
   const std::size_t step = w.block_step(j);
-  const std::size_t blocks = w.row_bytes / packed_block_bytes;
-  if (step == packed_block_bytes) {
+  if (step == packed_block_bytes) {  // a canonical row (group of 1): one copy
     std::memcpy(dst, canonical_row, w.row_bytes);
     return;
   }
+  const std::size_t blocks = w.row_bytes / packed_block_bytes;
   for (std::size_t b = 0; b < blocks; ++b) {
     std::memcpy(dst + b * step, canonical_row + b * packed_block_bytes, packed_block_bytes);
   }
@@ -36,6 +35,10 @@ inline void scatter_row(const PackedWeightsView& w, std::size_t j, const std::ui
 inline void gather_row(const PackedWeightsView& w, std::size_t j, std::uint8_t* canonical_row) noexcept {
   const std::uint8_t* src = w.row(j);
   const std::size_t step = w.block_step(j);
+  if (step == packed_block_bytes) {  // a canonical row (group of 1): one copy
+    std::memcpy(canonical_row, src, w.row_bytes);
+    return;
+  }
   const std::size_t blocks = w.row_bytes / packed_block_bytes;
   for (std::size_t b = 0; b < blocks; ++b) {
     std::memcpy(canonical_row + b * packed_block_bytes, src + b * step, packed_block_bytes);
