@@ -15,8 +15,8 @@
 // interleaved layout (one stream), the same block of the rows ~kCanonicalPrefetchBytes further on in the
 // canonical layout; never past the end of the weight buffer. The hint is T1 (into L2, not L1): an L1 prefetch
 // holds one of the core's few line-fill buffers until the line arrives, which caps the misses in flight; measured
-// on the 0.2 machine (README, decode), T1 streamed 6912x2560 and 2560x6912 at 1.05-1.19x a plain read of the same
-// bytes against 1.10-1.31x with T0 (no prefetch: 1.6x; distances of 4, 8 and 16 KiB alike with T1).
+// on the 0.2 machine (README, decode), T1 streamed 6912x2560 and 2560x6912 at 1.05-1.27x a plain read of the same
+// bytes (median 1.11) against 1.10-1.31x (median 1.24) with T0 (no prefetch: 1.6x; 4, 8 and 16 KiB ahead alike).
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
