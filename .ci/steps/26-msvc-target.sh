@@ -29,10 +29,14 @@ check() {
 }
 check "x64, clang-cl view: object file" x86_64-pc-windows-msvc -O2 -c -o "$out/x64-clang-cl.obj"
 check "x64, cl.exe view" x86_64-pc-windows-msvc -fsyntax-only -U__clang__ \
-  -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavxvnni -mxsave
+  -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512vbmi -mavxvnni -mxsave
 check "ARM64, clang-cl view" aarch64-pc-windows-msvc -fsyntax-only
 check "ARM64, cl.exe view" aarch64-pc-windows-msvc -fsyntax-only -U__clang__ -march=armv8.2-a+dotprod
-check "ARM64, _M_ARM64 only" aarch64-pc-windows-msvc -E -dM -U__clang__ -U__aarch64__ -o "$out/arm64-macros.txt"
+# The umbrella header only: the opt-in file headers include MinGW's <windows.h>, whose winnt.h knows ARM64 only
+# as __aarch64__ (the Windows SDK's knows _M_ARM64), which this check removes.
+echo '#include <bitlinear/bitlinear.hpp>' > "$out/umbrella.cpp"
+src="$out/umbrella.cpp" check "ARM64, _M_ARM64 only" aarch64-pc-windows-msvc -E -dM -U__clang__ -U__aarch64__ \
+  -o "$out/arm64-macros.txt"
 grep -q '^#define BITLINEAR_ARCH_AARCH64 1$' "$out/arm64-macros.txt"
 grep -q '^#define BITLINEAR_ARCH_X86_64 0$' "$out/arm64-macros.txt"
 if grep -q '^#define __aarch64__' "$out/arm64-macros.txt"; then echo "__aarch64__ still defined"; exit 1; fi

@@ -26,5 +26,7 @@
 #include <avx512vnniintrin.h>
 #include <avx512vlvnniintrin.h>
 #include <avxvnniintrin.h>
+#include <avx512vbmiintrin.h>
+#include <avx512vbmivlintrin.h>
 #endif
 #endif

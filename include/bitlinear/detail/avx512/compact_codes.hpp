@@ -28,15 +28,10 @@ BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
 
 // AVX-512 VBMI (cpuid leaf 7, ecx bit 1), on top of what the avx512 family already checked (OS zmm state).
+// isa.hpp's cpuid reader: the same code path on GCC, Clang, MinGW and MSVC.
 inline bool cpu_has_avx512vbmi() noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  if (__get_cpuid(0, &a, &b, &c, &d) == 0 || a < 7) return false;
-  __cpuid_count(7, 0, a, b, c, d);
-  return ((c >> 1) & 1u) != 0;
-#else
-  return false;
-#endif
+  const X86CpuidLeaves leaves = read_x86_cpuid();
+  return leaves.max_leaf >= 7 && ((leaves.leaf7_ecx >> 1) & 1u) != 0;
 }
 
 struct CompactLookup {
