@@ -130,8 +130,7 @@ class HfScaling {
     BITLINEAR_REQUIRE(convention == HfScaleConvention::divide || convention == HfScaleConvention::multiply,
                       "HfScaleConvention holds an unknown value");
     const FpEnvironmentGuard fp_environment;
-    const bool positive = is_finite_bits(weight_scale) && (float_bits(weight_scale) >> 31) == 0 &&
-                          (float_bits(weight_scale) & float_magnitude_mask) != 0;
+    const bool positive = is_finite_bits(weight_scale) && is_positive_bits(weight_scale);
     const float reciprocal = positive ? opaque(exact_div(1.0f, weight_scale)) : 0.0f;
     BITLINEAR_REQUIRE(positive && is_finite_bits(reciprocal),
                       "HF weight_scale " + float_text(weight_scale) +

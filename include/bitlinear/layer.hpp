@@ -357,11 +357,9 @@ class BitLinear {
 
   // Sign tests on the bit pattern: a denormal scale must reach the reciprocal check below even when the caller's
   // environment treats denormals as zero (DAZ, set at startup by programs linked with -ffast-math).
-  static bool is_positive_bits(float v) noexcept { return detail::float_bits(v) - 1u < 0x7fffffffu; }
-  static bool is_negative_bits(float v) noexcept { return detail::float_bits(v) > 0x80000000u; }
   static void check_weight_scale(float weight_scale) {
-    const bool scale_ok = detail::is_finite_bits(weight_scale) &&
-                          (ternary_codes ? is_positive_bits(weight_scale) : !is_negative_bits(weight_scale));
+    const bool sign_ok = ternary_codes ? detail::is_positive_bits(weight_scale) : !detail::is_negative_bits(weight_scale);
+    const bool scale_ok = detail::is_finite_bits(weight_scale) && sign_ok;
     BITLINEAR_REQUIRE(scale_ok, "weight_scale " + std::to_string(weight_scale) + " must be finite and " +
                                   (ternary_codes ? "positive" : "non-negative"));
     // Ternary outputs divide by s_w = 1 / weight_scale: a scale below about 2.9e-39 has no finite reciprocal.

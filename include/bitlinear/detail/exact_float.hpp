@@ -72,6 +72,10 @@ inline constexpr std::uint32_t float_infinity_bits = 0x7f800000u;
 // Classification by bit pattern: the exponent all ones is infinity (zero mantissa) or NaN.
 inline bool is_finite_bits(float v) noexcept { return (float_bits(v) & float_magnitude_mask) < float_infinity_bits; }
 inline bool is_nan_bits(float v) noexcept { return (float_bits(v) & float_magnitude_mask) > float_infinity_bits; }
+// Sign tests on the bit pattern, independent of the caller's denormals-are-zero mode (DAZ would make a denormal
+// compare equal to 0): positive = sign clear and not +0; negative = sign set and not -0.
+inline bool is_positive_bits(float v) noexcept { return float_bits(v) - 1u < 0x7fffffffu; }
+inline bool is_negative_bits(float v) noexcept { return float_bits(v) > 0x80000000u; }
 inline bool is_finite_bits(double v) noexcept {
   std::uint64_t bits = 0;
   std::memcpy(&bits, &v, sizeof bits);
