@@ -40,7 +40,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::uint8_t b : packed) {
     for (int i = 0; i < 4; ++i) has_field_3 |= ((b >> (2 * i)) & 3) == 3;
   }
-  const bool scale_ok = std::isfinite(scale) && scale > 0.0f && std::isfinite(1.0f / scale);
+  // The layer's beta (1 / scale for divide) must itself have a finite reciprocal (the ternary epilogue divides by
+  // 1 / beta): a huge scale makes beta subnormal and 1 / beta overflow.
+  const float expected_beta = convention == bitlinear::HfScaleConvention::divide ? 1.0f / scale : scale;
+  const bool scale_ok = std::isfinite(scale) && scale > 0.0f && std::isfinite(1.0f / scale) &&
+                        std::isfinite(1.0f / expected_beta);
   const std::size_t bytes = 4 * rows * bitlinear::Ternary::packed_row_bytes(in);
   const bool valid = !has_field_3 && scale_ok && bytes <= options.max_weight_bytes;
   try {
