@@ -201,6 +201,57 @@ TEST(Avx512Kernels, RowRangesMatchFullCall) {
   row_ranges_match_full_call<bl::Binary>();
 }
 
+// The batch-1..4 GEMV cuts its row range into streams of 16-row chunks (gemv.hpp): ranges that start and end on
+// and off chunk and stream boundaries, including ones that leave streams short or empty, give the scalar bits in
+// [row_begin, row_end) and write nothing outside it, in every layout, for both 2-bit formats and compact.
+template <class Layer>
+void gemv_streams_match_scalar(const det::MatmulKernel kernel, const det::MatmulKernel reference) {
+  const std::size_t out = 150, in = 333;
+  const auto w = bitlinear_test::random_floats(out * in, 31);
+  const auto bias = bitlinear_test::random_floats(out, 32);
+  const Layer layer = Layer::from_float(w.data(), out, in, bias.data(), options_for(bl::Isa::scalar));
+  const auto e = epilogue_of(layer);
+  const auto canonical = view_of(layer);
+  for (std::size_t batch = 1; batch <= 4; ++batch) {
+    const auto x = bitlinear_test::random_floats(batch * in, 33 + static_cast<std::uint32_t>(batch), -2.0f, 2.0f);
+    bl::QuantizedActivations acts;
+    acts.quantize(x.data(), batch, in, in);
+    std::vector<float> want(batch * out);
+    reference(canonical.view(), acts.view(), 0, out, e, want.data(), out);
+    for (std::size_t group_rows : {1u, 4u}) {
+      const auto laid_out = view_of(layer, group_rows);
+      for (std::size_t begin : {0u, 1u, 15u, 16u, 17u, 63u}) {
+        for (std::size_t length : {1u, 15u, 16u, 17u, 33u, 63u, 64u, 65u, 80u, 129u, 150u}) {
+          const std::size_t end = std::min(out, begin + length);
+          const float sentinel = -12345.0f;
+          std::vector<float> y(batch * out, sentinel);
+          kernel(laid_out.view(), acts.view(), begin, end, e, y.data(), out);
+          for (std::size_t t = 0; t < batch; ++t) {
+            for (std::size_t j = 0; j < out; ++j) {
+              const float got = y[t * out + j];
+              const bool inside = j >= begin && j < end;
+              ASSERT_TRUE(bitlinear_test::same_bits(got, inside ? want[t * out + j] : sentinel))
+                  << Layer::format_type::name << " batch " << batch << " group_rows " << group_rows << " rows ["
+                  << begin << ", " << end << ") token " << t << " output " << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Avx512Kernels, GemvStreamsMatchScalarForEveryRange) {
+  SKIP_WITHOUT_AVX512();
+  gemv_streams_match_scalar<bl::TernaryLinear>(&det::avx512::gemv<det::avx512::TernaryCodes>,
+                                               &det::ref::ternary_matmul);
+  gemv_streams_match_scalar<bl::BinaryLinear>(&det::avx512::gemv<det::avx512::BinaryCodes>,
+                                              &det::ref::binary_matmul);
+  if (det::avx512::cpu_has_avx512vbmi()) {  // the compact GEMV needs VBMI (without it the layer never runs it)
+    gemv_streams_match_scalar<bl::CompactTernaryLinear>(&det::avx512::compact_gemv, &det::ref::compact_matmul);
+  }
+}
+
 // NaN and infinite inputs poison exactly their own rows, with the scalar family's bits, on both paths; y has
 // a stride wider than out_features and the gaps are never written; x and y are unaligned.
 template <class Format>

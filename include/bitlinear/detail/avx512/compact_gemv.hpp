@@ -1,9 +1,9 @@
 // bitlinear internal: avx512 GEMV for compact ternary weights (a few tokens, memory bound). The structure of
-// gemv.hpp: R <= 4 rows of one run side by side (at batch 1 the layer stores them interleaved block by block, so a
-// group is one linear stream), T <= 4 tokens, one 64-byte load per block and row, decoded by compact_codes.hpp into
-// five u8 field vectors, each dotted (vpdpbusd) with its 64 activations. At batch 1 each row keeps
-// kCompactSingleTokenAccumulators accumulators (fields rotate over them) so that consecutive vpdpbusd do not wait
-// on each other. Epilogue: codes.hpp (TernaryCodes), raw - sum q.
+// gemv.hpp: R <= 4 rows side by side, row i of kCompactStreams streams (canonical layout: each stream one linear
+// pass over memory, prefetched as gemv.hpp does), T <= 4 tokens, one 64-byte load per block and row, decoded by
+// compact_codes.hpp into five u8 field vectors, each dotted (vpdpbusd) with its 64 activations. At batch 1 each
+// row keeps kCompactSingleTokenAccumulators accumulators (fields rotate over them) so that consecutive vpdpbusd do
+// not wait on each other. Epilogue: codes.hpp (TernaryCodes), raw - sum q.
 // Activation rows are padded to activation_stride(in) (a multiple of 512), which can be shorter than the compact
 // row (a multiple of 320): the last block therefore runs only its fields that start below in_features (fields past
 // it are all padding, code 0, and contribute nothing), so no activation byte past the padded row is read.
@@ -23,12 +23,12 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
 
-inline constexpr std::size_t kCompactGroupRows = 4;
+inline constexpr std::size_t kCompactStreams = 4;
 inline constexpr int kCompactSingleTokenAccumulators = 3;
 
 // One block of R rows (block of row r at block + r * row_step), its first NF fields, T tokens.
 template <int R, int T, int A, int NF>
-BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* block, std::size_t row_step, const std::int8_t* q,
+BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* const (&block)[R], const std::int8_t* q,
                                                std::size_t q_stride, const CompactTables& tables,
                                                __m512i (&acc)[R][T * A]) {
   __m512i qv[NF][T];
@@ -40,7 +40,7 @@ BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* block, std::s
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     __m512i f[5];
-    decode_compact_block(_mm512_loadu_si512(block + static_cast<std::size_t>(r) * row_step), tables, f);
+    decode_compact_block(_mm512_loadu_si512(block[r]), tables, f);
     BITLINEAR_UNROLL
     for (int i = 0; i < NF; ++i) {
       BITLINEAR_UNROLL
@@ -49,40 +49,43 @@ BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* block, std::s
   }
 }
 
-// raw[t][r0 + r] = sum f * q over the row for the R rows of `run` (run.blocks blocks, the last with tail_fields
+// raw[r][t][i] = sum f * q over the row for the R rows of `set` (set.blocks blocks, the last with tail_fields
 // fields) and tokens [0, T) from q.
 template <int R, int T>
-BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowRun& run, int tail_fields, const std::int8_t* q,
+BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int tail_fields, const std::int8_t* q,
                                                           std::size_t q_stride,
-                                                          std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
+                                                          std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16],
+                                                          std::size_t i) {
   constexpr int A = T == 1 ? kCompactSingleTokenAccumulators : 1;
   const CompactTables tables = load_compact_tables();
   __m512i acc[R][T * A];
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
-    for (int i = 0; i < T * A; ++i) acc[r][i] = _mm512_setzero_si512();
+    for (int k = 0; k < T * A; ++k) acc[r][k] = _mm512_setzero_si512();
   }
-  const std::uint8_t* block = run.rows;
-  const std::size_t full_blocks = run.blocks - 1;
-  for (std::size_t b = 0; b < full_blocks; ++b, block += run.block_step) {
-    if (run.prefetch_offset != 0) {
+  const std::uint8_t* block[R];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) block[r] = set.rows[r];
+  const std::size_t full_blocks = set.blocks - 1;
+  for (std::size_t b = 0; b < full_blocks; ++b) {
+    if (set.prefetch_offset != 0) {
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(block + static_cast<std::size_t>(r) * run.row_step +
-                                                   run.prefetch_offset),
-                     _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
       }
     }
-    compact_block<R, T, A, 5>(block, run.row_step, q + 320 * b, q_stride, tables, acc);
+    compact_block<R, T, A, 5>(block, q + 320 * b, q_stride, tables, acc);
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) block[r] += set.block_step[r];
   }
   const std::int8_t* q_tail = q + 320 * full_blocks;
   switch (tail_fields) {
-    case 1: compact_block<R, T, A, 1>(block, run.row_step, q_tail, q_stride, tables, acc); break;
-    case 2: compact_block<R, T, A, 2>(block, run.row_step, q_tail, q_stride, tables, acc); break;
-    case 3: compact_block<R, T, A, 3>(block, run.row_step, q_tail, q_stride, tables, acc); break;
-    case 4: compact_block<R, T, A, 4>(block, run.row_step, q_tail, q_stride, tables, acc); break;
-    default: compact_block<R, T, A, 5>(block, run.row_step, q_tail, q_stride, tables, acc); break;
+    case 1: compact_block<R, T, A, 1>(block, q_tail, q_stride, tables, acc); break;
+    case 2: compact_block<R, T, A, 2>(block, q_tail, q_stride, tables, acc); break;
+    case 3: compact_block<R, T, A, 3>(block, q_tail, q_stride, tables, acc); break;
+    case 4: compact_block<R, T, A, 4>(block, q_tail, q_stride, tables, acc); break;
+    default: compact_block<R, T, A, 5>(block, q_tail, q_stride, tables, acc); break;
   }
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
@@ -90,26 +93,26 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowRun& run, int
     for (int t = 0; t < T; ++t) {
       __m512i sum = acc[r][t * A];
       BITLINEAR_UNROLL
-      for (int i = 1; i < A; ++i) sum = _mm512_add_epi32(sum, acc[r][t * A + i]);
-      raw[t][r0 + static_cast<std::size_t>(r)] = reduce_add_epi32(sum);
+      for (int k = 1; k < A; ++k) sum = _mm512_add_epi32(sum, acc[r][t * A + k]);
+      raw[r][t][i] = reduce_add_epi32(sum);
     }
   }
 }
 
 template <int T>
-BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_row_group(std::size_t rows, const RowRun& run, int tail_fields,
-                                                               const std::int8_t* q, std::size_t q_stride,
-                                                               std::int32_t (&raw)[kGemvMaxTokens][16],
-                                                               std::size_t r0) {
+BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_row_set(std::size_t rows, const RowSet& set, int tail_fields,
+                                                             const std::int8_t* q, std::size_t q_stride,
+                                                             std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16],
+                                                             std::size_t i) {
   switch (rows) {
-    case 1: compact_gemv_rows<1, T>(run, tail_fields, q, q_stride, raw, r0); break;
-    case 2: compact_gemv_rows<2, T>(run, tail_fields, q, q_stride, raw, r0); break;
-    case 3: compact_gemv_rows<3, T>(run, tail_fields, q, q_stride, raw, r0); break;
-    default: compact_gemv_rows<4, T>(run, tail_fields, q, q_stride, raw, r0); break;
+    case 1: compact_gemv_rows<1, T>(set, tail_fields, q, q_stride, raw, i); break;
+    case 2: compact_gemv_rows<2, T>(set, tail_fields, q, q_stride, raw, i); break;
+    case 3: compact_gemv_rows<3, T>(set, tail_fields, q, q_stride, raw, i); break;
+    default: compact_gemv_rows<4, T>(set, tail_fields, q, q_stride, raw, i); break;
   }
 }
 
-// Outputs [row_begin, row_end) of tokens [t0, t0 + T).
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T), in kCompactStreams streams (gemv.hpp).
 template <int T>
 BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_tokens(const PackedWeightsView& w, const ActivationsView& a,
                                                             std::size_t t0, std::size_t row_begin,
@@ -119,29 +122,23 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_tokens(const PackedWeightsV
   const std::size_t blocks = w.row_bytes / 64;
   // Fields of the last block that start below in_features (1..5).
   const int tail_fields = static_cast<int>((w.in_features - 320 * (blocks - 1) + 63) / 64);
-  const std::size_t canonical_prefetch_rows =
-      (kCanonicalPrefetchBytes / w.row_bytes + kCompactGroupRows - 1) / kCompactGroupRows * kCompactGroupRows +
-      kCompactGroupRows;
-  const std::size_t prefetch_offset = w.group_rows == 1 ? canonical_prefetch_rows * w.row_bytes : kPrefetchBytes;
-  for (std::size_t j0 = row_begin; j0 < row_end; j0 += 16) {
-    const std::size_t count = row_end - j0 < 16 ? row_end - j0 : 16;
-    alignas(64) std::int32_t raw[kGemvMaxTokens][16] = {};
-    for (std::size_t r0 = 0; r0 < count;) {
-      const std::size_t row = j0 + r0;
-      std::size_t rows = count - r0 < kCompactGroupRows ? count - r0 : kCompactGroupRows;
-      const std::size_t run_rows = w.run_end(row) - row;
-      if (rows > run_rows) rows = run_rows;
-      RowRun run{w.row(row), w.row_step(), w.block_step(row), blocks, prefetch_offset};
-      const std::uint8_t* last_block = run.rows + (rows - 1) * run.row_step + (blocks - 1) * run.block_step;
-      if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) run.prefetch_offset = 0;
-      compact_gemv_row_group<T>(rows, run, tail_fields, q, a.stride, raw, r0);
-      r0 += rows;
+  const std::size_t rows = row_end - row_begin;
+  const std::size_t per_stream = stream_rows(rows, kCompactStreams);
+  for (std::size_t c = 0; c < per_stream; c += 16) {
+    const StreamChunk chunk = stream_chunk(row_begin, rows, per_stream, kCompactStreams, c);
+    alignas(64) std::int32_t raw[kGemvMaxRows][kGemvMaxTokens][16] = {};
+    for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+      RowSet set;
+      const std::size_t active = stream_row_set(w, chunk, kCompactStreams, i, kPrefetchBytes, set);
+      compact_gemv_row_set<T>(active, set, tail_fields, q, a.stride, raw, i);
     }
-    BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
-      const std::size_t token = t0 + static_cast<std::size_t>(t);
-      store_outputs<TernaryCodes>(_mm512_load_si512(raw[t]), count, a.scale[token], a.sum[token], e, j0,
-                                  y + token * y_stride);
+    for (std::size_t s = 0; s < kCompactStreams && chunk.count[s] != 0; ++s) {
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const std::size_t token = t0 + static_cast<std::size_t>(t);
+        store_outputs<TernaryCodes>(_mm512_load_si512(raw[s][t]), chunk.count[s], a.scale[token], a.sum[token], e,
+                                    chunk.first[s], y + token * y_stride);
+      }
     }
   }
 }

@@ -26,11 +26,10 @@ inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a,
   }
 }
 
-// `base` with the compact kernel and its execution layout (groups of kCompactGroupRows rows) if the CPU has VBMI.
+// `base` with the compact kernel if the CPU has VBMI (the layout stays canonical: compact_gemv.hpp streams it).
 inline KernelTable with_compact_kernels(KernelTable base) noexcept {
   if (cpu_has_avx512vbmi()) {
     base.compact_matmul = &compact_matmul;
-    base.compact_group_rows = kCompactGroupRows;
   }
   return base;
 }

@@ -1,22 +1,22 @@
 // bitlinear internal: avx512 GEMV (a few tokens, memory bound): the canonical packed rows as they are, one
 // 64-byte load per block and row, shift/mask to u8 fields, vpdpbusd against the int8 activations.
 //
-// Shape of the work: a group of R <= 4 consecutive output rows times T <= 4 tokens. Per 64-byte block, each of
-// the R rows is loaded once and split into its fields (4 ternary, 8 binary); each field's 64 activations of
-// each token are loaded once and shared by the R rows. R*T zmm accumulators hold raw = sum f*q (see codes.hpp
-// for the epilogue). At batch 1 the fields are only masked, not shifted (field_in_place), with one accumulator
-// per row and field (ternary 4 rows x 4, binary 2 rows x 8): 2 vector ops per 64 weights instead of 3. Rows are handled 16 at a time
-// so that one vectorized epilogue writes 16 outputs per token (masked at the end of the range).
-// Memory order: the layer stores its weights in groups of single_token_rows rows interleaved block by block
-// (kernels.hpp), so at batch 1 a row group reads one linear stream and the whole layer is one pass over memory;
-// any other layout (canonical rows, other group sizes, row ranges that start inside a group) gives the same
-// results, read less linearly.
-// Prefetch: every 64-byte load also prefetches the byte `prefetch_offset` further on: kPrefetchBytes in an
-// interleaved layout (one stream), the same block of the rows ~kCanonicalPrefetchBytes further on in the
-// canonical layout; never past the end of the weight buffer. The hint is T1 (into L2, not L1): an L1 prefetch
-// holds one of the core's few line-fill buffers until the line arrives, which caps the misses in flight; measured
-// on the 0.2 machine (README, decode), T1 streamed 6912x2560 and 2560x6912 at 1.05-1.27x a plain read of the same
-// bytes (median 1.11) against 1.10-1.31x (median 1.24) with T0 (no prefetch: 1.6x; 4, 8 and 16 KiB ahead alike).
+// Shape of the work: R <= 4 output rows times T <= 4 tokens. Per 64-byte block, each of the R rows is loaded
+// once and split into its fields (4 ternary, 8 binary); each field's 64 activations of each token are loaded once
+// and shared by the R rows. R*T zmm accumulators hold raw = sum f*q (see codes.hpp for the epilogue). At batch 1
+// the fields are only masked, not shifted (field_in_place), with one accumulator per row and field (ternary
+// 4 rows x 4, binary 2 rows x 8): 2 vector ops per 64 weights instead of 3.
+// Memory order: the R rows of one call are not neighbours but row i of R streams (StreamChunk below): the call's
+// rows cut into R contiguous parts. The family keeps its weights in the canonical layout (table.hpp), where a
+// stream is one linear run of memory, so a layer is read as R linear passes side by side, each row after row.
+// Several streams keep more cache misses in flight than one: measured on the 0.2 machine (docs/avx512.md),
+// 6912x2560 ternary went from 1.12-1.18x a plain read of the same bytes (one stream: rows interleaved in groups
+// of 4) to 1.04-1.05x. Rows are written 16 at a time per stream, so one vectorized epilogue writes 16 outputs
+// per token (masked at the end of a stream). Any layout (interleaved groups, any row range) gives the same
+// results; only the canonical one streams.
+// Prefetch: every 64-byte load also prefetches the line kPrefetchBytes further on in its stream, into L1 (T0);
+// never past the end of the weight buffer. With 4 streams, T0 2 KiB ahead measured 1.04x a plain read against
+// 1.08x with T1 (the hint that was best for one stream) and no gain from 4 KiB (docs/avx512.md).
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -33,11 +33,8 @@ namespace detail::avx512 {
 
 inline constexpr std::size_t kGemvMaxRows = 4;
 inline constexpr std::size_t kGemvMaxTokens = 4;
-// Prefetch distance in the linear stream of an interleaved layout (measured: ../shared/experiments/stream_layout.cpp
-// and bench/avx512_micro_bench.cpp).
-inline constexpr std::size_t kPrefetchBytes = 4096;
-// Canonical layout: prefetch the rows about this many bytes ahead of the current group (at least one group ahead).
-inline constexpr std::size_t kCanonicalPrefetchBytes = 16384;
+// Prefetch distance in each stream (see above).
+inline constexpr std::size_t kPrefetchBytes = 2048;
 
 // One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t. At batch 1 (InPlace),
 // each field keeps its scale 2^(bits*Field) and has its own accumulator (see field_in_place in codes.hpp).
@@ -69,105 +66,144 @@ BITLINEAR_AVX512_INLINE __m512i combine_accumulators(const __m512i* acc) {
   return sum;
 }
 
-// R rows of one run (kernels.hpp): block b of row r at rows + r * row_step + b * block_step.
-struct RowRun {
-  const std::uint8_t* rows;
-  std::size_t row_step;
-  std::size_t block_step;
+// R rows, each its own pointer: block b of row r at rows[r] + b * block_step[r]. The rows of one call come
+// from R different streams (StreamChunk), so the pointers are far apart.
+struct RowSet {
+  const std::uint8_t* rows[kGemvMaxRows];
+  std::size_t block_step[kGemvMaxRows];
   std::size_t blocks;
   std::size_t prefetch_offset;  // 0: no prefetch
 };
 
-// raw[t][r0 + r] = sum over the row of field * q for the R rows of `run`, tokens [0, T) starting at `q`.
+// Streams: a GEMV call's output rows [row_begin, row_end) cut into S streams of whole 16-row chunks (the last
+// stream shorter, or empty). Kernel calls take row i of chunk c of every stream side by side, so each stream is
+// read row after row: in the canonical layout, S linear passes over memory at once, which keeps more misses in
+// flight than one pass (measured in docs/avx512.md). Every stream but the last holds full chunks, so the streams
+// still holding row i of a chunk are always the first `active` ones.
+inline std::size_t stream_rows(std::size_t rows, std::size_t streams) noexcept {
+  return (rows + 16 * streams - 1) / (16 * streams) * 16;
+}
+struct StreamChunk {
+  std::size_t first[kGemvMaxRows];  // output row of chunk row 0, per stream
+  std::size_t count[kGemvMaxRows];  // rows in the chunk (0 to 16), per stream
+};
+// Chunk c (its rows start c rows into every stream).
+inline StreamChunk stream_chunk(std::size_t row_begin, std::size_t rows, std::size_t per_stream, std::size_t streams,
+                                std::size_t c) noexcept {
+  StreamChunk chunk{};
+  for (std::size_t s = 0; s < streams; ++s) {
+    const std::size_t begin = s * per_stream + c;  // relative to row_begin
+    const std::size_t stream_end = (s + 1) * per_stream < rows ? (s + 1) * per_stream : rows;
+    const std::size_t end = begin + 16 < stream_end ? begin + 16 : stream_end;
+    chunk.first[s] = row_begin + begin;
+    chunk.count[s] = begin < end ? end - begin : 0;
+  }
+  return chunk;
+}
+// The row set of row i of `chunk` (i < chunk.count[0]); returns how many streams have that row. Prefetch only
+// inside the buffer: if the farthest byte any row would prefetch does not exist, the set prefetches nothing.
+inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk& chunk, std::size_t streams,
+                                  std::size_t i, std::size_t prefetch_offset, RowSet& set) noexcept {
+  set.blocks = w.row_bytes / 64;
+  set.prefetch_offset = prefetch_offset;
+  std::size_t active = 0;
+  for (; active < streams && i < chunk.count[active]; ++active) {
+    const std::size_t row = chunk.first[active] + i;
+    set.rows[active] = w.row(row);
+    set.block_step[active] = w.block_step(row);
+    const std::uint8_t* last_block = set.rows[active] + (set.blocks - 1) * set.block_step[active];
+    if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) set.prefetch_offset = 0;
+  }
+  return active;
+}
+
+// raw[r][t][i] = sum over the row of field * q for the R rows of `set`, tokens [0, T) starting at `q`.
 template <class Codes, int R, int T>
-BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowRun& run, const std::int8_t* q, std::size_t q_stride,
-                                              std::int32_t (&raw)[kGemvMaxTokens][16], std::size_t r0) {
+BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8_t* q, std::size_t q_stride,
+                                              std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16], std::size_t i) {
   constexpr bool in_place = T == 1;
   constexpr int A = in_place ? Codes::fields : 1;
   __m512i acc[R][T * A];
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
-    for (int i = 0; i < T * A; ++i) acc[r][i] = _mm512_setzero_si512();
+    for (int k = 0; k < T * A; ++k) acc[r][k] = _mm512_setzero_si512();
   }
-  const std::uint8_t* block = run.rows;
-  for (std::size_t b = 0; b < run.blocks; ++b, block += run.block_step) {
+  const std::uint8_t* block[R];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) block[r] = set.rows[r];
+  for (std::size_t b = 0; b < set.blocks; ++b) {
     __m512i w[R];
     BITLINEAR_UNROLL
-    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(block + static_cast<std::size_t>(r) * run.row_step);
-    if (run.prefetch_offset != 0) {
+    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(block[r]);
+    if (set.prefetch_offset != 0) {
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(block + static_cast<std::size_t>(r) * run.row_step +
-                                                   run.prefetch_offset),
-                     _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
       }
     }
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) block[r] += set.block_step[r];
     gemv_field<Codes, R, T, A, in_place, 0>(w, q + Codes::block_weights * b, q_stride, acc);
   }
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
     for (int t = 0; t < T; ++t) {
-      raw[t][r0 + static_cast<std::size_t>(r)] = reduce_add_epi32(combine_accumulators<Codes, A, in_place>(&acc[r][t * A]));
+      raw[r][t][i] = reduce_add_epi32(combine_accumulators<Codes, A, in_place>(&acc[r][t * A]));
     }
   }
 }
 
 template <class Codes, int T>
-BITLINEAR_AVX512_TARGET inline void gemv_row_group(std::size_t rows_in_group, const RowRun& run, const std::int8_t* q,
-                                                   std::size_t q_stride, std::int32_t (&raw)[kGemvMaxTokens][16],
-                                                   std::size_t r0) {
+BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
+                                                 std::size_t q_stride,
+                                                 std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16],
+                                                 std::size_t i) {
   constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
   if constexpr (max_rows == 4) {
-    switch (rows_in_group) {
-      case 1: gemv_rows<Codes, 1, T>(run, q, q_stride, raw, r0); break;
-      case 2: gemv_rows<Codes, 2, T>(run, q, q_stride, raw, r0); break;
-      case 3: gemv_rows<Codes, 3, T>(run, q, q_stride, raw, r0); break;
-      default: gemv_rows<Codes, 4, T>(run, q, q_stride, raw, r0); break;
+    switch (rows) {
+      case 1: gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i); break;
+      case 2: gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i); break;
+      case 3: gemv_rows<Codes, 3, T>(set, q, q_stride, raw, i); break;
+      default: gemv_rows<Codes, 4, T>(set, q, q_stride, raw, i); break;
     }
   } else {
-    static_assert(max_rows == 2, "GEMV row groups hold 2 or 4 rows");
-    if (rows_in_group == 1) {
-      gemv_rows<Codes, 1, T>(run, q, q_stride, raw, r0);
+    static_assert(max_rows == 2, "GEMV row sets hold 2 or 4 rows");
+    if (rows == 1) {
+      gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i);
     } else {
-      gemv_rows<Codes, 2, T>(run, q, q_stride, raw, r0);
+      gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i);
     }
   }
 }
 
-// Outputs [row_begin, row_end) of tokens [t0, t0 + T).
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T). The range is cut into S streams of whole 16-row chunks
+// (S = the rows one call holds); each call takes row i of chunk c of every stream, so every stream is read
+// row after row, one linear pass over its part of the weights, and S passes run side by side.
 template <class Codes, int T>
 BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, const ActivationsView& a, std::size_t t0,
                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
                                                 float* y, std::size_t y_stride) {
+  constexpr std::size_t streams = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
   const std::int8_t* q = a.q + t0 * a.stride;
-  const std::size_t blocks = w.row_bytes / 64;
-  const std::size_t canonical_prefetch_rows =
-      (kCanonicalPrefetchBytes / w.row_bytes + kGemvMaxRows - 1) / kGemvMaxRows * kGemvMaxRows + kGemvMaxRows;
-  const std::size_t prefetch_offset = w.group_rows == 1 ? canonical_prefetch_rows * w.row_bytes : kPrefetchBytes;
-  for (std::size_t j0 = row_begin; j0 < row_end; j0 += 16) {
-    const std::size_t count = row_end - j0 < 16 ? row_end - j0 : 16;
-    alignas(64) std::int32_t raw[kGemvMaxTokens][16] = {};
-    constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
-    for (std::size_t r0 = 0; r0 < count;) {
-      const std::size_t row = j0 + r0;
-      // The rows of one call share a run of the layout (kernels.hpp): stop at the end of the row's group.
-      std::size_t rows_in_group = count - r0 < max_rows ? count - r0 : max_rows;
-      const std::size_t run_rows = w.run_end(row) - row;
-      if (rows_in_group > run_rows) rows_in_group = run_rows;
-      RowRun run{w.row(row), w.row_step(), w.block_step(row), blocks, prefetch_offset};
-      // Prefetch only inside the buffer: the farthest byte this group prefetches must exist.
-      const std::uint8_t* last_block = run.rows + (rows_in_group - 1) * run.row_step + (blocks - 1) * run.block_step;
-      if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) run.prefetch_offset = 0;
-      gemv_row_group<Codes, T>(rows_in_group, run, q, a.stride, raw, r0);
-      r0 += rows_in_group;
+  const std::size_t rows = row_end - row_begin;
+  const std::size_t per_stream = stream_rows(rows, streams);
+  for (std::size_t c = 0; c < per_stream; c += 16) {
+    const StreamChunk chunk = stream_chunk(row_begin, rows, per_stream, streams, c);
+    alignas(64) std::int32_t raw[kGemvMaxRows][kGemvMaxTokens][16] = {};
+    for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+      RowSet set;
+      const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
+      gemv_row_set<Codes, T>(active, set, q, a.stride, raw, i);
     }
-    BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
-      const std::size_t token = t0 + static_cast<std::size_t>(t);
-      store_outputs<Codes>(_mm512_load_si512(raw[t]), count, a.scale[token], a.sum[token], e, j0,
-                           y + token * y_stride);
+    for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const std::size_t token = t0 + static_cast<std::size_t>(t);
+        store_outputs<Codes>(_mm512_load_si512(raw[s][t]), chunk.count[s], a.scale[token], a.sum[token], e,
+                             chunk.first[s], y + token * y_stride);
+      }
     }
   }
 }

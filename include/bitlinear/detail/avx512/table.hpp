@@ -16,10 +16,10 @@ BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
 
 inline const KernelTable& kernel_table() noexcept {
-  // Weights interleaved in groups of the batch-1 GEMV's rows (gemv.hpp): one linear stream per layer.
-  static constexpr KernelTable table{Isa::avx512,         &absmax,        &quantize_row,
-                                     &ternary_matmul,     &binary_matmul, TernaryCodes::single_token_rows,
-                                     BinaryCodes::single_token_rows};
+  // Weights in the canonical layout (group rows 1): the GEMV reads each row set from several streams, each one
+  // linear run of canonical rows (gemv.hpp).
+  static constexpr KernelTable table{Isa::avx512,     &absmax, &quantize_row, &ternary_matmul,
+                                     &binary_matmul,  1,       1};
   static const KernelTable with_compact = with_compact_kernels(table);  // runtime: needs VBMI
   return with_compact;
 }
