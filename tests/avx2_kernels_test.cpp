@@ -162,6 +162,8 @@ void check_kernels_over_layouts(Isa isa, std::size_t out, std::size_t in, std::s
   if (out > 1) ranges.push_back({1, out});
   if (out > 2) ranges.push_back({out / 3, out - 1});
   if (out > 6) ranges.push_back({3, 6});
+  if (out > 134) ranges.push_back({5, 134});  // 129 rows: a 128-row stream and a 1-row one
+  if (out > 128) ranges.push_back({63, out});
   const auto kernels = kernels_of<Format>(isa);
   for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
     const bitlinear_test::LaidOutWeights laid_out(layer, group_rows);
@@ -201,13 +203,25 @@ TEST_P(Avx2Family, KernelsReadEveryLayout) {
   }
 }
 
-// The table's execution layout is the batch-1 GEMV's run: a layer of the family stores its rows that way.
-TEST_P(Avx2Family, TableLayoutIsTheGemvRun) {
+// The families keep the canonical layout (their batch-1 GEMV reads it as streams, avx2/gemv.hpp).
+TEST_P(Avx2Family, TableLayoutIsCanonical) {
   const det::KernelTable& k = det::kernel_table(GetParam());
-  const auto ternary = GetParam() == Isa::avx2 ? det::avx2::Family::gemv_shape(2) : det::avxvnni::Family::gemv_shape(2);
-  const auto binary = GetParam() == Isa::avx2 ? det::avx2::Family::gemv_shape(1) : det::avxvnni::Family::gemv_shape(1);
-  EXPECT_EQ(k.ternary_group_rows, static_cast<std::size_t>(ternary.rows));
-  EXPECT_EQ(k.binary_group_rows, static_cast<std::size_t>(binary.rows));
+  EXPECT_EQ(k.ternary_group_rows, 1u);
+  EXPECT_EQ(k.binary_group_rows, 1u);
+}
+
+// Batch 1 in the canonical layout splits the range into streams of 64-row chunks: ranges long enough for two and
+// more streams, with short and empty last streams.
+TEST_P(Avx2Family, KernelsReadStreamsOfLongRanges) {
+  std::uint32_t seed = 1901;
+  for (std::size_t out : {129, 130, 200, 300}) {
+    for (std::size_t in : {100, 257}) {
+      for (std::size_t batch : {1, 2}) {
+        check_kernels_over_layouts<bitlinear::Ternary>(GetParam(), out, in, batch, seed++);
+        check_kernels_over_layouts<bitlinear::Binary>(GetParam(), out, in, batch, seed++);
+      }
+    }
+  }
 }
 #endif  // BITLINEAR_ARCH_X86_64
 

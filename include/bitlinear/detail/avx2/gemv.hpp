@@ -2,14 +2,17 @@
 //
 // Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_shape().rows; a run
 // never crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are
-// read exactly. In the family's own layout (groups of R rows interleaved block by block) a run is one group,
-// so the whole layer is one linear pass over memory. At batch 1 the kernel reads the R rows side by side; with
-// more tokens (up to 4 per pass), each row of the run goes through the kernel against up to T tokens at once,
-// which takes the fields out once for all of them: the run's bytes come from memory once and from L1 after.
-// 64 raw sums per token go through the vectorized epilogue (epilogue.hpp) at a time.
-// Prefetch: each block load also prefetches prefetch_bytes further on in an interleaved layout (one linear
-// stream), and the same block of the rows ~canonical_prefetch_bytes further on in the canonical layout; only
-// the first call on a run prefetches, and never past the end of the weight buffer.
+// read exactly. At batch 1 in the canonical layout (the families' own, since 0.2's second revision) a run is
+// row i of R streams: the range cut into R contiguous parts of whole 64-row chunks, so a run's rows sit
+// part * row_bytes apart and the layer is read as R linear passes side by side (as the avx512 GEMV does, which
+// keeps more misses in flight than one pass: docs/avx2.md). In an interleaved layout (groups of R rows block by
+// block) a run is one group, one linear pass. With more tokens (up to 4 per pass), each row of the run goes
+// through the kernel against up to T tokens at once, which takes the fields out once for all of them: the run's
+// bytes come from memory once and from L1 after. 64 raw sums per token (or per stream) go through the vectorized
+// epilogue (epilogue.hpp) at a time.
+// Prefetch: each block load also prefetches prefetch_bytes further on in its stream (streams, or an interleaved
+// layout), and at batch > 1 in the canonical layout the same block of the rows ~canonical_prefetch_bytes further
+// on; only the first call on a run prefetches, and never past the end of the weight buffer.
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -68,6 +71,42 @@ class RunCursor {
   std::size_t group_begin_ = 0, group_end_ = 0;
 };
 
+// Batch 1, canonical layout: row i of R streams per kernel call (see the top of the file). raw holds a chunk of
+// 64 sums per stream.
+template <class Format, class Mac, int R, int Span>
+BITLINEAR_TARGET("avx2,fma,f16c")
+inline void gemv_streams(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                         std::size_t row_end, const Epilogue& e, float* y,
+                         std::int32_t (&raw)[gemv_pass_tokens][gemv_chunk_rows]) noexcept {
+  static_assert(R <= static_cast<int>(gemv_pass_tokens), "one raw chunk per stream");
+  const std::size_t blocks = w.row_bytes / packed_block_bytes;
+  const std::size_t rows = row_end - row_begin;
+  const std::size_t part = (rows + R * gemv_chunk_rows - 1) / (R * gemv_chunk_rows) * gemv_chunk_rows;
+  for (std::size_t c = 0; c < part; c += gemv_chunk_rows) {
+    // Every part but the last is whole, so the streams holding row i of this chunk are the first ones.
+    std::size_t count[R];
+    for (std::size_t s = 0; s < static_cast<std::size_t>(R); ++s) {
+      const std::size_t begin = s * part + c, end_of_part = (s + 1) * part < rows ? (s + 1) * part : rows;
+      count[s] = begin < end_of_part ? (end_of_part - begin < gemv_chunk_rows ? end_of_part - begin : gemv_chunk_rows)
+                                     : 0;
+    }
+    for (std::size_t i = 0; i < count[0]; ++i) {
+      std::size_t streams = 1;
+      while (streams < static_cast<std::size_t>(R) && i < count[streams]) ++streams;
+      RowRun run{w.data + (row_begin + c + i) * w.row_bytes, part * w.row_bytes, packed_block_bytes, blocks,
+                 prefetch_bytes};
+      const std::uint8_t* last = run.rows + (streams - 1) * run.row_step + (blocks - 1) * run.block_step;
+      if (static_cast<std::size_t>(w.end() - last) < packed_block_bytes + prefetch_bytes) run.prefetch_offset = 0;
+      std::int32_t sums[R];
+      dot_rows_upto<Format, Mac, R, Span>(streams, run, a.q, sums);
+      for (std::size_t s = 0; s < streams; ++s) raw[s][i] = sums[s];
+    }
+    for (std::size_t s = 0; s < static_cast<std::size_t>(R) && count[s] != 0; ++s) {
+      write_outputs<Format>(raw[s], count[s], a.sum[0], a.scale[0], e, row_begin + s * part + c, y);
+    }
+  }
+}
+
 // R rows per run at batch 1; with more tokens, runs of one row against up to T tokens at a time (gemv_rows.hpp).
 template <class Format, class Mac, int R, int Span, int T>
 BITLINEAR_TARGET("avx2,fma,f16c")
@@ -79,6 +118,10 @@ inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size
                                           ? (canonical_prefetch_bytes / run_bytes + 1) * run_bytes
                                           : prefetch_bytes;
   alignas(32) std::int32_t raw[gemv_pass_tokens][gemv_chunk_rows];
+  if (a.batch == 1 && w.group_rows == 1 && R > 1) {
+    gemv_streams<Format, Mac, R, Span>(w, a, row_begin, row_end, e, y, raw);
+    return;
+  }
   for (std::size_t t0 = 0; t0 < a.batch; t0 += gemv_pass_tokens) {
     const std::size_t tokens = a.batch - t0 < gemv_pass_tokens ? a.batch - t0 : gemv_pass_tokens;
     const std::int8_t* q = a.q + t0 * a.stride;

@@ -1,8 +1,7 @@
 // bitlinear internal: the kernel tables of the AVX2-class families, one template for both: a family
 // (avx2 below, avxvnni in avxvnni/table.hpp) names its GEMV multiply-accumulate (Mac, avx2/gemv_rows.hpp), its
-// GEMM register tile (Tile), the batch from which the GEMM takes over, and the shape of its GEMV (gemv_shape):
-// the rows its batch-1 GEMV reads side by side are also the group size of its execution layout (kernels.hpp),
-// so that a layer is one linear stream.
+// GEMM register tile (Tile), the batch from which the GEMM takes over, and the shape of its GEMV (gemv_shape).
+// Layers keep the canonical layout: the batch-1 GEMV reads it as gemv_shape().rows streams side by side (gemv.hpp).
 #pragma once
 #ifndef BITLINEAR_INTERNAL_INCLUDE
 #error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
@@ -51,8 +50,8 @@ inline const KernelTable& family_table() noexcept {
                                      &quantize_row,
                                      &matmul<Ternary, Family>,
                                      &matmul<Binary, Family>,
-                                     static_cast<std::size_t>(Family::gemv_shape(Ternary::bits_per_weight).rows),
-                                     static_cast<std::size_t>(Family::gemv_shape(Binary::bits_per_weight).rows),
+                                     1,  // canonical layouts: the batch-1 GEMV reads them as streams (gemv.hpp)
+                                     1,
                                      &compact_matmul<Family::compact_gemv, &matmul<Ternary, Family>>,
                                      1};
   return table;
