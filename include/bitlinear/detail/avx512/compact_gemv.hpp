@@ -55,9 +55,7 @@ BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* const (&block
 // fields) and tokens [0, T) from q.
 template <int R, int T>
 BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int tail_fields, const std::int8_t* q,
-                                                          std::size_t q_stride,
-                                                          std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16],
-                                                          std::size_t i) {
+                                                          std::size_t q_stride, StreamSums& raw, std::size_t i) {
   constexpr int A = T == 1 ? kCompactSingleTokenAccumulators : 1;
   const CompactTables tables = load_compact_tables();
   __m512i acc[R][T * A];
@@ -104,8 +102,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int
 template <int T>
 BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_row_set(std::size_t rows, const RowSet& set, int tail_fields,
                                                              const std::int8_t* q, std::size_t q_stride,
-                                                             std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16],
-                                                             std::size_t i) {
+                                                             StreamSums& raw, std::size_t i) {
   switch (rows) {
     case 1: compact_gemv_rows<1, T>(set, tail_fields, q, q_stride, raw, i); break;
     case 2: compact_gemv_rows<2, T>(set, tail_fields, q, q_stride, raw, i); break;
@@ -124,25 +121,12 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_tokens(const PackedWeightsV
   const std::size_t blocks = w.row_bytes / 64;
   // Fields of the last block that start below in_features (1..5).
   const int tail_fields = static_cast<int>((w.in_features - 320 * (blocks - 1) + 63) / 64);
-  const std::size_t rows = row_end - row_begin;
-  const std::size_t per_stream = stream_rows(rows, kCompactStreams);
-  for (std::size_t c = 0; c < per_stream; c += 16) {
-    const StreamChunk chunk = stream_chunk(row_begin, rows, per_stream, kCompactStreams, c);
-    alignas(64) std::int32_t raw[kGemvMaxRows][kGemvMaxTokens][16] = {};
-    for (std::size_t i = 0; i < chunk.count[0]; ++i) {
-      RowSet set;
-      const std::size_t active = stream_row_set(w, chunk, kCompactStreams, i, kPrefetchBytes, set);
-      compact_gemv_row_set<T>(active, set, tail_fields, q, a.stride, raw, i);
-    }
-    for (std::size_t s = 0; s < kCompactStreams && chunk.count[s] != 0; ++s) {
-      BITLINEAR_UNROLL
-      for (int t = 0; t < T; ++t) {
-        const std::size_t token = t0 + static_cast<std::size_t>(t);
-        store_outputs<TernaryCodes>(_mm512_load_si512(raw[s][t]), chunk.count[s], a.scale[token], a.sum[token], e,
-                                    chunk.first[s], y + token * y_stride);
-      }
-    }
-  }
+  const std::size_t q_stride = a.stride;
+  gemv_streams<TernaryCodes, T>(
+      kCompactStreams, w, a, t0, row_begin, row_end, e, y, y_stride,
+      [q, q_stride, tail_fields](std::size_t active, const RowSet& set, StreamSums& raw, std::size_t i) {
+        compact_gemv_row_set<T>(active, set, tail_fields, q, q_stride, raw, i);
+      });
 }
 
 BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv(const PackedWeightsView& w, const ActivationsView& a,

@@ -117,10 +117,13 @@ inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk&
   return active;
 }
 
+// Raw sums of one chunk: [stream][token][row of the chunk].
+using StreamSums = std::int32_t[kGemvMaxRows][kGemvMaxTokens][16];
+
 // raw[r][t][i] = sum over the row of field * q for the R rows of `set`, tokens [0, T) starting at `q`.
 template <class Codes, int R, int T>
 BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8_t* q, std::size_t q_stride,
-                                              std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16], std::size_t i) {
+                                              StreamSums& raw, std::size_t i) {
   constexpr bool in_place = T == 1;
   constexpr int A = in_place ? Codes::fields : 1;
   __m512i acc[R][T * A];
@@ -157,9 +160,7 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
 
 template <class Codes, int T>
 BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
-                                                 std::size_t q_stride,
-                                                 std::int32_t (&raw)[kGemvMaxRows][kGemvMaxTokens][16],
-                                                 std::size_t i) {
+                                                 std::size_t q_stride, StreamSums& raw, std::size_t i) {
   constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
   if constexpr (max_rows == 4) {
     switch (rows) {
@@ -178,24 +179,24 @@ BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet&
   }
 }
 
-// Outputs [row_begin, row_end) of tokens [t0, t0 + T). The range is cut into S streams of whole 16-row chunks
-// (S = the rows one call holds); each call takes row i of chunk c of every stream, so every stream is read
-// row after row, one linear pass over its part of the weights, and S passes run side by side.
-template <class Codes, int T>
-BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, const ActivationsView& a, std::size_t t0,
-                                                std::size_t row_begin, std::size_t row_end, const Epilogue& e,
-                                                float* y, std::size_t y_stride) {
-  constexpr std::size_t streams = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
-  const std::int8_t* q = a.q + t0 * a.stride;
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T). The range is cut into `streams` streams of whole 16-row
+// chunks; row_set(active, set, raw, i) takes row i of chunk c of the first `active` streams (the kernel of a
+// format: 2-bit here, compact in compact_gemv.hpp), so every stream is read row after row, one linear pass over
+// its part of the weights, and the passes run side by side. Codes: the epilogue.
+template <class Codes, int T, class RowSetKernel>
+BITLINEAR_AVX512_TARGET inline void gemv_streams(std::size_t streams, const PackedWeightsView& w,
+                                                 const ActivationsView& a, std::size_t t0, std::size_t row_begin,
+                                                 std::size_t row_end, const Epilogue& e, float* y,
+                                                 std::size_t y_stride, const RowSetKernel& row_set) {
   const std::size_t rows = row_end - row_begin;
   const std::size_t per_stream = stream_rows(rows, streams);
   for (std::size_t c = 0; c < per_stream; c += 16) {
     const StreamChunk chunk = stream_chunk(row_begin, rows, per_stream, streams, c);
-    alignas(64) std::int32_t raw[kGemvMaxRows][kGemvMaxTokens][16] = {};
+    alignas(64) StreamSums raw = {};
     for (std::size_t i = 0; i < chunk.count[0]; ++i) {
-      RowSet set;
+      RowSet set{};  // (rows past `active` stay unused; zeroed so that no compiler sees them uninitialized)
       const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
-      gemv_row_set<Codes, T>(active, set, q, a.stride, raw, i);
+      row_set(active, set, raw, i);
     }
     for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
       BITLINEAR_UNROLL
@@ -206,6 +207,20 @@ BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, cons
       }
     }
   }
+}
+
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T), in as many streams as one call holds rows.
+template <class Codes, int T>
+BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, const ActivationsView& a, std::size_t t0,
+                                                std::size_t row_begin, std::size_t row_end, const Epilogue& e,
+                                                float* y, std::size_t y_stride) {
+  constexpr std::size_t streams = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
+  const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t q_stride = a.stride;
+  gemv_streams<Codes, T>(streams, w, a, t0, row_begin, row_end, e, y, y_stride,
+                         [q, q_stride](std::size_t active, const RowSet& set, StreamSums& raw, std::size_t i) {
+                           gemv_row_set<Codes, T>(active, set, q, q_stride, raw, i);
+                         });
 }
 
 // Every token of `a`, up to kGemvMaxTokens at a time (each group of tokens reads the weights once).
