@@ -3,7 +3,7 @@
 // Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_shape().rows; a run
 // never crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are
 // read exactly. At batch 1 in the canonical layout (the families' own, since 0.2's second revision) a run is
-// row i of R streams: the range cut into R contiguous parts of whole 64-row chunks, so a run's rows sit
+// row i of R streams (row_streams.hpp): the range cut into R contiguous parts of whole 64-row chunks, so a run's rows sit
 // part * row_bytes apart and the layer is read as R linear passes side by side (as the avx512 GEMV does, which
 // keeps more misses in flight than one pass: docs/avx2.md). In an interleaved layout (groups of R rows block by
 // block) a run is one group, one linear pass. With more tokens (up to 4 per pass), each row of the run goes
@@ -24,6 +24,7 @@
 #include "../../activations.hpp"
 #include "../../config.hpp"
 #include "../kernels.hpp"
+#include "../row_streams.hpp"
 #include "epilogue.hpp"
 #include "gemv_rows.hpp"
 
@@ -81,28 +82,21 @@ inline void gemv_streams(const PackedWeightsView& w, const ActivationsView& a, s
   static_assert(R <= static_cast<int>(gemv_pass_tokens), "one raw chunk per stream");
   const std::size_t blocks = w.row_bytes / packed_block_bytes;
   const std::size_t rows = row_end - row_begin;
-  const std::size_t part = (rows + R * gemv_chunk_rows - 1) / (R * gemv_chunk_rows) * gemv_chunk_rows;
+  const std::size_t part = stream_part_rows(rows, R, gemv_chunk_rows);
   for (std::size_t c = 0; c < part; c += gemv_chunk_rows) {
-    // Every part but the last is whole, so the streams holding row i of this chunk are the first ones.
-    std::size_t count[R];
-    for (std::size_t s = 0; s < static_cast<std::size_t>(R); ++s) {
-      const std::size_t begin = s * part + c, end_of_part = (s + 1) * part < rows ? (s + 1) * part : rows;
-      count[s] = begin < end_of_part ? (end_of_part - begin < gemv_chunk_rows ? end_of_part - begin : gemv_chunk_rows)
-                                     : 0;
-    }
-    for (std::size_t i = 0; i < count[0]; ++i) {
-      std::size_t streams = 1;
-      while (streams < static_cast<std::size_t>(R) && i < count[streams]) ++streams;
-      RowRun run{w.data + (row_begin + c + i) * w.row_bytes, part * w.row_bytes, packed_block_bytes, blocks,
-                 prefetch_bytes};
+    const auto chunk = stream_chunk<R>(row_begin, rows, part, R, gemv_chunk_rows, c);
+    for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+      const std::size_t streams = streams_holding_row(chunk, R, i);
+      RowRun run{w.data + chunk.first[0] * w.row_bytes + i * w.row_bytes, part * w.row_bytes, packed_block_bytes,
+                 blocks, prefetch_bytes};
       const std::uint8_t* last = run.rows + (streams - 1) * run.row_step + (blocks - 1) * run.block_step;
       if (static_cast<std::size_t>(w.end() - last) < packed_block_bytes + prefetch_bytes) run.prefetch_offset = 0;
       std::int32_t sums[R];
       dot_rows_upto<Format, Mac, R, Span>(streams, run, a.q, sums);
       for (std::size_t s = 0; s < streams; ++s) raw[s][i] = sums[s];
     }
-    for (std::size_t s = 0; s < static_cast<std::size_t>(R) && count[s] != 0; ++s) {
-      write_outputs<Format>(raw[s], count[s], a.sum[0], a.scale[0], e, row_begin + s * part + c, y);
+    for (std::size_t s = 0; s < static_cast<std::size_t>(R) && chunk.count[s] != 0; ++s) {
+      write_outputs<Format>(raw[s], chunk.count[s], a.sum[0], a.scale[0], e, chunk.first[s], y);
     }
   }
 }

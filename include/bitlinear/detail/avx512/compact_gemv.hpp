@@ -28,7 +28,7 @@ inline constexpr std::size_t kCompactStreams = 4;
 // loop; hot 2560x2560 measured 58.3-58.8 µs with 2 against 60.2-61.2 with 3 (1: 62 µs, 4: 63-64 µs), streaming alike.
 inline constexpr int kCompactSingleTokenAccumulators = 2;
 
-// One block of R rows (block of row r at block + r * row_step), its first NF fields, T tokens.
+// One block of R rows (row r's at block[r]), its first NF fields, T tokens.
 template <int R, int T, int A, int NF>
 BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* const (&block)[R], const std::int8_t* q,
                                                std::size_t q_stride, const CompactTables& tables,

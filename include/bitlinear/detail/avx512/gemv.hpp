@@ -6,7 +6,7 @@
 // and shared by the R rows. R*T zmm accumulators hold raw = sum f*q (see codes.hpp for the epilogue). At batch 1
 // the fields are only masked, not shifted (field_in_place), with one accumulator per row and field (ternary
 // 4 rows x 4, binary 2 rows x 8): 2 vector ops per 64 weights instead of 3.
-// Memory order: the R rows of one call are not neighbours but row i of R streams (StreamChunk below): the call's
+// Memory order: the R rows of one call are not neighbours but row i of R streams (row_streams.hpp): the call's
 // rows cut into R contiguous parts. The family keeps its weights in the canonical layout (table.hpp), where a
 // stream is one linear run of memory, so a layer is read as R linear passes side by side, each row after row.
 // Several streams keep more cache misses in flight than one: measured on the 0.2 machine (docs/avx512.md),
@@ -23,6 +23,7 @@
 #endif
 
 #include "../kernels.hpp"
+#include "../row_streams.hpp"
 #include "codes.hpp"
 #include "target.hpp"
 
@@ -67,7 +68,7 @@ BITLINEAR_AVX512_INLINE __m512i combine_accumulators(const __m512i* acc) {
 }
 
 // R rows, each its own pointer: block b of row r at rows[r] + b * block_step[r]. The rows of one call come
-// from R different streams (StreamChunk), so the pointers are far apart.
+// from R different streams (row_streams.hpp: 16-row chunks here), so the pointers are far apart.
 struct RowSet {
   const std::uint8_t* rows[kGemvMaxRows];
   std::size_t block_step[kGemvMaxRows];
@@ -75,43 +76,19 @@ struct RowSet {
   std::size_t prefetch_offset;  // 0: no prefetch
 };
 
-// Streams: a GEMV call's output rows [row_begin, row_end) cut into S streams of whole 16-row chunks (the last
-// stream shorter, or empty). Kernel calls take row i of chunk c of every stream side by side, so each stream is
-// read row after row: in the canonical layout, S linear passes over memory at once, which keeps more misses in
-// flight than one pass (measured in docs/avx512.md). Every stream but the last holds full chunks, so the streams
-// still holding row i of a chunk are always the first `active` ones.
-inline std::size_t stream_rows(std::size_t rows, std::size_t streams) noexcept {
-  return (rows + 16 * streams - 1) / (16 * streams) * 16;
-}
-struct StreamChunk {
-  std::size_t first[kGemvMaxRows];  // output row of chunk row 0, per stream
-  std::size_t count[kGemvMaxRows];  // rows in the chunk (0 to 16), per stream
-};
-// Chunk c (its rows start c rows into every stream).
-inline StreamChunk stream_chunk(std::size_t row_begin, std::size_t rows, std::size_t per_stream, std::size_t streams,
-                                std::size_t c) noexcept {
-  StreamChunk chunk{};
-  for (std::size_t s = 0; s < streams; ++s) {
-    const std::size_t begin = s * per_stream + c;  // relative to row_begin
-    const std::size_t stream_end = (s + 1) * per_stream < rows ? (s + 1) * per_stream : rows;
-    const std::size_t end = begin + 16 < stream_end ? begin + 16 : stream_end;
-    chunk.first[s] = row_begin + begin;
-    chunk.count[s] = begin < end ? end - begin : 0;
-  }
-  return chunk;
-}
 // The row set of row i of `chunk` (i < chunk.count[0]); returns how many streams have that row. Prefetch only
 // inside the buffer: if the farthest byte any row would prefetch does not exist, the set prefetches nothing.
-inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk& chunk, std::size_t streams,
-                                  std::size_t i, std::size_t prefetch_offset, RowSet& set) noexcept {
+inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<kGemvMaxRows>& chunk,
+                                  std::size_t streams, std::size_t i, std::size_t prefetch_offset,
+                                  RowSet& set) noexcept {
   set.blocks = w.row_bytes / 64;
   set.prefetch_offset = prefetch_offset;
-  std::size_t active = 0;
-  for (; active < streams && i < chunk.count[active]; ++active) {
-    const std::size_t row = chunk.first[active] + i;
-    set.rows[active] = w.row(row);
-    set.block_step[active] = w.block_step(row);
-    const std::uint8_t* last_block = set.rows[active] + (set.blocks - 1) * set.block_step[active];
+  const std::size_t active = streams_holding_row(chunk, streams, i);
+  for (std::size_t s = 0; s < active; ++s) {
+    const std::size_t row = chunk.first[s] + i;
+    set.rows[s] = w.row(row);
+    set.block_step[s] = w.block_step(row);
+    const std::uint8_t* last_block = set.rows[s] + (set.blocks - 1) * set.block_step[s];
     if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) set.prefetch_offset = 0;
   }
   return active;
@@ -189,9 +166,9 @@ BITLINEAR_AVX512_TARGET inline void gemv_streams(std::size_t streams, const Pack
                                                  std::size_t row_end, const Epilogue& e, float* y,
                                                  std::size_t y_stride, const RowSetKernel& row_set) {
   const std::size_t rows = row_end - row_begin;
-  const std::size_t per_stream = stream_rows(rows, streams);
-  for (std::size_t c = 0; c < per_stream; c += 16) {
-    const StreamChunk chunk = stream_chunk(row_begin, rows, per_stream, streams, c);
+  const std::size_t part = stream_part_rows(rows, streams, 16);
+  for (std::size_t c = 0; c < part; c += 16) {
+    const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, 16, c);
     alignas(64) StreamSums raw = {};
     for (std::size_t i = 0; i < chunk.count[0]; ++i) {
       RowSet set{};  // (rows past `active` stay unused; zeroed so that no compiler sees them uninitialized)
