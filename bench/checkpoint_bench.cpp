@@ -6,7 +6,7 @@
 // The load benchmark also measures, once, the peak RSS growth of a load in this process (Linux: VmHWM reset
 // through /proc/self/clear_refs) against the final layers' bytes plus the mapped pages the load touched (RssFile
 // growth): peak_over_layers = (peak growth - touched mapped bytes) / layer bytes (target <= 1.2).
-#include <bitlinear/checkpoint.hpp>
+#include <bitlinear/io/checkpoint.hpp>
 
 #include <benchmark/benchmark.h>
 

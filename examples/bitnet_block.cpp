@@ -12,7 +12,7 @@
 // attention; SubLN: o = o_proj(RMSNorm(attn)); x1 = x + o; h2 = RMSNorm(x1); f = relu(gate(h2))^2 * up(h2);
 // SubLN: y = x1 + down_proj(RMSNorm(f)).
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/checkpoint.hpp>
+#include <bitlinear/io/checkpoint.hpp>
 
 #include <algorithm>
 #include <chrono>

@@ -1,6 +1,6 @@
 // HF import into the compact format (hf_import_compact.hpp): the same layer as the 2-bit import, converted.
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/hf_import_compact.hpp>
+#include <bitlinear/io/hf_import_compact.hpp>
 
 #include <gtest/gtest.h>
 

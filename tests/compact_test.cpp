@@ -2,7 +2,7 @@
 // rejection of non-canonical bytes, and CompactTernaryLinear against TernaryLinear bit for bit on every kernel
 // family this CPU runs (shapes, tails, batches, row ranges, strides, threads, NaN rows), conversions, save/load.
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/serialize.hpp>
+#include <bitlinear/io/serialize.hpp>
 
 #include <gtest/gtest.h>
 

@@ -16,8 +16,8 @@
 #include <xmmintrin.h>
 #endif
 
-#include <bitlinear/hf_import_compact.hpp>
-#include <bitlinear/serialize.hpp>
+#include <bitlinear/io/hf_import_compact.hpp>
+#include <bitlinear/io/serialize.hpp>
 
 #include "test_util.hpp"
 

@@ -1,7 +1,7 @@
 // The safetensors reader and the Hugging Face import on hand-built files: what is accepted, and every
 // malformed-header rule. (The comparison against PyTorch lives in tests/interop/.)
-#include <bitlinear/hf_import.hpp>
-#include <bitlinear/safetensors.hpp>
+#include <bitlinear/io/hf_import.hpp>
+#include <bitlinear/io/safetensors.hpp>
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Save/load: exact round trips for both layer kinds and every option, and every malformed-input error.
-#include <bitlinear/serialize.hpp>
+#include <bitlinear/io/serialize.hpp>
 
 #include <gtest/gtest.h>
 

@@ -4,7 +4,7 @@
 # scalar (kernel matrix, per-ISA kernel tests), the hand-worked semantics (ties, NaN rows, non-finite weights),
 # the FP-environment and hardening tests, and the PyTorch float32 reference. Linking with -ffast-math also
 # links crtfastmath.o, which turns on flush-to-zero and denormals-are-zero at startup: the library must pin
-# its own environment (detail/fp_environment.hpp) for these to pass.
+# its own environment (include/bitlinear/detail/fp_environment.hpp) for these to pass.
 # The same tests are also built by Clang without -ffast-math (-O3, as a Release build): CI's only plain Clang
 # build of the exactness and FP-environment tests (Clang once sank float work past the environment guard at -O3).
 set -euo pipefail

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "config.hpp"
+#include "error.hpp"
 #include "format.hpp"
 #include "format_compact.hpp"
 #include "layer.hpp"

@@ -104,6 +104,3 @@
   do {                                                                           \
     if (!(condition)) ::bitlinear::detail::throw_invalid_argument(message);      \
   } while (false)
-
-// detail::fail(), detail::throw_invalid_argument() and the error handler.
-#include "error.hpp"

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "error.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 

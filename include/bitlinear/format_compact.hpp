@@ -25,6 +25,7 @@
 #include <string>
 
 #include "config.hpp"
+#include "error.hpp"
 #include "format.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "config.hpp"
+#include "error.hpp"
 
 // How the CPU is asked, per platform (each path is described where it is used below):
 //   x86-64: cpuid + xgetbv. GCC, Clang, MinGW: <cpuid.h> and inline asm. MSVC: __cpuidex (<intrin.h>) and
@@ -243,7 +244,21 @@ namespace detail {
 
 // Families that have kernels in this version of the library; a family listed in Isa but not here
 // (its kernels not yet written for this architecture) is never chosen automatically and cannot be forced.
-inline bool isa_implemented(Isa isa) noexcept;  // defined in detail/dispatch.hpp
+inline bool isa_implemented(Isa isa) noexcept {
+  switch (isa) {
+    case Isa::scalar: return true;
+#if BITLINEAR_ARCH_X86_64
+    case Isa::avx2:
+    case Isa::avxvnni:
+    case Isa::avx512: return true;
+#endif
+#if BITLINEAR_ARCH_AARCH64
+    case Isa::neon:
+    case Isa::neon_dotprod: return true;
+#endif
+    default: return false;
+  }
+}
 
 inline bool isa_runnable(Isa isa) noexcept { return isa != Isa::automatic && isa_implemented(isa) && cpu_supports(isa); }
 
@@ -339,8 +354,3 @@ inline std::string_view active_isa() { return isa_name(default_isa()); }
 
 BITLINEAR_NAMESPACE_END
 
-// The kernel tables, and isa_implemented() with them.
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-#include "detail/dispatch.hpp"

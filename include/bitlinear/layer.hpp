@@ -27,14 +27,15 @@
 
 #include "activations.hpp"
 #include "config.hpp"
+#include "error.hpp"
 #include "detail/aligned_buffer.hpp"
-#include "detail/dispatch.hpp"  // first of the detail headers: it includes kernels.hpp in the order that works
+#include "kernels/grid.hpp"  // first of the kernel headers: it includes interface.hpp in the order that works
 #include "detail/checked_size.hpp"
-#include "detail/compact_fallback.hpp"
+#include "kernels/compact_fallback.hpp"
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
-#include "detail/kernels.hpp"
-#include "detail/layout.hpp"
+#include "kernels/interface.hpp"
+#include "kernels/layout.hpp"
 #include "format.hpp"
 #include "format_compact.hpp"
 #include "isa.hpp"
@@ -156,7 +157,8 @@ class BitLinear {
     run_matmul(acts, 0, out_, y, y_stride);  // acts are valid by construction: no need to re-check the padding
   }
 
-  // Multithreaded forward on a ThreadPool (thread_pool.hpp; defined in parallel_forward.hpp). Quantization is
+  // Multithreaded forward on a ThreadPool (thread_pool.hpp; defined in parallel_forward.hpp, which
+  // includes this header; <bitlinear/bitlinear.hpp> includes both). Quantization is
   // split over rows of x and the matmul over fixed chunks of output rows that depend only on the layer shape
   // and batch, never on the pool's size, so the result is bit-identical to forward() for every thread count.
   // The workspace overload performs no heap allocation. Calls on one pool from several threads run one at a time.
@@ -412,6 +414,3 @@ using BinaryLinear = BitLinear<Binary>;
 using CompactTernaryLinear = BitLinear<TernaryCompact>;
 
 BITLINEAR_NAMESPACE_END
-
-// The ThreadPool overloads of forward(), so that they are defined wherever BitLinear is.
-#include "parallel_forward.hpp"

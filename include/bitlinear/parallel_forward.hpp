@@ -1,4 +1,4 @@
-// bitlinear: BitLinear::forward on a ThreadPool (declared in layer.hpp, which includes this header).
+// bitlinear: BitLinear::forward on a ThreadPool (declared in layer.hpp).
 //
 // Work split:
 //   1. quantization: chunks of rows of x (per tensor: first every row's absmax in chunks, then the shared
@@ -19,6 +19,7 @@
 #endif
 
 #include "config.hpp"
+#include "error.hpp"
 
 // Without std::thread (config.hpp) there is no pool: layer.hpp still declares the overloads, nothing defines them.
 #if BITLINEAR_HAS_THREADS

@@ -24,9 +24,10 @@
 
 #include "activations.hpp"
 #include "config.hpp"
+#include "error.hpp"
 #include "detail/aligned_buffer.hpp"
 #include "detail/checked_size.hpp"
-#include "detail/dispatch.hpp"
+#include "kernels/grid.hpp"
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
 #include "format.hpp"

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "config.hpp"
+#include "error.hpp"
 
 #if !BITLINEAR_HAS_THREADS
 // No std::thread: MinGW-w64's win32 thread model before GCC 13, or BITLINEAR_HAS_THREADS=0 (config.hpp).

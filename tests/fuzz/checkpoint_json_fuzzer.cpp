@@ -3,7 +3,7 @@
 // document. Each call either throws std::invalid_argument or returns a result whose invariants hold (checked
 // below); anything else (a crash, a sanitizer report, another exception type) is a bug. Build and run:
 // .ci/steps/40-fuzz.sh.
-#include <bitlinear/hf_config.hpp>
+#include <bitlinear/io/hf_config.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // layer beyond the budget) and otherwise build a layer whose codes are transformers' unpacking of the bytes,
 // whose weight_scale follows the convention, and whose outputs equal a layer built from the same codes through
 // from_packed, bit for bit. Build and run: .ci/steps/40-fuzz.sh.
-#include <bitlinear/hf_import.hpp>
+#include <bitlinear/io/hf_import.hpp>
 
 #include <cmath>
 #include <cstddef>

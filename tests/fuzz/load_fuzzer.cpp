@@ -5,7 +5,7 @@
 // an older-version file re-saves as the current version, which loads to the same layer and re-saves to itself;
 // and the stream loader agrees with the buffer loader. Any other exception, crash, sanitizer report or oversized allocation
 // (libFuzzer's -malloc_limit_mb) is a bug.
-#include <bitlinear/serialize.hpp>
+#include <bitlinear/io/serialize.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -2,8 +2,8 @@
 // .ci/steps/40-fuzz.sh. Parsing either throws std::invalid_argument or yields tensors whose bytes lie inside
 // the input (ASan checks every read below); importing a "<name>.weight" tensor likewise throws
 // std::invalid_argument or builds a layer. Anything else is a bug.
-#include <bitlinear/hf_import.hpp>
-#include <bitlinear/safetensors.hpp>
+#include <bitlinear/io/hf_import.hpp>
+#include <bitlinear/io/safetensors.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -4,7 +4,7 @@
 // each name with every earlier one (~3e10 string comparisons each, minutes). ctest runs this program with a
 // TIMEOUT (tests/CMakeLists.txt), which is what fails if parsing turns quadratic again: no timing is asserted
 // here, because timings on a shared machine are noise (bench/checkpoint_bench.cpp measures them).
-#include <bitlinear/safetensors.hpp>
+#include <bitlinear/io/safetensors.hpp>
 
 #include <chrono>
 #include <cstdint>

@@ -4,7 +4,7 @@
 //     copy of the weights (before the fix, a canonical copy as large as the layer was made and then copied);
 //   - load_bitnet_layers on a two-block checkpoint written here: the same bound for the whole model.
 // Not built under sanitizers (they replace the allocator themselves) and only on glibc (malloc_usable_size).
-#include <bitlinear/checkpoint.hpp>
+#include <bitlinear/io/checkpoint.hpp>
 
 #include <malloc.h>
 

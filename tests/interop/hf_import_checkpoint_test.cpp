@@ -2,8 +2,8 @@
 // PyTorch: the int8 activations bit for bit, the outputs to 1e-6 of the magnitude of their terms, on every
 // kernel family this CPU runs. Usage: bitlinear_hf_tests FIXTURE_DIR (ctest passes it).
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/hf_import.hpp>
-#include <bitlinear/safetensors.hpp>
+#include <bitlinear/io/hf_import.hpp>
+#include <bitlinear/io/safetensors.hpp>
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // the format (2^40 weights) are compared in 64-bit arithmetic, so normal layers are accepted; sizes this address
 // space cannot hold are clear errors, never wrapped products. Standalone (no GoogleTest for -m32 on Debian).
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/serialize.hpp>
+#include <bitlinear/io/serialize.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -8,9 +8,9 @@
 //   - "works" runs a forward (single- and multithreaded when the pool exists) and exits 0 if it matches scalar.
 // Includes every public header, so that each compiles without exceptions.
 #include <bitlinear/bitlinear.hpp>
-#include <bitlinear/hf_import.hpp>
-#include <bitlinear/safetensors.hpp>
-#include <bitlinear/serialize.hpp>
+#include <bitlinear/io/hf_import.hpp>
+#include <bitlinear/io/safetensors.hpp>
+#include <bitlinear/io/serialize.hpp>
 
 #if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || BITLINEAR_EXCEPTIONS
 #error "this test must be compiled without exceptions"

@@ -1,8 +1,6 @@
 // bitlinear internal: a copyable, 64-byte aligned byte buffer (packed weights, quantized activations).
 #pragma once
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
-#endif
+#include "internal_only.hpp"
 
 #include <cstddef>
 #include <cstring>

@@ -6,9 +6,7 @@
 // Limits that are properties of the format (2^40 weights per layer) are compared in 64-bit arithmetic, so that
 // a 32-bit size_t build accepts the same layers (as far as its address space allows).
 #pragma once
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
-#endif
+#include "internal_only.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -16,6 +14,7 @@
 #include <string>
 
 #include "../config.hpp"
+#include "../error.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {

@@ -16,9 +16,7 @@
 // refused where the compiler reveals them (__FAST_MATH__, __FINITE_MATH_ONLY__, MSVC /fp:fast).
 // The rounding mode of exact_* is the environment's, which FpEnvironmentGuard (fp_environment.hpp) pins.
 #pragma once
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
-#endif
+#include "internal_only.hpp"
 
 #include <cstdint>
 #include <cstdio>

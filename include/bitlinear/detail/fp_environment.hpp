@@ -18,9 +18,7 @@
 // (exact_float.hpp) inside the scope: compilers treat register arithmetic as independent of the control register
 // and may sink it past the guard's restoring write (Clang 14 did, for the binary weight scale).
 #pragma once
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
-#endif
+#include "internal_only.hpp"
 
 #include "../config.hpp"
 

@@ -5,9 +5,7 @@
 // (/arch:AVX2, -mavx2), although target attributes could use them. Including the sub-headers after
 // <immintrin.h> declares them for target-attributed functions, as under GCC and Clang.
 #pragma once
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#error "bitlinear/detail headers are internal: include <bitlinear/bitlinear.hpp>"
-#endif
+#include "internal_only.hpp"
 
 #include "../config.hpp"
 

@@ -1,0 +1,335 @@
+// bitlinear: whole Hugging Face BitNet checkpoints: a directory with config.json and either model.safetensors or
+// model.safetensors.index.json plus its shards.
+//
+//   auto checkpoint = bitlinear::HfCheckpoint::open("bitnet-b1.58-2B-4T");       // maps every shard, O(headers)
+//   auto model = bitlinear::load_bitnet_layers(checkpoint);                       // every BitLinear layer
+//   const bitlinear::TernaryLinear& q = model.layer("model.layers.0.self_attn.q_proj");
+//   const bitlinear::SafetensorsTensor& norm = model.tensor("model.norm.weight");  // a view into the mapping
+//
+// The scale convention comes from config.json's quantization_config (hf_config.hpp: hf_weight_format), the
+// layers from the tensor names (a module P is a packed BitLinear layer when P.weight_scale exists), and every
+// other tensor is handed back as a view. Views point into the checkpoint's mappings: keep the HfCheckpoint
+// alive while they are used. The layers own their weights and do not need it.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "hf_config.hpp"
+#include "hf_import.hpp"
+#include "../layer.hpp"
+#include "mapped_file.hpp"
+#include "safetensors.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+
+namespace detail {
+
+// Orders names with their digit runs compared as numbers: "layers.2." before "layers.10.".
+inline bool natural_less(std::string_view a, std::string_view b) noexcept {
+  std::size_t i = 0, j = 0;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      std::size_t ie = i, je = j;
+      while (ie < a.size() && a[ie] == '0') ++ie;  // skip leading zeros, then compare by length, then digits
+      while (je < b.size() && b[je] == '0') ++je;
+      std::size_t ae = ie, be = je;
+      while (ae < a.size() && digit(a[ae])) ++ae;
+      while (be < b.size() && digit(b[be])) ++be;
+      if (ae - ie != be - je) return ae - ie < be - je;
+      const int c = a.substr(ie, ae - ie).compare(b.substr(je, be - je));
+      if (c != 0) return c < 0;
+      if (ae - i != be - j) return ae - i < be - j;  // fewer leading zeros first, for a strict order
+      i = ae, j = be;
+    } else {
+      if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+      ++i, ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
+// Reads a whole text file of at most `limit` bytes. Throws std::runtime_error if it cannot be read,
+// std::invalid_argument if it is larger than the limit.
+inline std::string read_text_file(const std::string& path, std::size_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) detail::fail_runtime_error("bitlinear: cannot open \"" + path + "\"");
+  std::string text;
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer), in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > limit) {
+      detail::fail_invalid_argument("bitlinear: \"" + path + "\" is larger than the " + std::to_string(limit) +
+                                  "-byte limit for this file");
+    }
+  }
+  if (in.bad()) detail::fail_runtime_error("bitlinear: read error in \"" + path + "\"");
+  return text;
+}
+
+inline bool file_exists(const std::string& path) { return std::ifstream(path, std::ios::binary).good(); }
+
+inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+inline bool is_float_dtype(const std::string& dtype) {
+  return dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64";
+}
+
+}  // namespace detail
+
+// A checkpoint directory: its config and every tensor of every shard, by name.
+class HfCheckpoint {
+ public:
+  static constexpr std::size_t max_config_bytes = std::size_t{16} << 20;  // config.json
+  static constexpr std::size_t max_index_bytes = 100'000'000;              // the index (like a safetensors header)
+
+  // Opens `directory`: config.json, then model.safetensors.index.json and every shard it names, or else
+  // model.safetensors. Shards are memory-mapped (FileAccess::map) or read. Throws std::runtime_error if a file
+  // cannot be opened, std::invalid_argument if a file is malformed or the index and the shards disagree (a
+  // tensor missing from its shard, or a shard tensor the index does not map to that shard).
+  static HfCheckpoint open(const std::string& directory, FileAccess access = FileAccess::map) {
+    HfCheckpoint c;
+    c.directory_ = directory;
+    c.config_ = parse_hf_config(detail::read_text_file(path_in(directory, "config.json"), max_config_bytes));
+    const std::string index_path = path_in(directory, "model.safetensors.index.json");
+    if (detail::file_exists(index_path)) {
+      const auto entries = parse_hf_index(detail::read_text_file(index_path, max_index_bytes));
+      for (const auto& e : entries) c.shard_names_.push_back(e.second);
+      std::sort(c.shard_names_.begin(), c.shard_names_.end());
+      c.shard_names_.erase(std::unique(c.shard_names_.begin(), c.shard_names_.end()), c.shard_names_.end());
+      for (const std::string& shard : c.shard_names_) {
+        c.shards_.push_back(SafetensorsFile::open(path_in(directory, shard), access));
+      }
+      std::size_t shard_tensors = 0;
+      for (const SafetensorsFile& s : c.shards_) shard_tensors += s.view().tensors().size();
+      c.index_.reserve(entries.size());
+      for (const auto& e : entries) {
+        const std::size_t k = static_cast<std::size_t>(
+            std::lower_bound(c.shard_names_.begin(), c.shard_names_.end(), e.second) - c.shard_names_.begin());
+        const SafetensorsTensor* t = c.shards_[k].view().find(e.first);
+        if (t == nullptr) {
+          detail::fail_invalid_argument("bitlinear: model.safetensors.index.json maps tensor " + detail::quoted(e.first) +
+                                      " to shard " + detail::quoted(e.second) + ", which has no such tensor");
+        }
+        c.index_.push_back(t);
+      }
+      if (shard_tensors != c.index_.size()) c.throw_unmapped_tensor();
+    } else {
+      c.shard_names_.push_back("model.safetensors");
+      c.shards_.push_back(SafetensorsFile::open(path_in(directory, "model.safetensors"), access));
+      for (const SafetensorsTensor& t : c.shards_[0].view().tensors()) c.index_.push_back(&t);
+    }
+    std::sort(c.index_.begin(), c.index_.end(),
+              [](const SafetensorsTensor* a, const SafetensorsTensor* b) { return detail::natural_less(a->name, b->name); });
+    return c;
+  }
+
+  const HfModelConfig& config() const noexcept { return config_; }
+  const std::string& directory() const noexcept { return directory_; }
+  const std::vector<std::string>& shard_names() const noexcept { return shard_names_; }
+  const std::vector<SafetensorsFile>& shards() const noexcept { return shards_; }
+  // Every tensor of every shard, in natural name order ("layers.2" before "layers.10").
+  const std::vector<const SafetensorsTensor*>& tensors() const noexcept { return index_; }
+
+  const SafetensorsTensor* find(std::string_view name) const noexcept {
+    const auto it = std::lower_bound(index_.begin(), index_.end(), name, [](const SafetensorsTensor* t, std::string_view n) {
+      return detail::natural_less(t->name, n);
+    });
+    return it != index_.end() && (*it)->name == name ? *it : nullptr;
+  }
+  const SafetensorsTensor& at(std::string_view name) const {
+    const SafetensorsTensor* t = find(name);
+    if (t == nullptr) detail::fail_invalid_argument("bitlinear: the checkpoint has no tensor " + detail::quoted(std::string(name)));
+    return *t;
+  }
+
+  // Bytes of the shards' mappings resident in RAM now (0 for shards that were read, or where unknown).
+  std::size_t resident_bytes() const {
+    std::size_t n = 0;
+    for (const SafetensorsFile& s : shards_) n += s.resident_bytes();
+    return n;
+  }
+
+  HfCheckpoint(HfCheckpoint&&) noexcept = default;
+  HfCheckpoint& operator=(HfCheckpoint&&) noexcept = default;
+  HfCheckpoint(const HfCheckpoint&) = delete;
+  HfCheckpoint& operator=(const HfCheckpoint&) = delete;
+
+ private:
+  HfCheckpoint() = default;
+
+  static std::string path_in(const std::string& directory, const std::string& name) {
+    if (directory.empty()) return name;
+    const char last = directory.back();
+    return last == '/' || last == '\\' ? directory + name : directory + "/" + name;
+  }
+
+  [[noreturn]] void throw_unmapped_tensor() const {
+    for (std::size_t k = 0; k < shards_.size(); ++k) {
+      for (const SafetensorsTensor& t : shards_[k].view().tensors()) {
+        if (std::find(index_.begin(), index_.end(), &t) == index_.end()) {
+          detail::fail_invalid_argument("bitlinear: shard " + detail::quoted(shard_names_[k]) + " holds tensor " +
+                                      detail::quoted(t.name) +
+                                      ", which model.safetensors.index.json does not map to that shard");
+        }
+      }
+    }
+    detail::fail_runtime_error("bitlinear: index/shard count mismatch without an unmapped tensor");
+  }
+
+  std::string directory_;
+  HfModelConfig config_;
+  std::vector<std::string> shard_names_;
+  std::vector<SafetensorsFile> shards_;           // moving a SafetensorsFile keeps its tensors in place
+  std::vector<const SafetensorsTensor*> index_;  // natural name order
+};
+
+// Options of load_bitnet_layers.
+struct BitNetLoadOptions {
+  HfImportOptions import;  // layer options and the per-layer weight-byte budget
+  // The weight format, if config.json is not to be trusted for it (nothing: hf_weight_format(config)).
+  std::optional<HfWeightFormat> format;
+  // Online (float) checkpoints: the module names (last path component) that are BitLinear layers, as transformers
+  // converts every nn.Linear but lm_head and modules_to_not_convert. Also used to catch packed checkpoints whose
+  // projections are stored as floats.
+  std::vector<std::string> linear_names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+};
+
+struct BitNetLayer {
+  std::string name;  // the module path, e.g. "model.layers.0.self_attn.q_proj"
+  TernaryLinear layer;
+};
+
+// Every BitLinear layer of a checkpoint, and views of its other tensors.
+struct BitNetModel {
+  HfWeightFormat format = HfWeightFormat::packed_divide;
+  std::vector<BitNetLayer> layers;                // natural order of module names
+  std::vector<const SafetensorsTensor*> tensors;  // the tensors that are not part of a layer, natural order
+
+  const TernaryLinear* find_layer(std::string_view module) const noexcept {
+    const auto it = std::lower_bound(layers.begin(), layers.end(), module,
+                                     [](const BitNetLayer& l, std::string_view n) { return detail::natural_less(l.name, n); });
+    return it != layers.end() && it->name == module ? &it->layer : nullptr;
+  }
+  const TernaryLinear& layer(std::string_view module) const {
+    const TernaryLinear* l = find_layer(module);
+    if (l == nullptr) detail::fail_invalid_argument("bitlinear: the model has no BitLinear layer " + detail::quoted(std::string(module)));
+    return *l;
+  }
+  const SafetensorsTensor* find_tensor(std::string_view name) const noexcept {
+    const auto it = std::lower_bound(tensors.begin(), tensors.end(), name, [](const SafetensorsTensor* t, std::string_view n) {
+      return detail::natural_less(t->name, n);
+    });
+    return it != tensors.end() && (*it)->name == name ? *it : nullptr;
+  }
+  const SafetensorsTensor& tensor(std::string_view name) const {
+    const SafetensorsTensor* t = find_tensor(name);
+    if (t == nullptr) detail::fail_invalid_argument("bitlinear: the model has no (non-layer) tensor " + detail::quoted(std::string(name)));
+    return *t;
+  }
+  // Packed weight bytes of all layers.
+  std::size_t weight_bytes() const noexcept {
+    std::size_t n = 0;
+    for (const BitNetLayer& l : layers) n += l.layer.packed_weights_size();
+    return n;
+  }
+};
+
+// Builds every BitLinear layer of `checkpoint`, one after another (the transient memory is one layer's
+// conversion at most). Packed formats: each module P with a tensor P.weight_scale is a layer (P.weight U8
+// [out/4, in], optional P.bias). Online: each 2-D float P.weight whose last path component is in
+// options.linear_names and which modules_to_not_convert (or the name lm_head) does not exclude. Throws
+// std::invalid_argument for a config the loader refuses (hf_weight_format), tensors that contradict the format
+// (a float projection in a packed checkpoint, a packed one in an online checkpoint, a packed module that
+// modules_to_not_convert excludes), and whatever the layer import rejects (naming the module).
+inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitNetLoadOptions& options = {}) {
+  const HfQuantizationConfig& q = checkpoint.config().quantization;
+  BitNetModel model;
+  model.format = options.format ? *options.format : hf_weight_format(q);
+  const bool packed = model.format != HfWeightFormat::float_online;
+  auto module_of = [](const std::string& name, std::string_view suffix) {
+    return name.substr(0, name.size() - suffix.size());
+  };
+  auto is_linear_name = [&](std::string_view module) {
+    const std::size_t dot = module.rfind('.');
+    const std::string_view last = dot == std::string_view::npos ? module : module.substr(dot + 1);
+    return std::find(options.linear_names.begin(), options.linear_names.end(), last) != options.linear_names.end();
+  };
+  auto fail = [](const std::string& module, const std::string& message) {
+    detail::fail_invalid_argument("bitlinear: BitLinear module " + detail::quoted(module) + ": " + message);
+  };
+  std::vector<const SafetensorsTensor*> consumed;
+  for (const SafetensorsTensor* t : checkpoint.tensors()) {
+    if (packed && detail::ends_with(t->name, ".weight_scale")) {
+      const std::string module = module_of(t->name, ".weight_scale");
+      if (hf_module_not_converted(q, module)) fail(module, "stored packed, but quantization_config.modules_to_not_convert excludes it");
+      const SafetensorsTensor* weight = checkpoint.find(module + ".weight");
+      if (weight == nullptr) fail(module, "has a weight_scale but no weight");
+      const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
+      const HfScaleConvention convention =
+          model.format == HfWeightFormat::packed_divide ? HfScaleConvention::divide : HfScaleConvention::multiply;
+#if BITLINEAR_EXCEPTIONS
+      try {
+        model.layers.push_back({module, ternary_from_hf_tensors(*weight, *t, bias, convention, options.import)});
+      } catch (const std::invalid_argument& e) {
+        fail(module, e.what());
+      }
+#else
+      model.layers.push_back({module, ternary_from_hf_tensors(*weight, *t, bias, convention, options.import)});
+#endif
+      consumed.insert(consumed.end(), {t, weight});
+      if (bias != nullptr) consumed.push_back(bias);
+    } else if (detail::ends_with(t->name, ".weight") && t->shape.size() == 2) {
+      const std::string module = module_of(t->name, ".weight");
+      const bool excluded = hf_module_not_converted(q, module) || module.find("lm_head") != std::string::npos;
+      if (packed) {
+        if (detail::is_float_dtype(t->dtype) && is_linear_name(module) && !excluded &&
+            checkpoint.find(module + ".weight_scale") == nullptr) {
+          fail(module, "config.json describes packed weights, but this projection is stored as " + t->dtype +
+                           " without a weight_scale (an online checkpoint with the wrong quantization_config?)");
+        }
+      } else if (is_linear_name(module) && !excluded) {
+        if (!detail::is_float_dtype(t->dtype) || checkpoint.find(module + ".weight_scale") != nullptr) {
+          fail(module, "config.json describes online quantization (float weights), but this projection is stored "
+                       "as " + t->dtype + (checkpoint.find(module + ".weight_scale") ? " with a weight_scale" : ""));
+        }
+        const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
+#if BITLINEAR_EXCEPTIONS
+        try {
+          model.layers.push_back({module, ternary_from_float_tensor(*t, bias, options.import)});
+        } catch (const std::invalid_argument& e) {
+          fail(module, e.what());
+        }
+#else
+        model.layers.push_back({module, ternary_from_float_tensor(*t, bias, options.import)});
+#endif
+        consumed.push_back(t);
+        if (bias != nullptr) consumed.push_back(bias);
+      }
+    }
+  }
+  std::sort(consumed.begin(), consumed.end());
+  for (const SafetensorsTensor* t : checkpoint.tensors()) {
+    if (!std::binary_search(consumed.begin(), consumed.end(), t)) model.tensors.push_back(t);
+  }
+  // Layers were built in the order of their weight_scale (or weight) names, which is the natural order of the
+  // module names too: both orders compare the same module prefixes.
+  std::stable_sort(model.layers.begin(), model.layers.end(),
+                   [](const BitNetLayer& a, const BitNetLayer& b) { return detail::natural_less(a.name, b.name); });
+  return model;
+}
+
+BITLINEAR_NAMESPACE_END

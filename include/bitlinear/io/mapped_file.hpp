@@ -1,0 +1,179 @@
+// bitlinear: a read-only memory mapping of a whole file (POSIX mmap, Windows CreateFileMapping), so that checkpoint
+// readers can hand out views into a file without copying it. Mapping costs O(1): pages are read from disk when
+// first touched, and clean file pages can be dropped by the kernel under memory pressure.
+//
+// Platforms without either API (or files that cannot be mapped: pipes, character devices, some network file
+// systems) get an unmapped result, and the caller falls back to reading the file through a stream.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../config.hpp"
+#include "../error.hpp"
+
+#if defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#define BITLINEAR_HAVE_FILE_MAPPING 1
+#elif defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define BITLINEAR_HAVE_FILE_MAPPING 1
+#else
+#define BITLINEAR_HAVE_FILE_MAPPING 0
+#endif
+
+BITLINEAR_NAMESPACE_BEGIN
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+
+  // Maps the regular file `path` read-only. Throws std::runtime_error if the file cannot be opened; returns an
+  // object with is_mapped() == false if it is not a regular file or the platform cannot map it (then read it
+  // through a stream instead). An empty file maps to size() == 0 and data() == nullptr.
+  static MappedFile open(const std::string& path) {
+    MappedFile file;
+#if BITLINEAR_HAVE_FILE_MAPPING && defined(_WIN32)
+    HANDLE handle = CreateFileA(path.c_str(), GENERIC_READ, FILE_SHARE_READ, nullptr, OPEN_EXISTING,
+                                FILE_ATTRIBUTE_NORMAL, nullptr);
+    if (handle == INVALID_HANDLE_VALUE) throw_cannot_open(path);
+    LARGE_INTEGER size{};
+    if (GetFileType(handle) != FILE_TYPE_DISK || !GetFileSizeEx(handle, &size) || size.QuadPart < 0 ||
+        static_cast<std::uint64_t>(size.QuadPart) > static_cast<std::uint64_t>(SIZE_MAX)) {
+      CloseHandle(handle);
+      return file;
+    }
+    file.mapped_ = true;
+    file.size_ = static_cast<std::size_t>(size.QuadPart);
+    if (file.size_ != 0) {
+      HANDLE mapping = CreateFileMappingA(handle, nullptr, PAGE_READONLY, 0, 0, nullptr);
+      void* view = mapping != nullptr ? MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0) : nullptr;
+      if (mapping != nullptr) CloseHandle(mapping);  // the view keeps the mapping object alive
+      if (view == nullptr) {
+        CloseHandle(handle);
+        return MappedFile();
+      }
+      file.data_ = static_cast<const std::uint8_t*>(view);
+    }
+    CloseHandle(handle);
+#elif BITLINEAR_HAVE_FILE_MAPPING
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw_cannot_open(path);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
+        static_cast<std::uint64_t>(st.st_size) > static_cast<std::uint64_t>(SIZE_MAX)) {
+      ::close(fd);
+      return file;
+    }
+    file.mapped_ = true;
+    file.size_ = static_cast<std::size_t>(st.st_size);
+    if (file.size_ != 0) {
+      void* p = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        ::close(fd);
+        return MappedFile();
+      }
+      file.data_ = static_cast<const std::uint8_t*>(p);
+    }
+    ::close(fd);  // the mapping stays valid after the descriptor is closed
+#else
+    (void)path;
+#endif
+    return file;
+  }
+
+  // Size of `path` if it is a regular file, nothing otherwise (pipes, devices, missing files).
+  static std::optional<std::uint64_t> regular_file_size(const std::string& path) {
+#if BITLINEAR_HAVE_FILE_MAPPING && defined(_WIN32)
+    WIN32_FILE_ATTRIBUTE_DATA info{};
+    if (!GetFileAttributesExA(path.c_str(), GetFileExInfoStandard, &info)) return std::nullopt;
+    if ((info.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE)) != 0) return std::nullopt;
+    return (static_cast<std::uint64_t>(info.nFileSizeHigh) << 32) | info.nFileSizeLow;
+#elif BITLINEAR_HAVE_FILE_MAPPING
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0) return std::nullopt;
+    return static_cast<std::uint64_t>(st.st_size);
+#else
+    (void)path;
+    return std::nullopt;
+#endif
+  }
+
+  bool is_mapped() const noexcept { return mapped_; }
+  const std::uint8_t* data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+
+  // Bytes of the mapping resident in physical memory now (POSIX mincore); 0 where the platform cannot tell.
+  std::size_t resident_bytes() const {
+#if BITLINEAR_HAVE_FILE_MAPPING && !defined(_WIN32)
+    if (data_ == nullptr) return 0;
+    const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    const std::size_t pages = (size_ + page - 1) / page;
+#if defined(__APPLE__)
+    std::vector<char> flags(pages);
+#else
+    std::vector<unsigned char> flags(pages);
+#endif
+    if (::mincore(const_cast<std::uint8_t*>(data_), size_, flags.data()) != 0) return 0;
+    std::size_t resident = 0;
+    for (std::size_t i = 0; i < pages; ++i) {
+      if ((flags[i] & 1) != 0) resident += (i + 1 == pages) ? size_ - i * page : page;
+    }
+    return resident;
+#else
+    return 0;
+#endif
+  }
+
+  MappedFile(MappedFile&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)),
+        size_(std::exchange(other.size_, 0)),
+        mapped_(std::exchange(other.mapped_, false)) {}
+  MappedFile& operator=(MappedFile&& other) noexcept {
+    if (this != &other) {
+      unmap();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+      mapped_ = std::exchange(other.mapped_, false);
+    }
+    return *this;
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() { unmap(); }
+
+ private:
+  [[noreturn]] static void throw_cannot_open(const std::string& path) {
+    detail::fail_runtime_error("bitlinear: cannot open \"" + path + "\"");
+  }
+
+  void unmap() noexcept {
+    if (data_ == nullptr) return;
+#if BITLINEAR_HAVE_FILE_MAPPING && defined(_WIN32)
+    UnmapViewOfFile(data_);
+#elif BITLINEAR_HAVE_FILE_MAPPING
+    ::munmap(const_cast<std::uint8_t*>(data_), size_);
+#endif
+    data_ = nullptr;
+  }
+
+  const std::uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+  bool mapped_ = false;
+};
+
+BITLINEAR_NAMESPACE_END

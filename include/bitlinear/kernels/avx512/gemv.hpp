@@ -1,0 +1,218 @@
+// bitlinear internal: avx512 GEMV (a few tokens, memory bound): the canonical packed rows as they are, one
+// 64-byte load per block and row, shift/mask to u8 fields, vpdpbusd against the int8 activations.
+//
+// Shape of the work: R <= 4 output rows times T <= 4 tokens. Per 64-byte block, each of the R rows is loaded
+// once and split into its fields (4 ternary, 8 binary); each field's 64 activations of each token are loaded once
+// and shared by the R rows. R*T zmm accumulators hold raw = sum f*q (see codes.hpp for the epilogue). At batch 1
+// the fields are only masked, not shifted (field_in_place), with one accumulator per row and field (ternary
+// 4 rows x 4, binary 2 rows x 8): 2 vector ops per 64 weights instead of 3.
+// Memory order: the R rows of one call are not neighbours but row i of R streams (row_streams.hpp): the call's
+// rows cut into R contiguous parts. The family keeps its weights in the canonical layout (table.hpp), where a
+// stream is one linear run of memory, so a layer is read as R linear passes side by side, each row after row.
+// Several streams keep more cache misses in flight than one: measured on the 0.2 machine (docs/avx512.md),
+// 6912x2560 ternary went from 1.12-1.18x a plain read of the same bytes (one stream: rows interleaved in groups
+// of 4) to 1.04-1.05x. Rows are written 16 at a time per stream, so one vectorized epilogue writes 16 outputs
+// per token (masked at the end of a stream). Any layout (interleaved groups, any row range) gives the same
+// results; only the canonical one streams.
+// Prefetch: every 64-byte load also prefetches the line kPrefetchBytes further on in its stream, into L1 (T0);
+// never past the end of the weight buffer. With 4 streams, T0 2 KiB ahead measured 1.04x a plain read against
+// 1.08x with T1 (the hint that was best for one stream) and no gain from 4 KiB (docs/avx512.md).
+#pragma once
+#include "../../detail/internal_only.hpp"
+
+#include "../interface.hpp"
+#include "../row_streams.hpp"
+#include "codes.hpp"
+#include "target.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+inline constexpr std::size_t kGemvMaxRows = 4;
+inline constexpr std::size_t kGemvMaxTokens = 4;
+// Prefetch distance in each stream (see above).
+inline constexpr std::size_t kPrefetchBytes = 2048;
+
+// One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t. At batch 1 (InPlace),
+// each field keeps its scale 2^(bits*Field) and has its own accumulator (see field_in_place in codes.hpp).
+template <class Codes, int R, int T, int A, bool InPlace, int Field>
+BITLINEAR_AVX512_INLINE void gemv_field(const __m512i (&w)[R], const std::int8_t* q_block, std::size_t q_stride,
+                                        __m512i (&acc)[R][T * A]) {
+  __m512i q[T];
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) q[t] = _mm512_loadu_si512(q_block + static_cast<std::size_t>(t) * q_stride + 64 * Field);
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    const __m512i f = InPlace ? field_in_place<Codes, Field>(w[r]) : Codes::template field<Field>(w[r]);
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) acc[r][t * A + Field % A] = dpbusd(acc[r][t * A + Field % A], f, q[t]);
+  }
+  if constexpr (Field + 1 < Codes::fields) {
+    gemv_field<Codes, R, T, A, InPlace, Field + 1>(w, q_block, q_stride, acc);
+  }
+}
+
+// Sum of the accumulators of one (row, token): undoes the in-place field scales.
+template <class Codes, int A, bool InPlace>
+BITLINEAR_AVX512_INLINE __m512i combine_accumulators(const __m512i* acc) {
+  __m512i sum = acc[0];
+  BITLINEAR_UNROLL
+  for (int i = 1; i < A; ++i) {
+    sum = _mm512_add_epi32(sum, InPlace ? _mm512_maskz_srai_epi32(0xFFFF, acc[i], Codes::field_bits * i) : acc[i]);
+  }
+  return sum;
+}
+
+// R rows, each its own pointer: block b of row r at rows[r] + b * block_step[r]. The rows of one call come
+// from R different streams (row_streams.hpp: 16-row chunks here), so the pointers are far apart.
+struct RowSet {
+  const std::uint8_t* rows[kGemvMaxRows];
+  std::size_t block_step[kGemvMaxRows];
+  std::size_t blocks;
+  std::size_t prefetch_offset;  // 0: no prefetch
+};
+
+// The row set of row i of `chunk` (i < chunk.count[0]); returns how many streams have that row. Prefetch only
+// inside the buffer: if the farthest byte any row would prefetch does not exist, the set prefetches nothing.
+inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<kGemvMaxRows>& chunk,
+                                  std::size_t streams, std::size_t i, std::size_t prefetch_offset,
+                                  RowSet& set) noexcept {
+  set.blocks = w.row_bytes / 64;
+  set.prefetch_offset = prefetch_offset;
+  const std::size_t active = streams_holding_row(chunk, streams, i);
+  for (std::size_t s = 0; s < active; ++s) {
+    const std::size_t row = chunk.first[s] + i;
+    set.rows[s] = w.row(row);
+    set.block_step[s] = w.block_step(row);
+    const std::uint8_t* last_block = set.rows[s] + (set.blocks - 1) * set.block_step[s];
+    if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) set.prefetch_offset = 0;
+  }
+  return active;
+}
+
+// Raw sums of one chunk: [stream][token][row of the chunk].
+using StreamSums = std::int32_t[kGemvMaxRows][kGemvMaxTokens][16];
+
+// raw[r][t][i] = sum over the row of field * q for the R rows of `set`, tokens [0, T) starting at `q`.
+template <class Codes, int R, int T>
+BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8_t* q, std::size_t q_stride,
+                                              StreamSums& raw, std::size_t i) {
+  constexpr bool in_place = T == 1;
+  constexpr int A = in_place ? Codes::fields : 1;
+  __m512i acc[R][T * A];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int k = 0; k < T * A; ++k) acc[r][k] = _mm512_setzero_si512();
+  }
+  const std::uint8_t* block[R];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) block[r] = set.rows[r];
+  for (std::size_t b = 0; b < set.blocks; ++b) {
+    __m512i w[R];
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(block[r]);
+    if (set.prefetch_offset != 0) {
+      BITLINEAR_UNROLL
+      for (int r = 0; r < R; ++r) {
+        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+      }
+    }
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) block[r] += set.block_step[r];
+    gemv_field<Codes, R, T, A, in_place, 0>(w, q + Codes::block_weights * b, q_stride, acc);
+  }
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      raw[r][t][i] = reduce_add_epi32(combine_accumulators<Codes, A, in_place>(&acc[r][t * A]));
+    }
+  }
+}
+
+template <class Codes, int T>
+BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
+                                                 std::size_t q_stride, StreamSums& raw, std::size_t i) {
+  constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
+  if constexpr (max_rows == 4) {
+    switch (rows) {
+      case 1: gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i); break;
+      case 2: gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i); break;
+      case 3: gemv_rows<Codes, 3, T>(set, q, q_stride, raw, i); break;
+      default: gemv_rows<Codes, 4, T>(set, q, q_stride, raw, i); break;
+    }
+  } else {
+    static_assert(max_rows == 2, "GEMV row sets hold 2 or 4 rows");
+    if (rows == 1) {
+      gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i);
+    } else {
+      gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i);
+    }
+  }
+}
+
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T). The range is cut into `streams` streams of whole 16-row
+// chunks; row_set(active, set, raw, i) takes row i of chunk c of the first `active` streams (the kernel of a
+// format: 2-bit here, compact in compact_gemv.hpp), so every stream is read row after row, one linear pass over
+// its part of the weights, and the passes run side by side. Codes: the epilogue.
+template <class Codes, int T, class RowSetKernel>
+BITLINEAR_AVX512_TARGET inline void gemv_streams(std::size_t streams, const PackedWeightsView& w,
+                                                 const ActivationsView& a, std::size_t t0, std::size_t row_begin,
+                                                 std::size_t row_end, const Epilogue& e, float* y,
+                                                 std::size_t y_stride, const RowSetKernel& row_set) {
+  const std::size_t rows = row_end - row_begin;
+  const std::size_t part = stream_part_rows(rows, streams, 16);
+  for (std::size_t c = 0; c < part; c += 16) {
+    const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, 16, c);
+    alignas(64) StreamSums raw = {};
+    for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+      RowSet set{};  // (rows past `active` stay unused; zeroed so that no compiler sees them uninitialized)
+      const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
+      row_set(active, set, raw, i);
+    }
+    for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const std::size_t token = t0 + static_cast<std::size_t>(t);
+        store_outputs<Codes>(_mm512_load_si512(raw[s][t]), chunk.count[s], a.scale[token], a.sum[token], e,
+                             chunk.first[s], y + token * y_stride);
+      }
+    }
+  }
+}
+
+// Outputs [row_begin, row_end) of tokens [t0, t0 + T), in as many streams as one call holds rows.
+template <class Codes, int T>
+BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, const ActivationsView& a, std::size_t t0,
+                                                std::size_t row_begin, std::size_t row_end, const Epilogue& e,
+                                                float* y, std::size_t y_stride) {
+  constexpr std::size_t streams = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
+  const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t q_stride = a.stride;
+  gemv_streams<Codes, T>(streams, w, a, t0, row_begin, row_end, e, y, y_stride,
+                         [q, q_stride](std::size_t active, const RowSet& set, StreamSums& raw, std::size_t i) {
+                           gemv_row_set<Codes, T>(active, set, q, q_stride, raw, i);
+                         });
+}
+
+// Every token of `a`, up to kGemvMaxTokens at a time (each group of tokens reads the weights once).
+template <class Codes>
+BITLINEAR_AVX512_TARGET inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                         std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  for (std::size_t t0 = 0; t0 < a.batch; t0 += kGemvMaxTokens) {
+    switch (a.batch - t0) {
+      case 1: gemv_tokens<Codes, 1>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+      case 2: gemv_tokens<Codes, 2>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+      case 3: gemv_tokens<Codes, 3>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+      default: gemv_tokens<Codes, 4>(w, a, t0, row_begin, row_end, e, y, y_stride); break;
+    }
+  }
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64

@@ -1,0 +1,34 @@
+// bitlinear internal: the avxvnni family (AVX2 + VEX-encoded AVX-VNNI, Alder Lake, Zen 5): the avx2 family
+// (avx2/table.hpp) with vpdpbusd in the GEMV multiply-accumulate and the GEMM register tile; quantization,
+// panels, drivers and epilogue are avx2's.
+#pragma once
+#include "../../detail/internal_only.hpp"
+
+#include <cstddef>
+
+#include "../../config.hpp"
+#include "../avx2/table.hpp"
+#include "../interface.hpp"
+#include "gemm_tile.hpp"
+#include "mac.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avxvnni {
+
+struct Family {
+  static constexpr Isa isa = Isa::avxvnni;
+  using Mac = DpbusdMac;
+  using Tile = DpbusdTile;
+  static constexpr std::size_t gemm_min_batch = 9;  // the GEMV (two passes of 4 tokens) is faster up to 8
+  // Every field in place (no shift): ternary 2 rows x 4 accumulators (at batch > 1: 2 tokens x 4), binary 1 row
+  // x 8 (+ one mask per field; one token at a time).
+  static constexpr avx2::GemvShape gemv_shape(int bits_per_weight) {
+    return bits_per_weight == 2 ? avx2::GemvShape{2, 4, 2} : avx2::GemvShape{1, 8, 1};
+  }
+  static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/compact.hpp
+};
+
+inline const KernelTable& kernel_table() noexcept { return avx2::family_table<Family>(); }
+
+}  // namespace detail::avxvnni
+BITLINEAR_NAMESPACE_END
