@@ -206,8 +206,8 @@ TEST_P(Avx2Family, KernelsReadEveryLayout) {
 // The families keep the canonical layout (their batch-1 GEMV reads it as streams, avx2/gemv.hpp).
 TEST_P(Avx2Family, TableLayoutIsCanonical) {
   const det::KernelTable& k = det::kernel_table(GetParam());
-  EXPECT_EQ(k.ternary_group_rows, 1u);
-  EXPECT_EQ(k.binary_group_rows, 1u);
+  EXPECT_EQ(k[det::WeightFormat::ternary].group_rows, 1u);
+  EXPECT_EQ(k[det::WeightFormat::binary].group_rows, 1u);
 }
 
 // Batch 1 in the canonical layout splits the range into streams of 64-row chunks: ranges long enough for two and

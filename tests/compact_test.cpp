@@ -326,12 +326,8 @@ TEST(CompactKernels, EveryFamilyEveryLayoutAgainstReference) {
           std::vector<float> y(batch * out, -1.0f);
           const std::size_t cuts[] = {0, 3, 4, 17, 33, 45};
           for (std::size_t c = 0; c + 1 < 6; ++c) {
-            if (kernels.compact_matmul != nullptr) {
-              kernels.compact_matmul(laid.view(), acts.view(), cuts[c], cuts[c + 1], e, y.data(), out);
-            } else {
-              det::compact_matmul_via_ternary(kernels.ternary_matmul, laid.view(), acts.view(), cuts[c], cuts[c + 1],
-                                              e, y.data(), out);
-            }
+            kernels[det::WeightFormat::ternary_compact].matmul(laid.view(), acts.view(), cuts[c], cuts[c + 1], e,
+                                                               y.data(), out);
           }
           expect_same_outputs(expected, y,
                               bitlinear_test::isa_label(isa) + " in " + std::to_string(in) + " batch " +

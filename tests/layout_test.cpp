@@ -75,9 +75,9 @@ TEST_P(Layout, LayerUsesTheFamilysLayout) {
   const auto& table = bl::detail::kernel_table(GetParam());
   const auto w = bitlinear_test::random_floats(8 * 64, 3);
   EXPECT_EQ(bl::TernaryLinear::from_float(w.data(), 8, 64, nullptr, options_for(GetParam())).execution_group_rows(),
-            table.ternary_group_rows);
+            table[bl::detail::WeightFormat::ternary].group_rows);
   EXPECT_EQ(bl::BinaryLinear::from_float(w.data(), 8, 64, nullptr, options_for(GetParam())).execution_group_rows(),
-            table.binary_group_rows);
+            table[bl::detail::WeightFormat::binary].group_rows);
 }
 
 // Every split of the outputs into two ranges (the unit an engine's own threads run), at batches 1 to 5, equals

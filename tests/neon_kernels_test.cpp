@@ -112,7 +112,7 @@ void expect_kernel_matches(bool dotprod, Path path, std::size_t out, std::size_t
       break;
     case Path::table: {
       const auto& table = detail::kernel_table(dotprod ? Isa::neon_dotprod : Isa::neon);
-      (ternary ? table.ternary_matmul : table.binary_matmul)(w, a, row_begin, row_end, e, y.data(), y_stride);
+      (ternary ? table[detail::WeightFormat::ternary].matmul : table[detail::WeightFormat::binary].matmul)(w, a, row_begin, row_end, e, y.data(), y_stride);
       break;
     }
   }
@@ -194,7 +194,7 @@ TEST_P(NeonFamilies, RowRangeSplitsMatchScalar) {
   options.isa = GetParam();
   const auto layer = bitlinear::TernaryLinear::from_float(w.data(), out, in, nullptr, options);
   ASSERT_EQ(layer.isa(), GetParam());
-  ASSERT_EQ(layer.execution_group_rows(), detail::kernel_table(GetParam()).ternary_group_rows);
+  ASSERT_EQ(layer.execution_group_rows(), detail::kernel_table(GetParam())[detail::WeightFormat::ternary].group_rows);
   const auto x = bitlinear_test::random_floats(5 * in, 78);
   bitlinear::QuantizedActivations q;
   layer.quantize(x.data(), 5, in, q);
@@ -210,8 +210,8 @@ TEST_P(NeonFamilies, RowRangeSplitsMatchScalar) {
 // layer in it gives the scalar layer's bits at batches 1 to 4 (the decode batches).
 TEST_P(NeonFamilies, LayersUseTheStreamingLayout) {
   const auto& table = detail::kernel_table(GetParam());
-  EXPECT_EQ(table.ternary_group_rows, 4u);
-  EXPECT_EQ(table.binary_group_rows, 4u);
+  EXPECT_EQ(table[detail::WeightFormat::ternary].group_rows, 4u);
+  EXPECT_EQ(table[detail::WeightFormat::binary].group_rows, 4u);
   const std::size_t out = 37, in = 1000;  // 9 whole groups and a group of 1; blocks with a tail
   const auto w = bitlinear_test::random_floats(out * in, 91);
   const auto bias = bitlinear_test::random_floats(out, 92);

@@ -74,9 +74,11 @@ enum class Isa : std::uint8_t {
   avx512,        // x86: AVX-512 F/BW/VL + VNNI, with OS support for the zmm/opmask state
   neon,          // aarch64: ARMv8.0 Advanced SIMD
   neon_dotprod,  // aarch64: Advanced SIMD + dot product (sdot)
+  avx512_vbmi,   // x86: avx512 + AVX-512 VBMI (vpermb: the 1.6-bit format's decode); BITLINEAR_ISA=avx512 turns it off
 };
 
-inline constexpr Isa all_isas[] = {Isa::scalar, Isa::avx2, Isa::avxvnni, Isa::avx512, Isa::neon, Isa::neon_dotprod};
+inline constexpr Isa all_isas[] = {Isa::scalar,      Isa::avx2, Isa::avxvnni,    Isa::avx512,
+                                   Isa::avx512_vbmi, Isa::neon, Isa::neon_dotprod};
 
 inline constexpr std::string_view isa_name(Isa isa) noexcept {
   switch (isa) {
@@ -85,6 +87,7 @@ inline constexpr std::string_view isa_name(Isa isa) noexcept {
     case Isa::avx2: return "avx2";
     case Isa::avxvnni: return "avxvnni";
     case Isa::avx512: return "avx512";
+    case Isa::avx512_vbmi: return "avx512_vbmi";
     case Isa::neon: return "neon";
     case Isa::neon_dotprod: return "neon_dotprod";
   }
@@ -97,6 +100,7 @@ struct CpuFeatures {
   bool avx2 = false;     // AVX2 + FMA + F16C, OS saves ymm
   bool avxvnni = false;  // avx2 + AVX-VNNI
   bool avx512 = false;   // AVX-512 F/BW/VL + VNNI, OS saves zmm and opmask state
+  bool avx512vbmi = false;  // avx512 + AVX-512 VBMI
   bool neon = false;     // aarch64 Advanced SIMD
   bool dotprod = false;  // aarch64 SDOT/UDOT
 };
@@ -109,7 +113,7 @@ struct X86CpuidLeaves {
   unsigned leaf1_ecx = 0;      // FMA (12), OSXSAVE (27), AVX (28), F16C (29)
   unsigned leaf7_eax = 0;      // highest subleaf of leaf 7
   unsigned leaf7_ebx = 0;      // AVX2 (5), AVX512F (16), AVX512BW (30), AVX512VL (31)
-  unsigned leaf7_ecx = 0;      // AVX512_VNNI (11)
+  unsigned leaf7_ecx = 0;      // AVX512_VBMI (1), AVX512_VNNI (11)
   unsigned leaf7_1_eax = 0;    // AVX-VNNI (4)
   std::uint64_t xcr0 = 0;      // read only when OSXSAVE says the OS enabled xgetbv
 };
@@ -129,6 +133,7 @@ inline CpuFeatures decode_x86_features(const X86CpuidLeaves& r) noexcept {
   f.avx2 = os_ymm && avx && avx2 && fma && f16c;
   f.avxvnni = f.avx2 && avx_vnni;
   f.avx512 = f.avx2 && os_zmm && avx512f && avx512bw && avx512vl && avx512vnni;
+  f.avx512vbmi = f.avx512 && bit(r.leaf7_ecx, 1);
   return f;
 }
 
@@ -234,6 +239,7 @@ inline bool cpu_supports(Isa isa) noexcept {
     case Isa::avx2: return BITLINEAR_ARCH_X86_64 && f.avx2;
     case Isa::avxvnni: return BITLINEAR_ARCH_X86_64 && f.avxvnni;
     case Isa::avx512: return BITLINEAR_ARCH_X86_64 && f.avx512;
+    case Isa::avx512_vbmi: return BITLINEAR_ARCH_X86_64 && f.avx512vbmi;
     case Isa::neon: return BITLINEAR_ARCH_AARCH64 && f.neon;
     case Isa::neon_dotprod: return BITLINEAR_ARCH_AARCH64 && f.neon && f.dotprod;
   }
@@ -250,7 +256,8 @@ inline bool isa_implemented(Isa isa) noexcept {
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx2:
     case Isa::avxvnni:
-    case Isa::avx512: return true;
+    case Isa::avx512:
+    case Isa::avx512_vbmi: return true;
 #endif
 #if BITLINEAR_ARCH_AARCH64
     case Isa::neon:
@@ -274,7 +281,7 @@ inline std::string runnable_isa_list() {
 
 // The fastest runnable family, in order of preference.
 inline Isa best_isa() noexcept {
-  for (Isa isa : {Isa::avx512, Isa::avxvnni, Isa::avx2, Isa::neon_dotprod, Isa::neon}) {
+  for (Isa isa : {Isa::avx512_vbmi, Isa::avx512, Isa::avxvnni, Isa::avx2, Isa::neon_dotprod, Isa::neon}) {
     if (isa_runnable(isa)) return isa;
   }
   return Isa::scalar;
@@ -297,7 +304,7 @@ inline bool find_isa(std::string_view name, Isa& isa) noexcept {
 
 inline std::string unknown_isa_message(std::string_view name) {
   return "bitlinear: unknown kernel family \"" + std::string(name) +
-         "\"; known families: scalar, avx2, avxvnni, avx512, neon, neon_dotprod, automatic";
+         "\"; known families: scalar, avx2, avxvnni, avx512, avx512_vbmi, neon, neon_dotprod, automatic";
 }
 }  // namespace detail
 
@@ -348,8 +355,8 @@ inline Isa resolve_isa(Isa requested) {
   return requested;
 }
 
-// Name of the family layers built with Options::isa == Isa::automatic use: "avx512", "avx2", "neon_dotprod",
-// "neon" or "scalar".
+// Name of the family layers built with Options::isa == Isa::automatic use: "avx512_vbmi", "avx512", "avxvnni",
+// "avx2", "neon_dotprod", "neon" or "scalar".
 inline std::string_view active_isa() { return isa_name(default_isa()); }
 
 BITLINEAR_NAMESPACE_END

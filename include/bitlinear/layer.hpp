@@ -31,7 +31,6 @@
 #include "detail/aligned_buffer.hpp"
 #include "kernels/grid.hpp"  // first of the kernel headers: it includes interface.hpp in the order that works
 #include "detail/checked_size.hpp"
-#include "kernels/compact_fallback.hpp"
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
 #include "kernels/interface.hpp"
@@ -53,6 +52,8 @@ class BitLinear {
   // Ternary and TernaryCompact hold codes {-1, 0, +1} with the same semantics; Binary holds {-1, +1}.
   static constexpr bool compact_format = std::is_same<Format, TernaryCompact>::value;
   static constexpr bool ternary_codes = !std::is_same<Format, Binary>::value;
+  // The layer's column of the kernel grid (kernels/interface.hpp).
+  static constexpr std::size_t format_column = static_cast<std::size_t>(detail::weight_format_of<Format>);
 
   // Quantizes a float weight matrix W [out_features, in_features] (row-major, as nn.Linear.weight) and copies
   // the optional bias [out_features]. Throws std::invalid_argument for null pointers, zero sizes,
@@ -153,7 +154,7 @@ class BitLinear {
     check_output(y != nullptr, batch, y_stride);
     detail::check_activation_input(x, batch, in_, x_stride);
     const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
-    detail::quantize_rows(detail::kernel_table(isa_), x, batch, x_stride, options_.activation_scale, acts);
+    detail::quantize_rows(*kernels_, x, batch, x_stride, options_.activation_scale, acts);
     run_matmul(acts, 0, out_, y, y_stride);  // acts are valid by construction: no need to re-check the padding
   }
 
@@ -172,7 +173,7 @@ class BitLinear {
   // one quantization can feed several layers of the same in_features (e.g. q, k and v projections).
   void quantize(const float* x, std::size_t batch, std::size_t x_stride, QuantizedActivations& out) const {
     require_not_empty();
-    out.quantize(x, batch, in_, x_stride, options_.activation_scale, isa_);
+    out.quantize(x, batch, in_, x_stride, options_.activation_scale, kernels_->isa);
   }
 
   // The lower layer for engines: computes outputs [row_begin, row_end) of every row of already-quantized
@@ -196,7 +197,10 @@ class BitLinear {
   float weight_scale() const noexcept { return beta_; }
   Options options() const noexcept { return options_; }
   // The kernel family this layer runs (never Isa::automatic).
-  Isa isa() const noexcept { return isa_; }
+  Isa isa() const noexcept { return kernels_->isa; }
+  // True if the family runs this format with a kernel of its own; false where it runs the shared fallback
+  // (docs/design.md, "The kernel grid").
+  bool native_kernel() const noexcept { return kernels_->formats[format_column].native; }
   bool has_bias() const noexcept { return has_bias_; }
   // The bias (zeros if the layer has none), out_features values.
   const std::vector<float>& bias() const noexcept { return bias_; }
@@ -245,7 +249,7 @@ class BitLinear {
         bias_(std::exchange(other.bias_, {})),
         packed_(std::exchange(other.packed_, {})),
         options_(std::exchange(other.options_, {})),
-        isa_(other.isa_),
+        kernels_(other.kernels_),
         group_rows_(other.group_rows_) {}
   BitLinear& operator=(BitLinear&& other) noexcept {
     if (this != &other) {
@@ -266,7 +270,7 @@ class BitLinear {
     bias_.swap(other.bias_);
     std::swap(packed_, other.packed_);
     std::swap(options_, other.options_);
-    std::swap(isa_, other.isa_);
+    std::swap(kernels_, other.kernels_);
     std::swap(group_rows_, other.group_rows_);
   }
 
@@ -287,13 +291,8 @@ class BitLinear {
         bias_(out_features, 0.0f),
         packed_(packed_size<Format>(out_features, in_features)),
         options_(options),
-        isa_(resolve_isa(options.isa)) {
-    const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    if constexpr (compact_format) {
-      group_rows_ = kernels.compact_matmul != nullptr ? kernels.compact_group_rows : 1;
-    } else {
-      group_rows_ = ternary_codes ? kernels.ternary_group_rows : kernels.binary_group_rows;
-    }
+        kernels_(&detail::kernel_table(resolve_isa(options.isa))),
+        group_rows_(kernels_->formats[format_column].group_rows) {
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");
@@ -383,17 +382,7 @@ class BitLinear {
     const detail::FpEnvironmentGuard fp_environment;  // ThreadPool tasks call this too: each pins its own thread
     const detail::PackedWeightsView w = weights();
     const detail::Epilogue e{beta_, s_w_, bias_.data()};
-    const detail::KernelTable& kernels = detail::kernel_table(isa_);
-    if constexpr (compact_format) {
-      if (kernels.compact_matmul != nullptr) {
-        kernels.compact_matmul(w, acts, row_begin, row_end, e, y, y_stride);
-      } else {
-        detail::compact_matmul_via_ternary(kernels.ternary_matmul, w, acts, row_begin, row_end, e, y, y_stride);
-      }
-    } else {
-      const detail::MatmulKernel matmul = ternary_codes ? kernels.ternary_matmul : kernels.binary_matmul;
-      matmul(w, acts, row_begin, row_end, e, y, y_stride);
-    }
+    kernels_->formats[format_column].matmul(w, acts, row_begin, row_end, e, y, y_stride);
   }
 
   std::size_t out_ = 0;
@@ -404,7 +393,8 @@ class BitLinear {
   std::vector<float> bias_;
   detail::AlignedBytes packed_;
   Options options_;
-  Isa isa_ = Isa::scalar;
+  // The layer's row of the kernel grid (never null: a moved-from layer keeps it) and its execution layout.
+  const detail::KernelTable* kernels_ = &detail::kernel_table(Isa::scalar);
   std::size_t group_rows_ = 1;
 };
 

@@ -156,7 +156,7 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
   check_output(y != nullptr, batch, y_stride);
   detail::check_activation_input(x, batch, in_, x_stride);
   const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
-  detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, isa_, pool);
+  detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, kernels_->isa, pool);
 
   const detail::MatmulTiling tiling = detail::plan_matmul(batch, out_, in_, pool.size());
   const ActivationsView all_rows = acts;

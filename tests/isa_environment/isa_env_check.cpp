@@ -1,5 +1,5 @@
 // Checks how BITLINEAR_ISA (read from this process's environment, set by ctest) is honoured:
-//   unset or empty   -> active_isa() is the best runnable family (avx512 > avxvnni > avx2 > neon_dotprod > neon >
+//   unset or empty   -> active_isa() is the best runnable family (avx512_vbmi > avx512 > avxvnni > avx2 > neon_dotprod > neon >
 //                       scalar),
 //                       and equals BITLINEAR_EXPECT_AUTOMATIC if that is set (CI legs pin the expected family);
 //   a runnable name  -> active_isa() is that name and layers built with Isa::automatic run it, bit-identical
@@ -52,7 +52,7 @@ int main() {
   if (requested.empty()) {
     const std::string active(bitlinear::active_isa());
     std::string best = "scalar";
-    for (bitlinear::Isa isa : {bitlinear::Isa::avx512, bitlinear::Isa::avxvnni, bitlinear::Isa::avx2, bitlinear::Isa::neon_dotprod,
+    for (bitlinear::Isa isa : {bitlinear::Isa::avx512_vbmi, bitlinear::Isa::avx512, bitlinear::Isa::avxvnni, bitlinear::Isa::avx2, bitlinear::Isa::neon_dotprod,
                                bitlinear::Isa::neon}) {
       if (bitlinear::detail::isa_runnable(isa)) {
         best = std::string(bitlinear::isa_name(isa));

@@ -7,6 +7,8 @@
 
 #include "../activations.hpp"
 #include "../config.hpp"
+#include "../format.hpp"
+#include "../format_compact.hpp"
 #include "../isa.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -73,20 +75,37 @@ using QuantizeRowKernel = std::int32_t (*)(const float* x, std::size_t n, float 
 using MatmulKernel = void (*)(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                               std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride);
 
+// The kernel grid: formats (columns) x families (rows). grid.hpp builds every row complete, so a layer takes its
+// slot once, at construction, and calls it with no switch per call.
+enum class WeightFormat : std::uint8_t { ternary, binary, ternary_compact };
+inline constexpr std::size_t weight_format_count = 3;
+
+template <class Format>
+inline constexpr WeightFormat weight_format_of = WeightFormat::ternary;
+template <>
+inline constexpr WeightFormat weight_format_of<Binary> = WeightFormat::binary;
+template <>
+inline constexpr WeightFormat weight_format_of<TernaryCompact> = WeightFormat::ternary_compact;
+
+// One slot: how a family runs one format.
+struct FormatKernels {
+  MatmulKernel matmul = nullptr;
+  // The execution layout a layer of this format stores for this family (PackedWeightsView::group_rows).
+  std::size_t group_rows = 1;
+  // False where the family has no kernel of its own for the format and the shared fallback is bound instead.
+  bool native = false;
+};
+
+// One row of the grid: a family's activation quantization and one slot per format, every slot filled.
 struct KernelTable {
   Isa isa = Isa::scalar;
   AbsmaxKernel absmax = nullptr;
   QuantizeRowKernel quantize_row = nullptr;
-  MatmulKernel ternary_matmul = nullptr;
-  MatmulKernel binary_matmul = nullptr;
-  // The execution layout the family's matmul kernels stream best (PackedWeightsView::group_rows). Every
-  // kernel accepts any group_rows >= 1; these are the ones the layer stores its weights in.
-  std::size_t ternary_group_rows = 1;
-  std::size_t binary_group_rows = 1;
-  // The compact ternary format (format_compact.hpp; same epilogue as ternary_matmul). A family without its own
-  // compact kernel leaves it null and the layer runs compact_fallback.hpp (decode to 2-bit, ternary_matmul).
-  MatmulKernel compact_matmul = nullptr;
-  std::size_t compact_group_rows = 1;
+  FormatKernels formats[weight_format_count] = {};
+
+  constexpr const FormatKernels& operator[](WeightFormat format) const noexcept {
+    return formats[static_cast<std::size_t>(format)];
+  }
 };
 
 // Keeps the compiler from fusing `value` into a following addition (a*b + c -> fma would round once instead

@@ -22,18 +22,19 @@
 
 #include "../../config.hpp"
 #include "../ref/quantize.hpp"
+#include "target.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
 
 // A load mask for the first `count` (0..8) float lanes.
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline __m256i first_lanes_mask(std::size_t count) noexcept {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(count)), lane);
 }
 
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline float absmax(const float* x, std::size_t n) noexcept {
   const __m256i abs_bits = _mm256_set1_epi32(0x7fffffff);
   __m256i m0 = _mm256_setzero_si256(), m1 = m0, m2 = m0, m3 = m0;
@@ -57,7 +58,7 @@ inline float absmax(const float* x, std::size_t n) noexcept {
 }
 
 // Eight floats times s_x, clamped to [-128, 127] and rounded half to even: int32 lanes.
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline __m256i quantize8(__m256 x, __m256 s_x) noexcept {
   const __m256 v = _mm256_mul_ps(x, s_x);
   const __m256 c = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
@@ -65,14 +66,14 @@ inline __m256i quantize8(__m256 x, __m256 s_x) noexcept {
 }
 
 // Four vectors of eight int32 in [-128, 127] (k = 0..7, 8..15, 16..23, 24..31) to 32 int8 in order k = 0..31.
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline __m256i pack32(__m256i a, __m256i b, __m256i c, __m256i d) noexcept {
   // packs work per 128-bit lane: the bytes come out as dword groups a0 b0 c0 d0 a1 b1 c1 d1 (group = 4 lanes).
   const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
   return _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline std::int32_t quantize_row(const float* x, std::size_t n, float s_x, std::int8_t* q,
                                  std::size_t padded_n) noexcept {
   const __m256 scale = _mm256_set1_ps(s_x);

@@ -12,12 +12,10 @@
 #include "../../config.hpp"
 #include "../../format.hpp"
 #include "../interface.hpp"
-#include "compact.hpp"
-#include "gemm.hpp"
-#include "gemm_tile.hpp"
 #include "gemv.hpp"
-#include "gemv_rows.hpp"
+#include "gemm.hpp"
 #include "quantize.hpp"
+#include "target.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
@@ -30,7 +28,7 @@ struct GemvShape {
 };
 
 template <class Format, class Family>
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                    const Epilogue& e, float* y, std::size_t y_stride) {
   if (a.batch >= Family::gemm_min_batch) {
@@ -41,19 +39,18 @@ inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::si
   }
 }
 
+// The grid row (grid.hpp) of an AVX2-class family: every format native, canonical layouts (the batch-1 GEMV
+// reads them as streams: gemv.hpp).
 template <class Family>
-inline const KernelTable& family_table() noexcept {
-  static constexpr KernelTable table{Family::isa,
-                                     &absmax,
-                                     &quantize_row,
-                                     &matmul<Ternary, Family>,
-                                     &matmul<Binary, Family>,
-                                     1,  // canonical layouts: the batch-1 GEMV reads them as streams (gemv.hpp)
-                                     1,
-                                     &compact_matmul<Family::compact_gemv, &matmul<Ternary, Family>>,
-                                     1};
-  return table;
-}
+struct FamilyRow {
+  static constexpr Isa isa = Family::isa;
+  static constexpr AbsmaxKernel absmax = &avx2::absmax;
+  static constexpr QuantizeRowKernel quantize_row = &avx2::quantize_row;
+  static constexpr MatmulKernel ternary = &matmul<Ternary, Family>;
+  static constexpr MatmulKernel binary = &matmul<Binary, Family>;
+  static constexpr MatmulKernel ternary_compact = &compact_matmul<Family::compact_gemv, &matmul<Ternary, Family>>;
+  static constexpr std::size_t layout_rows = 1;
+};
 
 struct Family {
   static constexpr Isa isa = Isa::avx2;
@@ -68,7 +65,7 @@ struct Family {
   static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // compact.hpp
 };
 
-inline const KernelTable& kernel_table() noexcept { return family_table<Family>(); }
+using Row = FamilyRow<Family>;
 
 }  // namespace detail::avx2
 BITLINEAR_NAMESPACE_END

@@ -1,11 +1,13 @@
-// bitlinear internal: the avx512 family's kernel table (AVX-512 F/BW/VL + VNNI).
+// bitlinear internal: the avx512 matmul entry points and the avx512 rows of the kernel grid.
 #pragma once
 #include "../../detail/internal_only.hpp"
 
+// the avx512 matmul entry points: GEMV for small batches, GEMM (packed panels, register
+// tiles) from kGemmMinBatch tokens on.
 #include "../interface.hpp"
-#include "compact_matmul.hpp"
-#include "matmul.hpp"
-#include "quantize.hpp"
+#include "codes.hpp"
+#include "gemm.hpp"
+#include "gemv.hpp"
 #include "target.hpp"
 
 #if BITLINEAR_ARCH_X86_64
@@ -13,14 +15,85 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
 
-inline const KernelTable& kernel_table() noexcept {
-  // Weights in the canonical layout (group rows 1): the GEMV reads each row set from several streams, each one
-  // linear run of canonical rows (gemv.hpp).
-  static constexpr KernelTable table{Isa::avx512,     &absmax, &quantize_row, &ternary_matmul,
-                                     &binary_matmul,  1,       1};
-  static const KernelTable with_compact = with_compact_kernels(table);  // runtime: needs VBMI
-  return with_compact;
+// From this many tokens on, unpacking panels and register tiles beat re-reading the packed rows per 4 tokens
+// (measured with bench/avx512_micro_bench.cpp, see docs/avx512.md).
+inline constexpr std::size_t kGemmMinBatch = 64;
+
+template <class Codes>
+BITLINEAR_AVX512_TARGET inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  if (a.batch >= kGemmMinBatch) {
+    gemm<Codes>(w, a, row_begin, row_end, e, y, y_stride);
+  } else {
+    gemv<Codes>(w, a, row_begin, row_end, e, y, y_stride);
+  }
 }
+
+inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  matmul<TernaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                          std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  matmul<BinaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64
+
+// --------------------------------------------------------------------------------------------------------------
+// the avx512 compact ternary matmul (GEMV below kGemmMinBatch tokens, GEMM from there on, as
+// matmul.hpp does for 2-bit), the avx512_vbmi row's compact slot (table.hpp); the avx512 row, without VBMI,
+// binds the shared fallback there (grid.hpp).
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  if (a.batch >= kGemmMinBatch) {
+    compact_gemm(w, a, row_begin, row_end, e, y, y_stride);
+  } else {
+    compact_gemv(w, a, row_begin, row_end, e, y, y_stride);
+  }
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64
+
+// --------------------------------------------------------------------------------------------------------------
+// the avx512 families' rows of the kernel grid (AVX-512 F/BW/VL + VNNI, and + VBMI).
+#include "quantize.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+// The avx512 rows of the kernel grid (grid.hpp). Weights in the canonical layout (group rows 1): the GEMV reads
+// each row set from several streams, each one linear run of canonical rows (gemv.hpp). Without VBMI (Row) the
+// 1.6-bit format takes the shared fallback; with it (VbmiRow, Isa::avx512_vbmi) its own kernel.
+struct Row {
+  static constexpr Isa isa = Isa::avx512;
+  static constexpr AbsmaxKernel absmax = &avx512::absmax;
+  static constexpr QuantizeRowKernel quantize_row = &avx512::quantize_row;
+  static constexpr MatmulKernel ternary = &ternary_matmul;
+  static constexpr MatmulKernel binary = &binary_matmul;
+  static constexpr MatmulKernel ternary_compact = nullptr;
+  static constexpr std::size_t layout_rows = 1;
+};
+
+struct VbmiRow : Row {
+  static constexpr Isa isa = Isa::avx512_vbmi;
+  static constexpr MatmulKernel ternary_compact = &compact_matmul;
+};
 
 }  // namespace detail::avx512
 BITLINEAR_NAMESPACE_END

@@ -22,6 +22,13 @@
 #else
 #define BITLINEAR_AVX512_INLINE inline
 #endif
+// The avx512_vbmi row adds VBMI (vpermb) for the 1.6-bit decode.
+#define BITLINEAR_AVX512VBMI_TARGET BITLINEAR_TARGET("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")
+#if defined(__GNUC__) || defined(__clang__)
+#define BITLINEAR_AVX512VBMI_INLINE BITLINEAR_AVX512VBMI_TARGET __attribute__((always_inline)) inline
+#else
+#define BITLINEAR_AVX512VBMI_INLINE inline
+#endif
 
 // Fully unrolls a loop over a template constant, so that arrays of vector accumulators live in registers.
 #if defined(__clang__)

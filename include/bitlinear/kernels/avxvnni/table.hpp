@@ -9,8 +9,8 @@
 #include "../../config.hpp"
 #include "../avx2/table.hpp"
 #include "../interface.hpp"
-#include "gemm_tile.hpp"
-#include "mac.hpp"
+#include "gemm.hpp"
+#include "gemv.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avxvnni {
@@ -28,7 +28,7 @@ struct Family {
   static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/compact.hpp
 };
 
-inline const KernelTable& kernel_table() noexcept { return avx2::family_table<Family>(); }
+using Row = avx2::FamilyRow<Family>;
 
 }  // namespace detail::avxvnni
 BITLINEAR_NAMESPACE_END

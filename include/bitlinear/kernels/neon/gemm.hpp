@@ -22,7 +22,7 @@
 #include <cstring>
 
 #include "../../format.hpp"
-#include "common.hpp"
+#include "target.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::neon {

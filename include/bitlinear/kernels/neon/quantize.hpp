@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "../ref/quantize.hpp"
-#include "common.hpp"
+#include "target.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::neon {

@@ -15,10 +15,9 @@
 
 #include "../../format.hpp"
 #include "../interface.hpp"
-#include "common.hpp"
-#include "compact.hpp"
-#include "gemm.hpp"
+#include "target.hpp"
 #include "gemv.hpp"
+#include "gemm.hpp"
 #include "quantize.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -103,21 +102,20 @@ inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::si
 // panel), so a layer is one linear stream.
 inline constexpr std::size_t layout_group_rows = 4;
 
-inline const KernelTable& neon_kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::neon,          &absmax,           &quantize_row,
-                                     &matmul<Ternary, false>, &matmul<Binary, false>, layout_group_rows,
-                                     layout_group_rows,
-                                     &compact_matmul<false, &matmul<Ternary, false>>, 1};
-  return table;
-}
-
-inline const KernelTable& neon_dotprod_kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::neon_dotprod,     &absmax,          &quantize_row,
-                                     &matmul<Ternary, true>, &matmul<Binary, true>, layout_group_rows,
-                                     layout_group_rows,
-                                     &compact_matmul<true, &matmul<Ternary, true>>, 1};
-  return table;
-}
+// The grid rows (grid.hpp) of the two families. The 2-bit and 1-bit formats are stored in groups of
+// layout_group_rows rows; the compact format stays canonical (its kernels decode whole blocks: compact.hpp).
+template <bool DOTPROD>
+struct FamilyRow {
+  static constexpr Isa isa = DOTPROD ? Isa::neon_dotprod : Isa::neon;
+  static constexpr AbsmaxKernel absmax = &neon::absmax;
+  static constexpr QuantizeRowKernel quantize_row = &neon::quantize_row;
+  static constexpr MatmulKernel ternary = &matmul<Ternary, DOTPROD>;
+  static constexpr MatmulKernel binary = &matmul<Binary, DOTPROD>;
+  static constexpr MatmulKernel ternary_compact = &compact_matmul<DOTPROD, &matmul<Ternary, DOTPROD>>;
+  static constexpr std::size_t layout_rows = layout_group_rows;
+};
+using Row = FamilyRow<false>;
+using DotprodRow = FamilyRow<true>;
 
 }  // namespace detail::neon
 BITLINEAR_NAMESPACE_END

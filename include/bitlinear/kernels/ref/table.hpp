@@ -1,20 +1,24 @@
-// bitlinear internal: the scalar family's kernel table.
+// bitlinear internal: the scalar family's row of the kernel grid.
 #pragma once
 #include "../../detail/internal_only.hpp"
 
 #include "../interface.hpp"
-#include "compact.hpp"
 #include "matmul.hpp"
 #include "quantize.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::ref {
 
-inline const KernelTable& kernel_table() noexcept {
-  static constexpr KernelTable table{Isa::scalar,    &absmax, &quantize_row, &ternary_matmul, &binary_matmul, 1, 1,
-                                     &compact_matmul, 1};
-  return table;
-}
+// The scalar row of the kernel grid (grid.hpp): every format native, canonical layouts.
+struct Row {
+  static constexpr Isa isa = Isa::scalar;
+  static constexpr AbsmaxKernel absmax = &ref::absmax;
+  static constexpr QuantizeRowKernel quantize_row = &ref::quantize_row;
+  static constexpr MatmulKernel ternary = &ternary_matmul;
+  static constexpr MatmulKernel binary = &binary_matmul;
+  static constexpr MatmulKernel ternary_compact = &compact_matmul;
+  static constexpr std::size_t layout_rows = 1;
+};
 
 }  // namespace detail::ref
 BITLINEAR_NAMESPACE_END

@@ -1,4 +1,8 @@
-// bitlinear internal: the AVX2 epilogue, from integer sums to output floats, eight outputs per vector.
+// bitlinear internal: the weight formats as the AVX2-class kernels see them, and the epilogue.
+#pragma once
+#include "../../detail/internal_only.hpp"
+
+// the AVX2 epilogue, from integer sums to output floats, eight outputs per vector.
 //
 // Every AVX2 matmul kernel computes, per token t and output j, the raw sum S = sum_k q[k] * u[j][k] over the
 // padded row, with u the weight code shifted to an unsigned byte:
@@ -16,9 +20,6 @@
 // The four float operations are inline assembly (below): _mm256_div_ps and friends are vector-extension
 // operators in GCC's and Clang's headers, which -ffast-math may reassociate, turn into a multiplication by a
 // hoisted reciprocal or (Clang) an rcpps estimate. The rounding mode is MXCSR's, pinned by fp_environment.hpp.
-#pragma once
-#include "../../detail/internal_only.hpp"
-
 #include <immintrin.h>
 
 #include <cstddef>
@@ -28,6 +29,7 @@
 #include "../../format.hpp"
 #include "../interface.hpp"
 #include "quantize.hpp"
+#include "target.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
@@ -36,7 +38,7 @@ namespace detail::avx2 {
 // alternatives keep the templates valid under -masm=intel). Other compilers: the intrinsics.
 #if defined(__GNUC__) || defined(__clang__)
 #define BITLINEAR_AVX2_EXACT_OP(name, instruction)                                                  \
-  BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 name(__m256 a, __m256 b) noexcept {               \
+  BITLINEAR_AVX2_TARGET inline __m256 name(__m256 a, __m256 b) noexcept {               \
     __m256 result;                                                                                  \
     __asm__(instruction " {%2, %1, %0|%0, %1, %2}" : "=x"(result) : "x"(a), "x"(b));                \
     return result;                                                                                  \
@@ -46,18 +48,18 @@ BITLINEAR_AVX2_EXACT_OP(exact_mul_ps, "vmulps")
 BITLINEAR_AVX2_EXACT_OP(exact_add_ps, "vaddps")
 #undef BITLINEAR_AVX2_EXACT_OP
 #else
-BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_div_ps(__m256 a, __m256 b) noexcept { return _mm256_div_ps(a, b); }
+BITLINEAR_AVX2_TARGET inline __m256 exact_div_ps(__m256 a, __m256 b) noexcept { return _mm256_div_ps(a, b); }
 // The product goes through a volatile so that a contracting compiler (MSVC before VS 2022) rounds it first.
-BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_mul_ps(__m256 a, __m256 b) noexcept {
+BITLINEAR_AVX2_TARGET inline __m256 exact_mul_ps(__m256 a, __m256 b) noexcept {
   volatile __m256 product = _mm256_mul_ps(a, b);
   return product;
 }
-BITLINEAR_TARGET("avx2,fma,f16c") inline __m256 exact_add_ps(__m256 a, __m256 b) noexcept { return _mm256_add_ps(a, b); }
+BITLINEAR_AVX2_TARGET inline __m256 exact_add_ps(__m256 a, __m256 b) noexcept { return _mm256_add_ps(a, b); }
 #endif
 
 // Eight outputs from eight raw sums (see above). bias is the bias vector of these eight outputs.
 template <class Format>
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline __m256 finish8(__m256i raw, __m256i sum_q, __m256 s_x, const Epilogue& e, __m256 bias) noexcept {
   __m256i dot;
   if constexpr (Format::bits_per_weight == 2) {
@@ -76,7 +78,7 @@ inline __m256 finish8(__m256i raw, __m256i sum_q, __m256 s_x, const Epilogue& e,
 // y_row[j0 + c] for c < count from raw[c]: the outputs j0 .. j0 + count - 1 of one token. Reads raw[0, count),
 // e.bias[j0, j0 + count) and writes y_row[j0, j0 + count) only (masked loads and stores in the tail).
 template <class Format>
-BITLINEAR_TARGET("avx2,fma,f16c")
+BITLINEAR_AVX2_TARGET
 inline void write_outputs(const std::int32_t* raw, std::size_t count, std::int32_t sum_q, float s_x,
                           const Epilogue& e, std::size_t j0, float* y_row) noexcept {
   const __m256i sum_v = _mm256_set1_epi32(sum_q);

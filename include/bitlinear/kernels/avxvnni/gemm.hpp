@@ -1,27 +1,28 @@
-// bitlinear internal: the AVX-VNNI GEMM register tile: M tokens (1..6) x 16 output rows of a panel
+// bitlinear internal: the avxvnni GEMM register tile (the driver is avx2/gemm.hpp).
+#pragma once
+#include "../../detail/internal_only.hpp"
+
+// the AVX-VNNI GEMM register tile: M tokens (1..6) x 16 output rows of a panel
 // (avx2/panel.hpp). Per k-group g: the two panel vectors of g (8 rows x 4 u each) and, per token,
 // q[4g .. 4g+3] broadcast to every dword; VEX vpdpbusd adds the 4 products u * q of each dword straight into an
 // int32 accumulator (no saturation, no int16 stage: |S| <= 2 * 128 * 2^20 = 2^28). 12 accumulators + 2 panel
 // vectors + 1 broadcast = 15 ymm registers.
-#pragma once
-#include "../../detail/internal_only.hpp"
-
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
 
 #include "../../config.hpp"
-#include "../avx2/gemm_tile.hpp"
-#include "../avx2/panel.hpp"
-#include "../avx2/unroll.hpp"
+#include "../avx2/gemm.hpp"
+#include "../avx2/target.hpp"
+#include "target.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avxvnni {
 
 // acc0 += dpbusd(w0, q4), acc1 += dpbusd(w1, q4), q4 = the 4 bytes at q in every dword. As in the avx2 tile,
 // GCC 12 hoists every broadcast of a step and spills accumulators; one asm block per token keeps it in order.
-BITLINEAR_TARGET("avxvnni,avx2,fma,f16c")
+BITLINEAR_AVXVNNI_TARGET
 inline void dpbusd_step(__m256i& acc0, __m256i& acc1, __m256i w0, __m256i w1, const std::int8_t* q) noexcept {
 #if defined(__GNUC__) && !defined(__clang__)
   __m256i q4;
@@ -43,7 +44,7 @@ struct DpbusdTile {
 
   // c[m * panel_rows + n] += S over `groups` k-groups of tokens q[m] (m < M) and panel row n.
   template <int M>
-  BITLINEAR_TARGET("avxvnni,avx2,fma,f16c")
+  BITLINEAR_AVXVNNI_TARGET
   static void run(const std::uint8_t* panel, std::size_t groups, const std::int8_t* const* q,
                   std::int32_t* c) noexcept {
     __m256i acc[M][2];

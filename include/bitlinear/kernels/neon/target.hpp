@@ -1,4 +1,8 @@
-// bitlinear internal: what the aarch64 kernel families `neon` and `neon_dotprod` share: target attributes, the
+// bitlinear internal: what the aarch64 kernels share (target attributes written here once).
+#pragma once
+#include "../../detail/internal_only.hpp"
+
+// what the aarch64 kernel families `neon` and `neon_dotprod` share: target attributes, the
 // sdot wrapper, the scalar epilogue and block geometry.
 //
 // Target attributes. Advanced SIMD is part of the aarch64 base ABI, so the `neon` family needs no attribute:
@@ -15,9 +19,6 @@
 // Known limit (GCC): flags naming features beyond ARMv8.2-A without dotprod (say -march=armv8.2-a+fp16) make
 // GCC refuse to inline the <arm_neon.h> intrinsics into the armv8.2-a+dotprod functions; such builds fail to
 // compile. Plain builds (no flags) and dotprod builds are fine.
-#pragma once
-#include "../../detail/internal_only.hpp"
-
 #include "../../config.hpp"
 
 #if BITLINEAR_ARCH_AARCH64
