@@ -35,6 +35,7 @@ inline void compact_via_ternary(const PackedWeightsView& w, const ActivationsVie
 //   ternary, binary                           2-bit and 1-bit matmuls (always native)
 //   ternary_compact                           1.6-bit matmul, or nullptr: the shared fallback is bound instead
 //   layout_rows                               group rows of the 2-bit and 1-bit execution layouts
+//   gemm_min_batch, compact_gemm_min_batch    where the GEMM path takes over from the GEMV (FormatKernels)
 // Every family stores the compact format in the canonical layout (group rows 1).
 template <class Row>
 inline const KernelTable& grid_row() noexcept {
@@ -42,9 +43,11 @@ inline const KernelTable& grid_row() noexcept {
       Row::isa,
       Row::absmax,
       Row::quantize_row,
-      {FormatKernels{Row::ternary, Row::layout_rows, true}, FormatKernels{Row::binary, Row::layout_rows, true},
-       Row::ternary_compact != nullptr ? FormatKernels{Row::ternary_compact, 1, true}
-                                       : FormatKernels{&compact_via_ternary<Row>, 1, false}}};
+      {FormatKernels{Row::ternary, Row::layout_rows, true, Row::gemm_min_batch},
+       FormatKernels{Row::binary, Row::layout_rows, true, Row::gemm_min_batch},
+       Row::ternary_compact != nullptr
+           ? FormatKernels{Row::ternary_compact, 1, true, Row::compact_gemm_min_batch}
+           : FormatKernels{&compact_via_ternary<Row>, 1, false, Row::gemm_min_batch}}};
   return row;
 }
 

@@ -94,6 +94,9 @@ struct FormatKernels {
   std::size_t group_rows = 1;
   // False where the family has no kernel of its own for the format and the shared fallback is bound instead.
   bool native = false;
+  // Batches from this size on take the GEMM path (weights unpacked once per panel, reused across tokens), smaller
+  // ones the GEMV (memory bound, streams the weights); 0: one path for every batch (the scalar reference).
+  std::size_t gemm_min_batch = 0;
 };
 
 // One row of the grid: a family's activation quantization and one slot per format, every slot filled.

@@ -20,6 +20,9 @@
 #include "../../format.hpp"
 #include "../interface.hpp"
 #include "target.hpp"
+#include <cstring>
+#include "../../activations.hpp"
+#include "codes.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
@@ -102,11 +105,8 @@ inline void unpack_panel(const PackedWeightsView& w, std::size_t j0, std::size_t
   }
 }
 
-}  // namespace detail::avx2
-BITLINEAR_NAMESPACE_END
-
 // --------------------------------------------------------------------------------------------------------------
-// the AVX2 GEMM register tile: M tokens (1..5) x 16 output rows of a panel (panel.hpp).
+// The AVX2 GEMM register tile: M tokens (1..5) x 16 output rows of a panel (panel.hpp).
 //
 // Per k-group g (4 consecutive k): the two panel vectors of g (8 rows x 4 u each) and, per token, q[4g .. 4g+3]
 // broadcast to all dwords; vpmaddubsw(u, q) adds the 4 products of each dword in two int16 pairs. A pair is in
@@ -115,14 +115,6 @@ BITLINEAR_NAMESPACE_END
 // to). Every 64 groups, vpmaddwd(., 1) folds the pairs into int32 and adds them to the tile in memory c.
 // 10 int16 accumulators + 2 panel vectors + 1 broadcast + 1 product = 14 ymm registers (vpmaddubsw does not
 // accumulate, so each product needs a register of its own before the add: 4 x 24 would need 17 and spills).
-#include <immintrin.h>
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx2 {
 
 BITLINEAR_AVX2_TARGET
 inline __m256i broadcast4(const std::int8_t* q) noexcept {
@@ -187,24 +179,12 @@ struct MaddubsTile {
   }
 };
 
-}  // namespace detail::avx2
-BITLINEAR_NAMESPACE_END
-
 // --------------------------------------------------------------------------------------------------------------
-// the GEMM driver of the AVX2-class families. For each block of up to 128 tokens and each
+// The GEMM driver of the AVX2-class families. For each block of up to 128 tokens and each
 // panel of 16 output rows, the rows (in any execution layout) are unpacked once per k-chunk of up to 1024
 // weights into a 16 KiB stack panel (panel.hpp) and reused by every token of the block in register tiles of a
 // few tokens (Tile: avx2/gemm_tile.hpp, avxvnni/gemm_tile.hpp); the int32 sums of the block (8 KiB) then go
 // through the vectorized epilogue (epilogue.hpp).
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-
-#include "../../activations.hpp"
-#include "codes.hpp"
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx2 {
 
 inline constexpr std::size_t gemm_token_block = 128;
 

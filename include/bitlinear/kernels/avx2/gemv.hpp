@@ -33,6 +33,10 @@
 #include "../../config.hpp"
 #include "target.hpp"
 #include "../avxvnni/target.hpp"
+#include "../../activations.hpp"
+#include "../interface.hpp"
+#include "../row_streams.hpp"
+#include "codes.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
@@ -166,11 +170,8 @@ inline void dot_row_tokens(std::size_t tokens, const RowRun& run, const std::int
   dot_rows<Format, Mac, 1, Span, T>(run, q, q_stride, raw, raw_stride);
 }
 
-}  // namespace detail::avx2
-BITLINEAR_NAMESPACE_END
-
 // --------------------------------------------------------------------------------------------------------------
-// the GEMV driver of the AVX2-class families (batches below the family's gemm_min_batch).
+// The GEMV driver of the AVX2-class families (batches below the family's gemm_min_batch).
 //
 // Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_shape().rows; a run
 // never crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are
@@ -185,16 +186,6 @@ BITLINEAR_NAMESPACE_END
 // Prefetch: each block load also prefetches prefetch_bytes further on in its stream (streams, or an interleaved
 // layout), and at batch > 1 in the canonical layout the same block of the rows ~canonical_prefetch_bytes further
 // on; only the first call on a run prefetches, and never past the end of the weight buffer.
-#include <cstddef>
-#include <cstdint>
-
-#include "../../activations.hpp"
-#include "../interface.hpp"
-#include "../row_streams.hpp"
-#include "codes.hpp"
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx2 {
 
 // Measured with bench/avx2_micro_bench.cpp (docs/avx2.md).
 inline constexpr std::size_t prefetch_bytes = 4096;
@@ -322,7 +313,7 @@ inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size
 BITLINEAR_NAMESPACE_END
 
 // --------------------------------------------------------------------------------------------------------------
-// compact ternary GEMV (format_compact.hpp) for the avx2 and avxvnni families, which have no
+// Compact ternary GEMV (format_compact.hpp) for the avx2 and avxvnni families, which have no
 // 64-entry byte lookup: per 32-byte half of a block,
 //   c = v & 63;  p = c div 7 = (c * 37) >> 8 (exact for c <= 62; vpmaddubsw on the even and odd bytes)
 //   f3 = T3[p], f4 = T4[p] (vpshufb, p <= 8);  s = c - 7p;  w = 4 s + (v >> 6)
@@ -343,7 +334,6 @@ BITLINEAR_NAMESPACE_END
 #include "../../format_compact.hpp"
 #include "../compact_fallback.hpp"
 #include "../../detail/exact_float.hpp"
-
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
@@ -380,7 +370,6 @@ inline constexpr CompactShuffleLookup compact_shuffle_lookup = make_compact_shuf
 struct CompactShuffleTables {
   __m256i t3, t4, t7, lo[3], hi[3];
 };
-
 
 BITLINEAR_AVX2_INLINE CompactShuffleTables load_compact_shuffle_tables() noexcept {
   const CompactShuffleLookup& t = compact_shuffle_lookup;

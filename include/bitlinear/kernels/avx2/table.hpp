@@ -50,6 +50,8 @@ struct FamilyRow {
   static constexpr MatmulKernel binary = &matmul<Binary, Family>;
   static constexpr MatmulKernel ternary_compact = &compact_matmul<Family::compact_gemv, &matmul<Ternary, Family>>;
   static constexpr std::size_t layout_rows = 1;
+  static constexpr std::size_t gemm_min_batch = Family::gemm_min_batch;
+  static constexpr std::size_t compact_gemm_min_batch = avx2::compact_gemm_min_batch;
 };
 
 struct Family {

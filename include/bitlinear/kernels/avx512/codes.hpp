@@ -21,6 +21,7 @@
 //   row) makes y NaN.
 #include "../interface.hpp"
 #include "target.hpp"
+#include "../../format_compact.hpp"
 
 #if BITLINEAR_ARCH_X86_64
 
@@ -92,13 +93,8 @@ BITLINEAR_AVX512_TARGET inline void store_outputs(__m512i raw, std::size_t count
   _mm512_mask_storeu_ps(y_row + j0, lanes, out);
 }
 
-}  // namespace detail::avx512
-BITLINEAR_NAMESPACE_END
-
-#endif  // BITLINEAR_ARCH_X86_64
-
 // --------------------------------------------------------------------------------------------------------------
-// the compact ternary format (format_compact.hpp) as the avx512 kernels see it: one 64-byte
+// The compact ternary format (format_compact.hpp) as the avx512 kernels see it: one 64-byte
 // block becomes five vectors of u8 fields f in {0,1,2} (64 consecutive weights each) by six VBMI vpermb lookups:
 //   c = byte & 63 (vpermb reads only the low 6 bits of each index byte, so no mask is needed)
 //   f_3 = T3[c], f_4 = T4[c], w = T4s[c] | (byte >> 6), f_0 = W0[w], f_1 = W1[w], f_2 = W2[w]   (w <= 26)
@@ -106,13 +102,6 @@ BITLINEAR_NAMESPACE_END
 // OR, which computes (shifted & 3) | T4s[c] in one instruction.) 8 vector ops per 320 weights; the fields then
 // go to vpdpbusd with the ternary epilogue of codes.hpp (dot = raw - sum q), exactly like the 2-bit format.
 // Needs AVX-512 VBMI on top of the avx512 family: only the avx512_vbmi row (CpuFeatures::avx512vbmi) binds it.
-#include "../../format_compact.hpp"
-
-#if BITLINEAR_ARCH_X86_64
-
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx512 {
 
 struct CompactLookup {
   alignas(64) std::uint8_t t3[64];

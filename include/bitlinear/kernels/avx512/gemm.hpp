@@ -183,13 +183,8 @@ BITLINEAR_AVX512_TARGET inline void gemm(const PackedWeightsView& w, const Activ
   }
 }
 
-}  // namespace detail::avx512
-BITLINEAR_NAMESPACE_END
-
-#endif  // BITLINEAR_ARCH_X86_64
-
 // --------------------------------------------------------------------------------------------------------------
-// avx512 GEMM for compact ternary weights (many tokens, compute bound). The register tiles
+// Avx512 GEMM for compact ternary weights (many tokens, compute bound). The register tiles
 // and panel layout of gemm.hpp are reused as they are; only the panel unpacking differs:
 //   16 rows x one 64-byte compact block are transposed as 16x16 dwords (transpose16x16_epi32) first, so that
 //   column e holds bytes 4e..4e+3 of each row's block, row o in lane o; the byte-wise decode of
@@ -197,11 +192,6 @@ BITLINEAR_NAMESPACE_END
 //   u8 fields of weights 64 i + 4e .. 64 i + 4e + 3 of row o in dword lane o: panel group 16 i + e of the block.
 // A panel is kCompactPanelBlocks = 3 blocks (960 weights, 240 groups, 30 KiB). The row's last block contributes
 // only its fields that start below in_features (activation rows are padded to a multiple of 512, not of 320).
-
-#if BITLINEAR_ARCH_X86_64
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx512 {
 
 inline constexpr std::size_t kCompactPanelBlocks = 3;
 inline constexpr std::size_t kCompactPanelGroups = kCompactPanelBlocks * 320 / 4;

@@ -213,13 +213,8 @@ BITLINEAR_AVX512_TARGET inline void gemv(const PackedWeightsView& w, const Activ
   }
 }
 
-}  // namespace detail::avx512
-BITLINEAR_NAMESPACE_END
-
-#endif  // BITLINEAR_ARCH_X86_64
-
 // --------------------------------------------------------------------------------------------------------------
-// avx512 GEMV for compact ternary weights (a few tokens, memory bound). The structure of
+// Avx512 GEMV for compact ternary weights (a few tokens, memory bound). The structure of
 // gemv.hpp: R <= 4 rows side by side, row i of kCompactStreams streams (canonical layout: each stream one linear
 // pass over memory, prefetched as gemv.hpp does), T <= 4 tokens, one 64-byte load per block and row, decoded by
 // compact_codes.hpp into five u8 field vectors, each dotted (vpdpbusd) with its 64 activations. At batch 1 each
@@ -228,11 +223,6 @@ BITLINEAR_NAMESPACE_END
 // Activation rows are padded to activation_stride(in) (a multiple of 512), which can be shorter than the compact
 // row (a multiple of 320): the last block therefore runs only its fields that start below in_features (fields past
 // it are all padding, code 0, and contribute nothing), so no activation byte past the padded row is read.
-
-#if BITLINEAR_ARCH_X86_64
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx512 {
 
 inline constexpr std::size_t kCompactStreams = 4;
 // 2, not 3: with 3 (12 accumulators for 4 rows) GCC 12 shuffled accumulators through extra zmm moves in the inner

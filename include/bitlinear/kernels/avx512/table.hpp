@@ -3,12 +3,13 @@
 #include "../../detail/internal_only.hpp"
 
 // the avx512 matmul entry points: GEMV for small batches, GEMM (packed panels, register
-// tiles) from kGemmMinBatch tokens on.
+// tiles) from gemm_min_batch tokens on.
 #include "../interface.hpp"
 #include "codes.hpp"
 #include "gemm.hpp"
 #include "gemv.hpp"
 #include "target.hpp"
+#include "quantize.hpp"
 
 #if BITLINEAR_ARCH_X86_64
 
@@ -17,12 +18,12 @@ namespace detail::avx512 {
 
 // From this many tokens on, unpacking panels and register tiles beat re-reading the packed rows per 4 tokens
 // (measured with bench/avx512_micro_bench.cpp, see docs/avx512.md).
-inline constexpr std::size_t kGemmMinBatch = 64;
+inline constexpr std::size_t gemm_min_batch = 64;
 
 template <class Codes>
 BITLINEAR_AVX512_TARGET inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  if (a.batch >= kGemmMinBatch) {
+  if (a.batch >= gemm_min_batch) {
     gemm<Codes>(w, a, row_begin, row_end, e, y, y_stride);
   } else {
     gemv<Codes>(w, a, row_begin, row_end, e, y, y_stride);
@@ -39,43 +40,22 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
   matmul<BinaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
 }
 
-}  // namespace detail::avx512
-BITLINEAR_NAMESPACE_END
-
-#endif  // BITLINEAR_ARCH_X86_64
-
 // --------------------------------------------------------------------------------------------------------------
-// the avx512 compact ternary matmul (GEMV below kGemmMinBatch tokens, GEMM from there on, as
+// The avx512 compact ternary matmul (GEMV below gemm_min_batch tokens, GEMM from there on, as
 // matmul.hpp does for 2-bit), the avx512_vbmi row's compact slot (table.hpp); the avx512 row, without VBMI,
 // binds the shared fallback there (grid.hpp).
 
-#if BITLINEAR_ARCH_X86_64
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx512 {
-
 inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  if (a.batch >= kGemmMinBatch) {
+  if (a.batch >= gemm_min_batch) {
     compact_gemm(w, a, row_begin, row_end, e, y, y_stride);
   } else {
     compact_gemv(w, a, row_begin, row_end, e, y, y_stride);
   }
 }
 
-}  // namespace detail::avx512
-BITLINEAR_NAMESPACE_END
-
-#endif  // BITLINEAR_ARCH_X86_64
-
 // --------------------------------------------------------------------------------------------------------------
-// the avx512 families' rows of the kernel grid (AVX-512 F/BW/VL + VNNI, and + VBMI).
-#include "quantize.hpp"
-
-#if BITLINEAR_ARCH_X86_64
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::avx512 {
+// The avx512 families' rows of the kernel grid (AVX-512 F/BW/VL + VNNI, and + VBMI).
 
 // The avx512 rows of the kernel grid (grid.hpp). Weights in the canonical layout (group rows 1): the GEMV reads
 // each row set from several streams, each one linear run of canonical rows (gemv.hpp). Without VBMI (Row) the
@@ -88,6 +68,8 @@ struct Row {
   static constexpr MatmulKernel binary = &binary_matmul;
   static constexpr MatmulKernel ternary_compact = nullptr;
   static constexpr std::size_t layout_rows = 1;
+  static constexpr std::size_t gemm_min_batch = avx512::gemm_min_batch;
+  static constexpr std::size_t compact_gemm_min_batch = avx512::gemm_min_batch;
 };
 
 struct VbmiRow : Row {

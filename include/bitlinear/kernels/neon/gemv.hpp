@@ -261,8 +261,8 @@ BITLINEAR_NAMESPACE_END
 #endif  // BITLINEAR_ARCH_AARCH64
 
 // --------------------------------------------------------------------------------------------------------------
-// aarch64 kernels for the compact ternary format (format_compact.hpp), both families.
-// GEMV (batch <= compact_gemv_max_batch), per 16-byte slice s of a row's block (bytes 16 s .. 16 s + 15):
+// Aarch64 kernels for the compact ternary format (format_compact.hpp), both families.
+// GEMV (batch < compact_gemm_min_batch), per 16-byte slice s of a row's block (bytes 16 s .. 16 s + 15):
 //   c = v & 63;  f3 = tbl4(T3, c);  f4 = tbl4(T4, c);  w = tbl4(T4s, c) + (v >> 6) (USRA);  f0..f2 = tbl2(W_i, w)
 // (TBL with 64-byte tables in 4 registers, 32-byte ones in 2), then field i meets the activations
 // q[320 b + 64 i + 16 s ..]: SDOT (neon_dotprod) or SMULL/SMULL2 + SADALP (neon; |f q| <= 256, exact in int16
@@ -281,7 +281,7 @@ BITLINEAR_NAMESPACE_END
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::neon {
 
-inline constexpr std::size_t compact_gemv_max_batch = 4;
+inline constexpr std::size_t compact_gemm_min_batch = 5;
 
 struct CompactNeonLookup {
   std::uint8_t t3[64], t4[64], t4s[64], w0[32], w1[32], w2[32];
@@ -388,7 +388,7 @@ inline void compact_gemv(const PackedWeightsView& w, const ActivationsView& a, s
 template <bool DOTPROD, MatmulKernel Ternary2Bit>
 inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  if (a.batch <= compact_gemv_max_batch) {
+  if (a.batch < compact_gemm_min_batch) {
     compact_gemv<DOTPROD>(w, a, row_begin, row_end, e, y, y_stride);
   } else {
     compact_matmul_via_ternary(Ternary2Bit, w, a, row_begin, row_end, e, y, y_stride);

@@ -25,7 +25,7 @@ namespace detail::neon {
 
 // Batch 1 runs the GEMV; from 2 tokens on the GEMM reads every weight once for all tokens (a GEMV per token
 // would stream the layer once per token: docs/neon.md).
-inline constexpr std::size_t gemv_max_batch = 1;
+inline constexpr std::size_t gemm_min_batch = 2;
 
 // Rows (1 to 4) of one run of one token: field or bit dot products. ROW_STEP: 0, or run.row_step as a constant.
 template <class Format, bool DOTPROD, int ROWS, std::size_t ROW_STEP = 0>
@@ -91,7 +91,7 @@ inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size
 template <class Format, bool DOTPROD>
 inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                    const Epilogue& e, float* y, std::size_t y_stride) {
-  if (a.batch <= gemv_max_batch) {
+  if (a.batch < gemm_min_batch) {
     gemv<Format, DOTPROD>(w, a, row_begin, row_end, e, y, y_stride);
   } else {
     gemm<Format, DOTPROD>(w, a, row_begin, row_end, e, y, y_stride);
@@ -113,6 +113,8 @@ struct FamilyRow {
   static constexpr MatmulKernel binary = &matmul<Binary, DOTPROD>;
   static constexpr MatmulKernel ternary_compact = &compact_matmul<DOTPROD, &matmul<Ternary, DOTPROD>>;
   static constexpr std::size_t layout_rows = layout_group_rows;
+  static constexpr std::size_t gemm_min_batch = neon::gemm_min_batch;
+  static constexpr std::size_t compact_gemm_min_batch = neon::compact_gemm_min_batch;
 };
 using Row = FamilyRow<false>;
 using DotprodRow = FamilyRow<true>;

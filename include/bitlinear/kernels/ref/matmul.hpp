@@ -12,6 +12,7 @@
 #include "../../format.hpp"
 #include "../../detail/exact_float.hpp"
 #include "../interface.hpp"
+#include "../../format_compact.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::ref {
@@ -53,19 +54,9 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
   }
 }
 
-}  // namespace detail::ref
-BITLINEAR_NAMESPACE_END
-
 // --------------------------------------------------------------------------------------------------------------
-// the scalar reference matmul of the compact ternary format (format_compact.hpp): one plain
+// The scalar reference matmul of the compact ternary format (format_compact.hpp): one plain
 // loop per output, decoding each byte into its five codes. The source of truth for the compact kernels.
-#include <cstddef>
-#include <cstdint>
-
-#include "../../format_compact.hpp"
-
-BITLINEAR_NAMESPACE_BEGIN
-namespace detail::ref {
 
 // Row j of any execution layout: block b at w.row(j) + b * w.block_step(j); byte i of a block holds the weights
 // 320 b + 64 f + i, f = 0..4. Weights past in_features are skipped (their activations are zero anyway).

@@ -18,6 +18,9 @@ struct Row {
   static constexpr MatmulKernel binary = &binary_matmul;
   static constexpr MatmulKernel ternary_compact = &compact_matmul;
   static constexpr std::size_t layout_rows = 1;
+  // One plain loop for every batch: no GEMV/GEMM switch.
+  static constexpr std::size_t gemm_min_batch = 0;
+  static constexpr std::size_t compact_gemm_min_batch = 0;
 };
 
 }  // namespace detail::ref
