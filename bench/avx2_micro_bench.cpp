@@ -2,8 +2,8 @@
 //   quantization of one activation row, GEMV hot (one layer, weights stay in cache), GEMV streaming (rotating
 //   over >= 256 MiB of distinct layers, batch 1, and batches 2-4 on 6912x2560, with a plain read-bandwidth
 //   benchmark in the same run to compare against), and GEMM at batch 128. Every layer is built for its family,
-//   so it stores its weights in that family's execution layout (KernelTable::ternary_group_rows /
-//   binary_group_rows: the canonical layout, which its batch-1 GEMV reads as streams). Every benchmark is
+//   so it stores its weights in that family's execution layout (the grid slot's group_rows,
+//   the canonical layout, which its batch-1 GEMV reads as streams). Every benchmark is
 //   registered once per runnable family, so the families compare within one run. Kernel-only timings use forward_quantized() on activations quantized once.
 //
 //   build/bench/avx2_micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true

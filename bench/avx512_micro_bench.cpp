@@ -73,9 +73,9 @@ void run_matmul(benchmark::State& state, std::size_t out, std::size_t in, std::s
   Activations acts(batch, in);
   std::vector<float> bias(out, 0.5f), y(batch * out);
   const bl::detail::Epilogue e{0.75f, 1.0f / 0.75f, bias.data()};
-  const auto kernel = Format::bits_per_weight == 2 ? kernels().ternary_matmul : kernels().binary_matmul;
-  const std::size_t group_rows =
-      Format::bits_per_weight == 2 ? kernels().ternary_group_rows : kernels().binary_group_rows;
+  const auto& slot = kernels()[bl::detail::weight_format_of<Format>];
+  const auto kernel = slot.matmul;
+  const std::size_t group_rows = slot.group_rows;
   std::size_t i = 0;
   for (auto _ : state) {
     // Random bytes read in the family's execution layout (the layer's own order).
@@ -100,7 +100,7 @@ void BM_BinaryGemvStream_6912x2560(benchmark::State& s) { run_matmul<bl::Binary>
 void BM_BinaryGemvStream_2560x6912(benchmark::State& s) { run_matmul<bl::Binary>(s, 2560, 6912, 1, true); }
 void BM_TernaryGemm_2560x2560x128(benchmark::State& s) { run_matmul<bl::Ternary>(s, 2560, 2560, 128, false); }
 void BM_BinaryGemm_2560x2560x128(benchmark::State& s) { run_matmul<bl::Binary>(s, 2560, 2560, 128, false); }
-// Around the GEMV/GEMM threshold (kGemmMinBatch): time per token should drop as the batch grows.
+// Around the GEMV/GEMM threshold (gemm_min_batch): time per token should drop as the batch grows.
 void BM_TernaryBatch_2560x2560(benchmark::State& s) {
   run_matmul<bl::Ternary>(s, 2560, 2560, static_cast<std::size_t>(s.range(0)), false);
 }

@@ -7,6 +7,7 @@
 
 #include "../activations.hpp"
 #include "../config.hpp"
+#include "../detail/exact_float.hpp"
 #include "../format.hpp"
 #include "../format_compact.hpp"
 #include "../isa.hpp"
@@ -57,6 +58,19 @@ struct Epilogue {
   float s_w = 0;   // ternary only: 1.0f / beta, as the reference computes it
   const float* bias = nullptr;
 };
+
+// The scalar epilogue of the MatmulKernel contract below, written once (the scalar reference and the NEON kernels
+// use it; the vector epilogues in each x86 family's codes.hpp compute the same operations lane by lane):
+//   ternary: y = (float)dot / s_x / s_w + bias     (two divisions, then the add: nothing to contract)
+//   binary:  y = ((float)dot / s_x * beta) + bias  (the product is rounded before the add)
+// int32 -> float rounds to nearest even. A NaN s_x (non-finite input row) gives NaN. exact_* (exact_float.hpp)
+// are these operations as single instructions that -ffast-math cannot rewrite.
+inline float ternary_output(std::int32_t dot, float s_x, const Epilogue& e, std::size_t j) noexcept {
+  return exact_add(exact_div(exact_div(static_cast<float>(dot), s_x), e.s_w), e.bias[j]);
+}
+inline float binary_output(std::int32_t dot, float s_x, const Epilogue& e, std::size_t j) noexcept {
+  return exact_add(exact_mul(exact_div(static_cast<float>(dot), s_x), e.beta), e.bias[j]);
+}
 
 // Returns max |x[i]| over i < n (n >= 1) if every x[i] is finite, otherwise a non-finite value.
 using AbsmaxKernel = float (*)(const float* x, std::size_t n);

@@ -1,5 +1,5 @@
 // bitlinear internal: conversion between the canonical packed bytes (format.hpp) and a kernel family's
-// execution layout (PackedWeightsView in kernels.hpp: rows in groups, interleaved block by block). Both are the
+// execution layout (PackedWeightsView in interface.hpp: rows in groups, interleaved block by block). Both are the
 // same 64-byte blocks in a different order, so the conversion is a copy of blocks and the footprint is equal.
 #pragma once
 #include "../detail/internal_only.hpp"

@@ -12,7 +12,7 @@
 //   ternary: dot = sum q * (u - 1)  = S - sum_q
 //   binary:  dot = sum q * (2u - 1) = 2 S - sum_q
 // with sum_q = ActivationsView::sum[t], made by the quantizer. |S| <= 2 * 128 * 2^20 = 2^28, so S, 2 S and dot
-// are exact in int32. Then, one IEEE float32 operation at a time in the order of detail/kernels.hpp:
+// are exact in int32. Then, one IEEE float32 operation at a time in the order of kernels/interface.hpp:
 //   ternary: y = (float)dot / s_x / s_w + bias
 //   binary:  y = ((float)dot / s_x * beta) + bias          (the product kept apart from the sum: no_contract)
 // cvtdq2ps rounds to nearest even like static_cast<float>, and vdivps/vmulps/vaddps are the IEEE operations,

@@ -3,10 +3,10 @@
 #include "../../detail/internal_only.hpp"
 
 // the unpacked weight panel of the AVX2-class GEMM kernels, and its unpacking from any
-// execution layout (kernels.hpp).
+// execution layout (interface.hpp).
 //
 // A panel holds panel_rows = 16 output rows over a chunk of k (a multiple of 256, at most panel_max_k), one
-// byte per weight holding u (ternary: code + 1 in {0, 1, 2}; binary: the bit in {0, 1}; see epilogue.hpp),
+// byte per weight holding u (ternary: code + 1 in {0, 1, 2}; binary: the bit in {0, 1}; see codes.hpp),
 // ordered for a register tile that broadcasts 4 activations q[k .. k+3] of one token to all 8 dword lanes:
 //   panel[(g * 16 + n) * 4 + e] = u[row n][k0 + 4 g + e]      (g = k-group, n = row, e = 0..3)
 // so the 64 bytes of group g are two 32-byte vectors, each 8 rows x 4 consecutive k. Rows past the end of the
@@ -106,7 +106,7 @@ inline void unpack_panel(const PackedWeightsView& w, std::size_t j0, std::size_t
 }
 
 // --------------------------------------------------------------------------------------------------------------
-// The AVX2 GEMM register tile: M tokens (1..5) x 16 output rows of a panel (panel.hpp).
+// The AVX2 GEMM register tile: M tokens (1..5) x 16 output rows of a panel (above).
 //
 // Per k-group g (4 consecutive k): the two panel vectors of g (8 rows x 4 u each) and, per token, q[4g .. 4g+3]
 // broadcast to all dwords; vpmaddubsw(u, q) adds the 4 products of each dword in two int16 pairs. A pair is in
@@ -182,9 +182,9 @@ struct MaddubsTile {
 // --------------------------------------------------------------------------------------------------------------
 // The GEMM driver of the AVX2-class families. For each block of up to 128 tokens and each
 // panel of 16 output rows, the rows (in any execution layout) are unpacked once per k-chunk of up to 1024
-// weights into a 16 KiB stack panel (panel.hpp) and reused by every token of the block in register tiles of a
-// few tokens (Tile: avx2/gemm_tile.hpp, avxvnni/gemm_tile.hpp); the int32 sums of the block (8 KiB) then go
-// through the vectorized epilogue (epilogue.hpp).
+// weights into a 16 KiB stack panel (above) and reused by every token of the block in register tiles of a
+// few tokens (Tile: avx2/gemm.hpp, avxvnni/gemm.hpp); the int32 sums of the block (8 KiB) then go
+// through the vectorized epilogue (codes.hpp).
 
 inline constexpr std::size_t gemm_token_block = 128;
 

@@ -4,8 +4,8 @@
 #include "../../detail/internal_only.hpp"
 
 // the GEMV row kernel of the AVX2-class families, one template for both formats and both
-// families: raw sums S = sum_k q[k] * u[j][k] (u = the stored field, epilogue.hpp) of R rows against one
-// activation row, in any execution layout (kernels.hpp).
+// families: raw sums S = sum_k q[k] * u[j][k] (u = the stored field, codes.hpp) of R rows against one
+// activation row, in any execution layout (interface.hpp).
 //
 // Fields: a 32-byte half h of a 64-byte block holds, in field i (bits b*i .. b*i + b - 1 of each byte, b =
 // bits_per_weight), u for k = 64i + 32h + 0..31 (format.hpp), lined up with one 32-byte load of q. Span fields
@@ -173,8 +173,8 @@ inline void dot_row_tokens(std::size_t tokens, const RowRun& run, const std::int
 // --------------------------------------------------------------------------------------------------------------
 // The GEMV driver of the AVX2-class families (batches below the family's gemm_min_batch).
 //
-// Rows go in runs of up to R through the row kernel (gemv_rows.hpp), R = the family's gemv_shape().rows; a run
-// never crosses the end of a row group of the layout (kernels.hpp), so any group size and any row range are
+// Rows go in runs of up to R through the row kernel (gemv.hpp), R = the family's gemv_shape().rows; a run
+// never crosses the end of a row group of the layout (interface.hpp), so any group size and any row range are
 // read exactly. At batch 1 in the canonical layout (the families' own, since 0.2's second revision) a run is
 // row i of R streams (row_streams.hpp): the range cut into R contiguous parts of whole 64-row chunks, so a run's rows sit
 // part * row_bytes apart and the layer is read as R linear passes side by side (as the avx512 GEMV does, which
@@ -182,7 +182,7 @@ inline void dot_row_tokens(std::size_t tokens, const RowRun& run, const std::int
 // block) a run is one group, one linear pass. With more tokens (up to 4 per pass), each row of the run goes
 // through the kernel against up to T tokens at once, which takes the fields out once for all of them: the run's
 // bytes come from memory once and from L1 after. 64 raw sums per token (or per stream) go through the vectorized
-// epilogue (epilogue.hpp) at a time.
+// epilogue (codes.hpp) at a time.
 // Prefetch: each block load also prefetches prefetch_bytes further on in its stream (streams, or an interleaved
 // layout), and at batch > 1 in the canonical layout the same block of the rows ~canonical_prefetch_bytes further
 // on; only the first call on a run prefetches, and never past the end of the weight buffer.
@@ -194,7 +194,7 @@ inline constexpr std::size_t canonical_prefetch_bytes = 16384;
 inline constexpr std::size_t gemv_chunk_rows = 64;
 inline constexpr std::size_t gemv_pass_tokens = 4;
 
-// Walks the rows of a range in runs (kernels.hpp), one group at a time, without a division per run.
+// Walks the rows of a range in runs (interface.hpp), one group at a time, without a division per run.
 class RunCursor {
  public:
   RunCursor(const PackedWeightsView& w, std::size_t row) noexcept : w_(w) {
@@ -257,7 +257,7 @@ inline void gemv_streams(const PackedWeightsView& w, const ActivationsView& a, s
   }
 }
 
-// R rows per run at batch 1; with more tokens, runs of one row against up to T tokens at a time (gemv_rows.hpp).
+// R rows per run at batch 1; with more tokens, runs of one row against up to T tokens at a time (gemv.hpp).
 template <class Format, class Mac, int R, int Span, int T>
 BITLINEAR_AVX2_TARGET
 inline void gemv(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
@@ -321,7 +321,7 @@ BITLINEAR_NAMESPACE_END
 //         instruction writes 0), OR-ed: index w + 0x70 for L (bit 7 set from w = 16 on), w - 16 for H (bit 7 set
 //         below 16, by wrap-around)
 // then field i meets the activations q[320 b + 64 i + 32 h ..]: vpdpbusd (avxvnni) or vpmaddubsw + vpmaddwd (avx2;
-// |f q + f q| <= 512 in int16). raw = sum f q; dot = raw - sum q; y by the ternary epilogue (avx2/epilogue.hpp's
+// |f q + f q| <= 512 in int16). raw = sum f q; dot = raw - sum q; y by the ternary epilogue (avx2/codes.hpp's
 // order: (float)dot / s_x / s_w + bias). The last block runs only its fields below in_features. Batches from
 // compact_gemm_min_batch on decode to 2-bit rows and run the family's ternary GEMM (compact_fallback.hpp).
 

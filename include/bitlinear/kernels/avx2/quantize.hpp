@@ -1,5 +1,5 @@
 // bitlinear internal: AVX2 activation quantization (absmax and one row of int8), bit-identical to
-// detail/ref/quantize.hpp.
+// ref/quantize.hpp.
 //
 // absmax: the absolute value of a float is its bit pattern with the sign cleared, and for non-negative floats
 // the order of the bit patterns read as int32 is the order of the values, with +inf (0x7f800000) above every

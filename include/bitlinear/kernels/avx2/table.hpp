@@ -1,5 +1,5 @@
 // bitlinear internal: the kernel tables of the AVX2-class families, one template for both: a family
-// (avx2 below, avxvnni in avxvnni/table.hpp) names its GEMV multiply-accumulate (Mac, avx2/gemv_rows.hpp), its
+// (avx2 below, avxvnni in avxvnni/table.hpp) names its GEMV multiply-accumulate (Mac, avx2/gemv.hpp), its
 // GEMM register tile (Tile), the batch from which the GEMM takes over, and the shape of its GEMV (gemv_shape).
 // Layers keep the canonical layout: the batch-1 GEMV reads it as gemv_shape().rows streams side by side (gemv.hpp).
 #pragma once
@@ -20,7 +20,7 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx2 {
 
-// The GEMV row kernel's rows per run (= the layout's group size) and fields per shift (gemv_rows.hpp).
+// The GEMV row kernel's rows per run (= the layout's group size) and fields per shift (gemv.hpp).
 struct GemvShape {
   int rows;    // rows per run at batch 1 (= the layout's group size)
   int span;    // fields per shift
@@ -64,7 +64,7 @@ struct Family {
   // Field pairs, 2 rows (at batch > 1: 3 tokens) x (2 int16 + 1 int32) accumulators, 2 masks and the
   // temporaries fit the 16 ymm registers.
   static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2, 3}; }
-  static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // compact.hpp
+  static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // gemv.hpp
 };
 
 using Row = FamilyRow<Family>;

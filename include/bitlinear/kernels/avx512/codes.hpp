@@ -13,7 +13,7 @@
 //   Padding: past in_features q[k] = 0 (activation rows are zero-padded), so whatever field the padding holds
 //   adds nothing to raw, and a.sum[t] (the quantizer's sum over the padded row) is the sum over k < in_features.
 //   Range: |raw| <= 2 * 128 * 2^20 = 2^28 and |2 raw| <= 2^28, so neither int32 sum nor the correction can wrap.
-//   Then, one IEEE float32 operation at a time in the order of detail/kernels.hpp:
+//   Then, one IEEE float32 operation at a time in the order of kernels/interface.hpp:
 //   Ternary: y = (float)dot / s_x / s_w + bias           (two divisions, then the add: nothing to fuse)
 //   Binary:  y = ((float)dot / s_x * beta) + bias
 //   Every operation carries embedded rounding {rn-sae} (target.hpp): round to nearest even whatever MXCSR's

@@ -79,7 +79,7 @@ template <class Codes>
 BITLINEAR_AVX512_TARGET inline void unpack_panel(const PackedWeightsView& w, std::size_t n0, std::size_t n_count,
                                                  std::size_t block0, std::size_t blocks, std::uint8_t* panel) {
   constexpr std::size_t groups_per_block = Codes::block_weights / 4;
-  const std::uint8_t* row_block0[32];  // block block0 of each output row (execution layout: see kernels.hpp)
+  const std::uint8_t* row_block0[32];  // block block0 of each output row (execution layout: see interface.hpp)
   std::size_t block_step[32];
   for (std::size_t out = 0; out < n_count; ++out) {
     block_step[out] = w.block_step(n0 + out);
@@ -188,7 +188,7 @@ BITLINEAR_AVX512_TARGET inline void gemm(const PackedWeightsView& w, const Activ
 // and panel layout of gemm.hpp are reused as they are; only the panel unpacking differs:
 //   16 rows x one 64-byte compact block are transposed as 16x16 dwords (transpose16x16_epi32) first, so that
 //   column e holds bytes 4e..4e+3 of each row's block, row o in lane o; the byte-wise decode of
-//   compact_codes.hpp commutes with that byte permutation, so decoding column e gives, in field vector i, the
+//   codes.hpp commutes with that byte permutation, so decoding column e gives, in field vector i, the
 //   u8 fields of weights 64 i + 4e .. 64 i + 4e + 3 of row o in dword lane o: panel group 16 i + e of the block.
 // A panel is kCompactPanelBlocks = 3 blocks (960 weights, 240 groups, 30 KiB). The row's last block contributes
 // only its fields that start below in_features (activation rows are padded to a multiple of 512, not of 320).

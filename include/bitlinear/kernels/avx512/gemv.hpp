@@ -157,7 +157,7 @@ BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet&
 
 // Outputs [row_begin, row_end) of tokens [t0, t0 + T). The range is cut into `streams` streams of whole 16-row
 // chunks; row_set(active, set, raw, i) takes row i of chunk c of the first `active` streams (the kernel of a
-// format: 2-bit here, compact in compact_gemv.hpp), so every stream is read row after row, one linear pass over
+// format: 2-bit here, compact in gemv.hpp), so every stream is read row after row, one linear pass over
 // its part of the weights, and the passes run side by side. Codes: the epilogue.
 template <class Codes, int T, class RowSetKernel>
 BITLINEAR_AVX512_TARGET inline void gemv_streams(std::size_t streams, const PackedWeightsView& w,
@@ -217,7 +217,7 @@ BITLINEAR_AVX512_TARGET inline void gemv(const PackedWeightsView& w, const Activ
 // Avx512 GEMV for compact ternary weights (a few tokens, memory bound). The structure of
 // gemv.hpp: R <= 4 rows side by side, row i of kCompactStreams streams (canonical layout: each stream one linear
 // pass over memory, prefetched as gemv.hpp does), T <= 4 tokens, one 64-byte load per block and row, decoded by
-// compact_codes.hpp into five u8 field vectors, each dotted (vpdpbusd) with its 64 activations. At batch 1 each
+// codes.hpp into five u8 field vectors, each dotted (vpdpbusd) with its 64 activations. At batch 1 each
 // row keeps kCompactSingleTokenAccumulators accumulators (fields rotate over them) so that consecutive vpdpbusd do
 // not wait on each other. Epilogue: codes.hpp (TernaryCodes), raw - sum q.
 // Activation rows are padded to activation_stride(in) (a multiple of 512), which can be shorter than the compact

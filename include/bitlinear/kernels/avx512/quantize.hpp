@@ -1,5 +1,5 @@
 // bitlinear internal: avx512 activation quantization (absmax and one row to int8), bit-identical to
-// detail/ref/quantize.hpp.
+// ref/quantize.hpp.
 #pragma once
 #include "../../detail/internal_only.hpp"
 

@@ -42,7 +42,7 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
 
 // --------------------------------------------------------------------------------------------------------------
 // The avx512 compact ternary matmul (GEMV below gemm_min_batch tokens, GEMM from there on, as
-// matmul.hpp does for 2-bit), the avx512_vbmi row's compact slot (table.hpp); the avx512 row, without VBMI,
+// the 2-bit matmul above does), the avx512_vbmi row's compact slot (table.hpp); the avx512 row, without VBMI,
 // binds the shared fallback there (grid.hpp).
 
 inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,

@@ -3,7 +3,7 @@
 #include "../../detail/internal_only.hpp"
 
 // the AVX-VNNI GEMM register tile: M tokens (1..6) x 16 output rows of a panel
-// (avx2/panel.hpp). Per k-group g: the two panel vectors of g (8 rows x 4 u each) and, per token,
+// (avx2/gemm.hpp). Per k-group g: the two panel vectors of g (8 rows x 4 u each) and, per token,
 // q[4g .. 4g+3] broadcast to every dword; VEX vpdpbusd adds the 4 products u * q of each dword straight into an
 // int32 accumulator (no saturation, no int16 stage: |S| <= 2 * 128 * 2^20 = 2^28). 12 accumulators + 2 panel
 // vectors + 1 broadcast = 15 ymm registers.

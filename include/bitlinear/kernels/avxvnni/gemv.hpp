@@ -2,7 +2,7 @@
 #pragma once
 #include "../../detail/internal_only.hpp"
 
-// the multiply-accumulate of the avxvnni GEMV row kernel (avx2/gemv_rows.hpp): VEX
+// the multiply-accumulate of the avxvnni GEMV row kernel (avx2/gemv.hpp): VEX
 // vpdpbusd adds the 4 products u * q of each dword straight into the int32 accumulator (no int16 stage).
 // The row kernel is one template for both families, compiled for AVX2; GCC and Clang get the instruction as
 // inline asm (the intrinsic needs the avxvnni target in its caller), other compilers the intrinsic.

@@ -25,7 +25,7 @@ struct Family {
   static constexpr avx2::GemvShape gemv_shape(int bits_per_weight) {
     return bits_per_weight == 2 ? avx2::GemvShape{2, 4, 2} : avx2::GemvShape{1, 8, 1};
   }
-  static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/compact.hpp
+  static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/gemv.hpp
 };
 
 using Row = avx2::FamilyRow<Family>;

@@ -9,7 +9,7 @@
 //   binary:  panel_dot = -sum_k bit * q               -> dot = 2 * sum_k bit * q - sum(q) = -2 * panel_dot - sum(q)
 // (|dot| <= 2^28, activations.hpp/format.hpp: no int32 overflow). neon int16 lanes take at most 64 products of
 // magnitude <= 256 (one 512-weight sub-chunk) before they are widened: <= 16384.
-// The weights are read in any execution layout (kernels.hpp), block-major within a panel (unpack_panel), so a
+// The weights are read in any execution layout (interface.hpp), block-major within a panel (unpack_panel), so a
 // panel of one 4-row group is one linear read; panels start at multiples of 4 rows.
 #pragma once
 #include "../../detail/internal_only.hpp"
@@ -55,7 +55,7 @@ inline void unpack_binary_block(const std::uint8_t* block, std::int8_t* dst) noe
   }
 }
 
-// Unpacks blocks [block0, block0 + blocks) of rows j0 .. j0 + rows - 1 (any layout, kernels.hpp) into
+// Unpacks blocks [block0, block0 + blocks) of rows j0 .. j0 + rows - 1 (any layout, interface.hpp) into
 // panel[r][(b - block0) * weights_per_block ..]. Block-major order (block b of every row, then block b + 1):
 // in an interleaved layout of 4-row groups the panel of a group is one linear read, prefetched ahead.
 template <class Format>
@@ -137,7 +137,7 @@ inline void gemm_tile(const std::int8_t* panel, std::size_t panel_stride, const 
 }
 
 // The GEMM driver: Format is Ternary or Binary, DOTPROD picks the tile. Writes y[t * y_stride + j] for every
-// t < a.batch and j in [row_begin, row_end), with the epilogue of common.hpp.
+// t < a.batch and j in [row_begin, row_end), with the epilogue of target.hpp.
 template <class Format, bool DOTPROD>
 inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
                  const Epilogue& e, float* y, std::size_t y_stride) noexcept {

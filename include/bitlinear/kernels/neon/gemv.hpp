@@ -3,7 +3,7 @@
 #include "../../detail/internal_only.hpp"
 
 // aarch64 GEMV inner loops (one token against a run of ROWS = 1..4 output rows), reading
-// the weights in any execution layout (RowRun, common.hpp). Each returns, for every row r of the run, the integer
+// the weights in any execution layout (RowRun, target.hpp). Each returns, for every row r of the run, the integer
 //   ternary: field_dot[r] = sum_k (code[r][k] + 1) * q[k]        (fields 0, 1, 2; the caller subtracts sum(q))
 //   binary:  bit_dot[r]   = sum_k bit[r][k] * q[k]               (bits 0, 1; code = 2 * bit - 1)
 // over `blocks` whole 64-byte blocks. Padding weights meet zero activations (activations.hpp), so whole blocks
@@ -36,7 +36,7 @@ namespace detail::neon {
 
 // Accumulators live in named variables (one struct per row, expanded for ROWS = 1..4), not in arrays of
 // vectors: GCC 12 keeps arrays of vectors indexed in a loop on the stack and stores them on every iteration.
-// Each *_step helper is force-inlined into its kernel (BITLINEAR_NEON_ALWAYS_INLINE, common.hpp), so the
+// Each *_step helper is force-inlined into its kernel (BITLINEAR_NEON_ALWAYS_INLINE, target.hpp), so the
 // references below become registers.
 
 struct TernaryDotprodAcc {
@@ -266,7 +266,7 @@ BITLINEAR_NAMESPACE_END
 //   c = v & 63;  f3 = tbl4(T3, c);  f4 = tbl4(T4, c);  w = tbl4(T4s, c) + (v >> 6) (USRA);  f0..f2 = tbl2(W_i, w)
 // (TBL with 64-byte tables in 4 registers, 32-byte ones in 2), then field i meets the activations
 // q[320 b + 64 i + 16 s ..]: SDOT (neon_dotprod) or SMULL/SMULL2 + SADALP (neon; |f q| <= 256, exact in int16
-// pairs). raw = sum f q, dot = raw - sum q, epilogue of common.hpp. The last block runs only the fields that start
+// pairs). raw = sum f q, dot = raw - sum q, epilogue of target.hpp. The last block runs only the fields that start
 // below in_features (activation rows are padded to 512, compact rows to 320). Reads any execution layout.
 // Larger batches decode to 2-bit rows and use the family's ternary GEMM (compact_fallback.hpp).
 

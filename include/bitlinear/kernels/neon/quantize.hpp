@@ -1,5 +1,5 @@
 // bitlinear internal: NEON activation quantization (ARMv8.0 Advanced SIMD; used by both aarch64 families),
-// bit-identical to detail/ref/quantize.hpp.
+// bit-identical to ref/quantize.hpp.
 #pragma once
 #include "../../detail/internal_only.hpp"
 

@@ -1,6 +1,6 @@
 // bitlinear internal: the kernel tables of the aarch64 families `neon` (ARMv8.0-A Advanced SIMD) and
 // `neon_dotprod` (plus SDOT). Both quantize activations with the same NEON code; they differ in their matmuls.
-// A layer stores its weights in groups of 4 rows interleaved block by block (kernels.hpp). A matmul call with
+// A layer stores its weights in groups of 4 rows interleaved block by block (interface.hpp). A matmul call with
 // one token runs the GEMV loops of gemv.hpp (weights read straight from the layout, the four rows of a group
 // sharing each activation load); larger batches run the GEMM of gemm.hpp (weight panel unpacked once per chunk
 // and reused across tokens). Both read any layout and any row range exactly.
@@ -103,7 +103,7 @@ inline void matmul(const PackedWeightsView& w, const ActivationsView& a, std::si
 inline constexpr std::size_t layout_group_rows = 4;
 
 // The grid rows (grid.hpp) of the two families. The 2-bit and 1-bit formats are stored in groups of
-// layout_group_rows rows; the compact format stays canonical (its kernels decode whole blocks: compact.hpp).
+// layout_group_rows rows; the compact format stays canonical (its kernels decode whole blocks: gemv.hpp).
 template <bool DOTPROD>
 struct FamilyRow {
   static constexpr Isa isa = DOTPROD ? Isa::neon_dotprod : Isa::neon;

@@ -68,17 +68,6 @@ BITLINEAR_NEON_DOTPROD_TARGET inline int32x4_t sdot(int32x4_t acc, int8x16_t a, 
 #endif
 }
 
-// The epilogue of detail/kernels.hpp, one IEEE float32 operation at a time:
-//   ternary: y = (float)dot / s_x / s_w + bias     (two divisions, then the add: nothing to contract)
-//   binary:  y = ((float)dot / s_x * beta) + bias  (no_contract keeps the product rounded before the add)
-// int32 -> float rounds to nearest even (SCVTF under the default FPCR). A NaN s_x (non-finite input row) gives NaN.
-// exact_* (detail/exact_float.hpp) are those operations as single instructions -ffast-math cannot rewrite.
-inline float ternary_output(std::int32_t dot, float s_x, const Epilogue& e, std::size_t j) noexcept {
-  return exact_add(exact_div(exact_div(static_cast<float>(dot), s_x), e.s_w), e.bias[j]);
-}
-inline float binary_output(std::int32_t dot, float s_x, const Epilogue& e, std::size_t j) noexcept {
-  return exact_add(exact_mul(exact_div(static_cast<float>(dot), s_x), e.beta), e.bias[j]);
-}
 
 // Canonical block geometry (format.hpp): one 64-byte block is four 16-byte slices. In slice s, bit field i of
 // byte l holds the weight 64*i + 16*s + l of the block, so one slice lines up with four (ternary) or eight

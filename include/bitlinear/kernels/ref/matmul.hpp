@@ -2,9 +2,8 @@
 #pragma once
 #include "../../detail/internal_only.hpp"
 
-// scalar reference matmuls, one multiply-free loop per output (the source of truth).
-// The epilogue is written with exact_div / exact_mul / exact_add (detail/exact_float.hpp): the float32
-// operations of detail/kernels.hpp, one at a time, that -ffast-math cannot rewrite or fuse.
+// One multiply-free loop per output. The epilogue is interface.hpp's ternary_output / binary_output: the float32
+// operations of the MatmulKernel contract, one at a time, that -ffast-math cannot rewrite or fuse.
 #include <cstddef>
 #include <cstdint>
 
@@ -38,7 +37,7 @@ inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a,
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
       const std::int32_t dot = dot_row<Ternary>(w, j, q);
-      y[t * y_stride + j] = exact_add(exact_div(exact_div(static_cast<float>(dot), a.scale[t]), e.s_w), e.bias[j]);
+      y[t * y_stride + j] = ternary_output(dot, a.scale[t], e, j);
     }
   }
 }
@@ -49,7 +48,7 @@ inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, 
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
       const std::int32_t dot = dot_row<Binary>(w, j, q);
-      y[t * y_stride + j] = exact_add(exact_mul(exact_div(static_cast<float>(dot), a.scale[t]), e.beta), e.bias[j]);
+      y[t * y_stride + j] = binary_output(dot, a.scale[t], e, j);
     }
   }
 }
@@ -78,14 +77,14 @@ inline std::int32_t compact_dot_row(const PackedWeightsView& w, std::size_t j, c
   return dot;
 }
 
-// The MatmulKernel contract of kernels.hpp with the ternary epilogue: y = (float)dot / s_x / s_w + bias.
+// The MatmulKernel contract of interface.hpp with the ternary epilogue: y = (float)dot / s_x / s_w + bias.
 inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
   for (std::size_t t = 0; t < a.batch; ++t) {
     const std::int8_t* q = a.q + t * a.stride;
     for (std::size_t j = row_begin; j < row_end; ++j) {
       const std::int32_t dot = compact_dot_row(w, j, q);
-      y[t * y_stride + j] = exact_add(exact_div(exact_div(static_cast<float>(dot), a.scale[t]), e.s_w), e.bias[j]);
+      y[t * y_stride + j] = ternary_output(dot, a.scale[t], e, j);
     }
   }
 }
