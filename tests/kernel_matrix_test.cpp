@@ -133,8 +133,8 @@ TEST_P(KernelGrid, BothSidesOfTheGemmSwitchMatchScalar) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Grid, KernelGrid, ::testing::ValuesIn(grid_cells()),
-                         [](const ::testing::TestParamInfo<Cell>& info) {
-                           return bitlinear_test::isa_label(info.param.isa) + "_" + format_label(info.param.format);
+                         [](const ::testing::TestParamInfo<Cell>& cell_info) {
+                           return bitlinear_test::isa_label(cell_info.param.isa) + "_" + format_label(cell_info.param.format);
                          });
 
 // Every row of the grid is complete, and a row's slots say honestly whether they are the family's own kernels.

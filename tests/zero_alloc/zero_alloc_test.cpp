@@ -137,19 +137,23 @@ std::vector<float> random_floats(std::size_t n, unsigned seed) {
 }
 
 template <class Layer>
-void check_layer(const char* kind, bitlinear::ActivationScale mode, bitlinear::ThreadPool& pool) {
-  const std::size_t out = 700, in = 300, max_batch = 9;
+void check_layer(const char* kind, bitlinear::ActivationScale mode, bitlinear::ThreadPool& pool,
+                 bitlinear::Isa isa = bitlinear::Isa::automatic, std::size_t in = 300) {
+  const std::size_t out = in > 10000 ? 5 : 700, max_batch = 9;  // long rows: a few are enough
   const auto w = random_floats(out * in, 1);
   const auto bias = random_floats(out, 2);
   bitlinear::Options options;
   options.activation_scale = mode;
+  options.isa = isa;
   const auto layer = Layer::from_float(w.data(), out, in, bias.data(), options);
   // A strided slice: x rows of width 3 * in (read the middle third), y rows of width out + 5.
   const std::size_t x_stride = 3 * in, y_stride = out + 5;
   const auto x = random_floats(max_batch * x_stride, 3);
   std::vector<float> y(max_batch * y_stride);
   std::vector<unsigned char> workspace(layer.workspace_size(max_batch) + 3);
-  const std::string name = std::string(kind) + (mode == bitlinear::ActivationScale::per_token ? " per_token" : " per_tensor");
+  const std::string name = std::string(kind) + " " + std::string(bitlinear::isa_name(layer.isa())) + " in " +
+                           std::to_string(in) +
+                           (mode == bitlinear::ActivationScale::per_token ? " per_token" : " per_tensor");
 
   for (std::size_t batch : {std::size_t{1}, std::size_t{2}, max_batch}) {
     const std::string label = name + " batch " + std::to_string(batch);
@@ -226,6 +230,16 @@ int main() {
     for (auto mode : {bitlinear::ActivationScale::per_token, bitlinear::ActivationScale::per_tensor}) {
       check_layer<bitlinear::TernaryLinear>("ternary", mode, pool);
       check_layer<bitlinear::BinaryLinear>("binary", mode, pool);
+    }
+    // The 1.6-bit format on every family this CPU runs, native slot or shared fallback (kernels/grid.hpp), and
+    // rows longer than the fallback's stack buffer (in_features > 131072).
+    for (bitlinear::Isa isa : bitlinear::all_isas) {
+      if (!bitlinear::detail::isa_runnable(isa)) continue;
+      check_layer<bitlinear::CompactTernaryLinear>("compact", bitlinear::ActivationScale::per_token, pool, isa);
+      if (threads == 1) {
+        check_layer<bitlinear::CompactTernaryLinear>("compact", bitlinear::ActivationScale::per_token, pool, isa,
+                                                     140000);
+      }
     }
 #if defined(BITLINEAR_TEST_EIGEN)
     check_eigen(pool);

@@ -7,12 +7,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "../config.hpp"
 #include "../format.hpp"
 #include "../format_compact.hpp"
 #include "interface.hpp"
+#include "ref/matmul.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
@@ -40,22 +40,22 @@ inline void decode_compact_row_to_ternary(const PackedWeightsView& w, std::size_
   }
 }
 
-// The MatmulKernel contract for compact weights, through `ternary` (a family's ternary_matmul).
+// The MatmulKernel contract for compact weights, through `ternary` (a family's ternary_matmul). No allocation:
+// rows are decoded into a stack buffer in chunks of up to 32. A row longer than the whole buffer (in_features >
+// 131072, far beyond today's models) runs the scalar reference instead, which reads the compact bytes directly:
+// the same exact result, slower, and still no allocation (forward_quantized has no workspace to borrow).
 inline void compact_matmul_via_ternary(MatmulKernel ternary, const PackedWeightsView& w, const ActivationsView& a,
                                        std::size_t row_begin, std::size_t row_end, const Epilogue& e, float* y,
-                                       std::size_t y_stride) {
+                                       std::size_t y_stride) noexcept {
   constexpr std::size_t kStackBytes = 32 * 1024;
   constexpr std::size_t kMaxRows = 32;
   const std::size_t row_bytes = Ternary::packed_row_bytes(w.in_features);
-  alignas(64) std::uint8_t stack[kStackBytes];
-  std::vector<std::uint8_t> heap;  // only for rows longer than the stack buffer (in_features > 131072)
-  std::uint8_t* buffer = stack;
-  std::size_t chunk = kStackBytes / row_bytes < kMaxRows ? kStackBytes / row_bytes : kMaxRows;
+  const std::size_t chunk = kStackBytes / row_bytes < kMaxRows ? kStackBytes / row_bytes : kMaxRows;
   if (chunk == 0) {
-    heap.resize(row_bytes + 64);
-    buffer = heap.data() + (64 - reinterpret_cast<std::uintptr_t>(heap.data()) % 64) % 64;
-    chunk = 1;
+    ref::compact_matmul(w, a, row_begin, row_end, e, y, y_stride);
+    return;
   }
+  alignas(64) std::uint8_t buffer[kStackBytes];
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += chunk) {
     const std::size_t rows = row_end - j0 < chunk ? row_end - j0 : chunk;
     for (std::size_t r = 0; r < rows; ++r) decode_compact_row_to_ternary(w, j0 + r, buffer + r * row_bytes);

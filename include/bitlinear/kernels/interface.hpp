@@ -22,7 +22,9 @@ namespace detail {
 // group_rows == 1 is the canonical layout itself (row j at data + j * row_bytes). A GEMV that reads the rows of
 // one group side by side therefore reads one linear stream (layout.hpp converts to and from the canonical
 // bytes). The library allocates the buffer 64-byte aligned; kernels may read whole blocks but nothing past the
-// last byte (out_features * row_bytes).
+// last byte (out_features * row_bytes). Which layouts a kernel reads: the layout of its grid slot
+// (FormatKernels::group_rows) always; the scalar reference, the NEON kernels and the GEMMs any layout (the scalar
+// reference is the oracle of the layout conversions); the avx2-class GEMVs only the canonical one, their slots'.
 struct PackedWeightsView {
   const std::uint8_t* data = nullptr;
   std::size_t out_features = 0;
