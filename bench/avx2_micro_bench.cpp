@@ -1,7 +1,9 @@
 // Microbenchmarks of the x86 AVX2-class kernel families (avx2, avxvnni when registered), single thread:
 //   quantization of one activation row, GEMV hot (one layer, weights stay in cache), GEMV streaming (rotating
-//   over >= 256 MiB of distinct layers, batch 1, and batches 2-4 on 6912x2560, with a plain read-bandwidth
-//   benchmark in the same run to compare against), and GEMM at batch 128. Every layer is built for its family,
+//   over >= 256 MiB of distinct layers, batch 1, and batches 2-4 on 6912x2560, each paired with a plain read of
+//   the same bytes, ReadBandwidth/<ternary|binary>/<out>x<in>, interleaved with it: see harness.hpp; the kernel's
+//   vs_read = its bytes/s over the read's), and GEMM at batch 128. ReadBandwidth/4MiB: 4 MiB reads rotating over
+//   >= 256 MiB. Every layer is built for its family,
 //   so it stores its weights in that family's execution layout (the grid slot's group_rows,
 //   the canonical layout, which its batch-1 GEMV reads as streams). Every benchmark is
 //   registered once per runnable family, so the families compare within one run. Kernel-only timings use forward_quantized() on activations quantized once.
@@ -10,20 +12,19 @@
 #include <benchmark/benchmark.h>
 #include <bitlinear/bitlinear.hpp>
 
-#include <immintrin.h>
-
 #include <cstdint>
-#include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
+
 namespace {
 
 using bitlinear::Isa;
-
-constexpr std::size_t stream_bytes = std::size_t{272} << 20;  // > 256 MiB of distinct weights
+namespace harness = bench::harness;
 
 std::vector<Isa> families() {
   std::vector<Isa> out;
@@ -90,60 +91,52 @@ void matmul_hot_bench(benchmark::State& state, Isa isa, std::size_t out, std::si
                                               benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
 }
 
-// Copies of one layer (each its own weight buffer) adding up to more than 256 MiB, used in turn, so every
-// call reads its weights from DRAM. Bytes per second of weights read is the figure to compare with ReadBandwidth.
+// The layer streaming benchmarks copy: built once per family and shape.
+template <class Layer>
+const Layer& stream_layer(Isa isa, std::size_t out, std::size_t in) {
+  static std::map<std::string, std::unique_ptr<Layer>> layers;
+  auto& layer = layers[std::string(bitlinear::isa_name(isa)) + "/" + std::to_string(out) + "x" + std::to_string(in)];
+  if (!layer) layer = std::make_unique<Layer>(random_layer<Layer>(out, in, isa, 3));
+  return *layer;
+}
+
+// Copies of one layer (each its own weight buffer) adding up to >= 256 MiB, used in turn, so every call reads its
+// weights from DRAM. Bytes per second of weights read is the figure to compare with its ReadBandwidth twin.
 template <class Layer>
 void gemv_stream_bench(benchmark::State& state, Isa isa, std::size_t out, std::size_t in, std::size_t batch) {
-  const Layer first = random_layer<Layer>(out, in, isa, 3);
-  const std::size_t count = stream_bytes / first.packed_weights_size() + 1;
-  std::vector<Layer> layers(count, first);
+  const Layer& first = stream_layer<Layer>(isa, out, in);
+  const std::string key = std::string(Layer::format_type::name) + "/" + std::string(bitlinear::isa_name(isa)) + "/" +
+                          std::to_string(out) + "x" + std::to_string(in);
+  const auto& layers = harness::cold_set<Layer>(key, first.packed_weights_size(), [&] { return first; });
   const auto x = random_input(batch * in, 4);
   bitlinear::QuantizedActivations acts;
   first.quantize(x.data(), batch, in, acts);
   std::vector<float> y(batch * out);
-  std::size_t next = 0;
+  harness::Cursor next(layers.size());
   for (auto _ : state) {
-    layers[next].forward_quantized(acts.view(), 0, out, y.data(), out);
+    layers[next.next()].forward_quantized(acts.view(), 0, out, y.data(), out);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
-    next = next + 1 == count ? 0 : next + 1;
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * first.packed_weights_size()));
-  state.counters["layers"] = static_cast<double>(count);
+  state.counters["layers"] = static_cast<double>(layers.size());
 }
 
-// Single-thread read bandwidth: sums a buffer of the streaming size with 32-byte loads, 4 independent chains.
-__attribute__((target("avx2"))) std::uint64_t sum_bytes(const std::uint8_t* p, std::size_t n) {
-  __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-  for (std::size_t i = 0; i + 128 <= n; i += 128) {
-    a0 = _mm256_add_epi64(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
-    a1 = _mm256_add_epi64(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
-    a2 = _mm256_add_epi64(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
-    a3 = _mm256_add_epi64(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
-  }
-  const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
-  alignas(32) std::uint64_t lanes[4];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), s);
-  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
-}
-
-void read_bandwidth_bench(benchmark::State& state) {
-  constexpr std::size_t chunk = std::size_t{4} << 20;  // read 4 MiB per iteration, rotating through the buffer
-  const std::size_t chunks = stream_bytes / chunk;
-  std::unique_ptr<std::uint8_t[]> storage(new std::uint8_t[stream_bytes + 64]);
-  std::uint8_t* buffer = storage.get() + (64 - reinterpret_cast<std::uintptr_t>(storage.get()) % 64) % 64;
-  for (std::size_t i = 0; i < stream_bytes; ++i) buffer[i] = static_cast<std::uint8_t>(i * 131);
-  std::size_t next = 0;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(sum_bytes(buffer + next * chunk, chunk));
-    next = next + 1 == chunks ? 0 : next + 1;
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * chunk));
+// A streaming GEMV and its twin, the plain read of its packed bytes.
+template <class Layer>
+void add_stream(const std::string& name, Isa isa, std::size_t out, std::size_t in, std::size_t batch) {
+  using Format = typename Layer::format_type;
+  const std::string dims = std::to_string(out) + "x" + std::to_string(in);
+  harness::add_pair(
+      name, [=](benchmark::State& st) { gemv_stream_bench<Layer>(st, isa, out, in, batch); },
+      std::string("ReadBandwidth/") + Format::name + "/" + dims, {bitlinear::packed_size<Format>(out, in), 1, true},
+      harness::Rate::bytes_per_second, [](benchmark::internal::Benchmark* b) { b->Unit(benchmark::kMicrosecond); });
 }
 
 void register_all() {
   if (!bitlinear::cpu_supports(Isa::avx2)) return;
-  benchmark::RegisterBenchmark("ReadBandwidth/272MiB", read_bandwidth_bench)->Unit(benchmark::kMicrosecond);
+  harness::add_read("ReadBandwidth/4MiB", {std::size_t{4} << 20, 1, true}, harness::Rate::bytes_per_second)
+      ->Unit(benchmark::kMicrosecond);
   for (Isa isa : families()) {
     const std::string f(bitlinear::isa_name(isa));
     benchmark::RegisterBenchmark(("QuantizeRow/" + f + "/2560").c_str(), quantize_row_bench, isa, 2560);
@@ -155,21 +148,13 @@ void register_all() {
         ->Unit(benchmark::kMicrosecond);
     for (auto shape : {std::pair<std::size_t, std::size_t>{6912, 2560}, {2560, 6912}, {2560, 2560}}) {
       const std::string dims = std::to_string(shape.first) + "x" + std::to_string(shape.second);
-      benchmark::RegisterBenchmark(("TernaryGemvStream/" + f + "/" + dims).c_str(),
-                                   gemv_stream_bench<bitlinear::TernaryLinear>, isa, shape.first, shape.second, 1)
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark(("BinaryGemvStream/" + f + "/" + dims).c_str(),
-                                   gemv_stream_bench<bitlinear::BinaryLinear>, isa, shape.first, shape.second, 1)
-          ->Unit(benchmark::kMicrosecond);
+      add_stream<bitlinear::TernaryLinear>("TernaryGemvStream/" + f + "/" + dims, isa, shape.first, shape.second, 1);
+      add_stream<bitlinear::BinaryLinear>("BinaryGemvStream/" + f + "/" + dims, isa, shape.first, shape.second, 1);
     }
     for (std::size_t batch : {2, 3, 4}) {
       const std::string b = "/6912x2560/batch" + std::to_string(batch);
-      benchmark::RegisterBenchmark(("TernaryGemvStream/" + f + b).c_str(), gemv_stream_bench<bitlinear::TernaryLinear>,
-                                   isa, 6912, 2560, batch)
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark(("BinaryGemvStream/" + f + b).c_str(), gemv_stream_bench<bitlinear::BinaryLinear>,
-                                   isa, 6912, 2560, batch)
-          ->Unit(benchmark::kMicrosecond);
+      add_stream<bitlinear::TernaryLinear>("TernaryGemvStream/" + f + b, isa, 6912, 2560, batch);
+      add_stream<bitlinear::BinaryLinear>("BinaryGemvStream/" + f + b, isa, 6912, 2560, batch);
     }
     for (std::size_t batch : {2, 4, 8, 128}) {
       benchmark::RegisterBenchmark(("TernaryGemm/" + f + "/2560x2560/batch" + std::to_string(batch)).c_str(),
@@ -186,9 +171,5 @@ void register_all() {
 
 int main(int argc, char** argv) {
   register_all();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return harness::run(argc, argv);
 }

@@ -4,22 +4,25 @@
 //
 //   build/bench/avx512_micro_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
-// Streaming benchmarks rotate over kStreamBytes of distinct copies of the layer, so every call reads its
-// weights from DRAM; compare their bytes_per_second with BM_ReadBandwidth.
+// Streaming benchmarks rotate over >= 256 MiB of distinct copies of the layer, so every call reads its weights
+// from DRAM. Each is paired with a plain read of the same bytes, BM_ReadBandwidth_<Ternary|Binary>_<out>x<in>,
+// interleaved with it (harness.hpp; the kernel's vs_read = its bytes_per_second over the read's).
+// BM_ReadBandwidth reads 288 MiB per call.
 #include <benchmark/benchmark.h>
 #include <bitlinear/bitlinear.hpp>
 
 #include <cstdint>
-#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
+
+#include "harness.hpp"
 
 namespace {
 
 namespace bl = bitlinear;
+namespace harness = bench::harness;
 using bl::detail::KernelTable;
-
-constexpr std::size_t kStreamBytes = std::size_t{288} << 20;
 
 bool have_avx512() { return bl::detail::isa_runnable(bl::Isa::avx512); }
 const KernelTable& kernels() { return bl::detail::kernel_table(bl::Isa::avx512); }
@@ -35,17 +38,6 @@ std::vector<std::uint8_t> random_layer(std::size_t out, std::size_t in, std::uin
   bl::pack_codes<Format>(codes.data(), out, in, packed.data());
   return packed;
 }
-
-// `count` 64-byte aligned copies of a layer in one buffer.
-struct LayerCopies {
-  bl::detail::AlignedBytes bytes;
-  std::size_t layer_bytes = 0, count = 0;
-  LayerCopies(const std::vector<std::uint8_t>& layer, std::size_t count_)
-      : bytes(layer.size() * count_), layer_bytes(layer.size()), count(count_) {
-    for (std::size_t i = 0; i < count; ++i) std::memcpy(bytes.data() + i * layer_bytes, layer.data(), layer_bytes);
-  }
-  const std::uint8_t* layer(std::size_t i) const { return bytes.data() + i * layer_bytes; }
-};
 
 struct Activations {
   bl::QuantizedActivations q;
@@ -68,22 +60,28 @@ void run_matmul(benchmark::State& state, std::size_t out, std::size_t in, std::s
     return;
   }
   const auto layer = random_layer<Format>(out, in, 1);
-  const std::size_t copies = stream ? (kStreamBytes + layer.size() - 1) / layer.size() : 1;
-  const LayerCopies weights(layer, copies);
+  // Streaming: the cold set of this layer; hot: one copy.
+  std::vector<harness::Bytes> hot;
+  if (!stream) hot.emplace_back(layer);
+  const std::vector<harness::Bytes>& weights =
+      stream ? harness::cold_set<harness::Bytes>(std::string(Format::name) + "/" + std::to_string(out) + "x" +
+                                                     std::to_string(in),
+                                                 layer.size(), [&] { return harness::Bytes(layer); })
+             : hot;
   Activations acts(batch, in);
   std::vector<float> bias(out, 0.5f), y(batch * out);
   const bl::detail::Epilogue e{0.75f, 1.0f / 0.75f, bias.data()};
   const auto& slot = kernels()[bl::detail::weight_format_of<Format>];
   const auto kernel = slot.matmul;
   const std::size_t group_rows = slot.group_rows;
-  std::size_t i = 0;
+  harness::Cursor next(weights.size());
   for (auto _ : state) {
     // Random bytes read in the family's execution layout (the layer's own order).
-    const bl::detail::PackedWeightsView w{weights.layer(i), out, in, Format::packed_row_bytes(in), group_rows};
+    const bl::detail::PackedWeightsView w{weights[next.next()].data(), out, in, Format::packed_row_bytes(in),
+                                          group_rows};
     kernel(w, acts.q.view(), 0, out, e, y.data(), out);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
-    if (++i == copies) i = 0;
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * layer.size()));
   state.counters["GOPS"] = benchmark::Counter(static_cast<double>(state.iterations()) * 2.0 * static_cast<double>(out * in * batch),
@@ -94,10 +92,6 @@ void run_matmul(benchmark::State& state, std::size_t out, std::size_t in, std::s
 
 void BM_TernaryGemvHot_2560x2560(benchmark::State& s) { run_matmul<bl::Ternary>(s, 2560, 2560, 1, false); }
 void BM_BinaryGemvHot_2560x2560(benchmark::State& s) { run_matmul<bl::Binary>(s, 2560, 2560, 1, false); }
-void BM_TernaryGemvStream_6912x2560(benchmark::State& s) { run_matmul<bl::Ternary>(s, 6912, 2560, 1, true); }
-void BM_TernaryGemvStream_2560x6912(benchmark::State& s) { run_matmul<bl::Ternary>(s, 2560, 6912, 1, true); }
-void BM_BinaryGemvStream_6912x2560(benchmark::State& s) { run_matmul<bl::Binary>(s, 6912, 2560, 1, true); }
-void BM_BinaryGemvStream_2560x6912(benchmark::State& s) { run_matmul<bl::Binary>(s, 2560, 6912, 1, true); }
 void BM_TernaryGemm_2560x2560x128(benchmark::State& s) { run_matmul<bl::Ternary>(s, 2560, 2560, 128, false); }
 void BM_BinaryGemm_2560x2560x128(benchmark::State& s) { run_matmul<bl::Binary>(s, 2560, 2560, 128, false); }
 // Around the GEMV/GEMM threshold (gemm_min_batch): time per token should drop as the batch grows.
@@ -107,41 +101,9 @@ void BM_TernaryBatch_2560x2560(benchmark::State& s) {
 
 BENCHMARK(BM_TernaryGemvHot_2560x2560)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_BinaryGemvHot_2560x2560)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_TernaryGemvStream_6912x2560)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_TernaryGemvStream_2560x6912)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_BinaryGemvStream_6912x2560)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_BinaryGemvStream_2560x6912)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_TernaryGemm_2560x2560x128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BinaryGemm_2560x2560x128)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TernaryBatch_2560x2560)->DenseRange(1, 8)->Arg(12)->Arg(16)->Arg(24)->Arg(32)->Arg(64)->Unit(benchmark::kMicrosecond);
-
-// Single-thread read bandwidth over the same amount of memory: 4 independent zmm sums, no stores.
-BITLINEAR_TARGET("avx512f") std::uint64_t read_all(const std::uint8_t* data, std::size_t bytes) {
-  __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-  for (std::size_t i = 0; i + 256 <= bytes; i += 256) {
-    s0 = _mm512_add_epi64(s0, _mm512_load_si512(data + i));
-    s1 = _mm512_add_epi64(s1, _mm512_load_si512(data + i + 64));
-    s2 = _mm512_add_epi64(s2, _mm512_load_si512(data + i + 128));
-    s3 = _mm512_add_epi64(s3, _mm512_load_si512(data + i + 192));
-  }
-  alignas(64) std::uint64_t lanes[8];
-  _mm512_store_si512(lanes, _mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
-  std::uint64_t sum = 0;
-  for (std::uint64_t v : lanes) sum += v;
-  return sum;
-}
-
-void BM_ReadBandwidth(benchmark::State& state) {
-  if (!have_avx512()) {
-    state.SkipWithError("CPU lacks avx512");
-    return;
-  }
-  bl::detail::AlignedBytes bytes(kStreamBytes);
-  std::memset(bytes.data(), 1, kStreamBytes);
-  for (auto _ : state) benchmark::DoNotOptimize(read_all(bytes.data(), kStreamBytes));
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * kStreamBytes));
-}
-BENCHMARK(BM_ReadBandwidth)->Unit(benchmark::kMillisecond);
 
 // Activation quantization of one 2560-wide row: the two kernels, and the whole public call (absmax, scale,
 // quantize, sum).
@@ -183,6 +145,30 @@ void BM_QuantizeKernels_2560(benchmark::State& state) {
 }
 BENCHMARK(BM_QuantizeKernels_2560)->Unit(benchmark::kNanosecond);
 
+// BM_<Kind>GemvStream_<out>x<in> and its twin BM_ReadBandwidth_<Kind>_<out>x<in>; BM_ReadBandwidth (288 MiB a call).
+template <class Format>
+void add_stream(const char* kind, std::size_t out, std::size_t in) {
+  const std::string dims = std::to_string(out) + "x" + std::to_string(in);
+  harness::add_pair(
+      std::string("BM_") + kind + "GemvStream_" + dims,
+      [=](benchmark::State& s) { run_matmul<Format>(s, out, in, 1, true); },
+      std::string("BM_ReadBandwidth_") + kind + "_" + dims, {bl::packed_size<Format>(out, in), 1, true},
+      harness::Rate::bytes_per_second, [](benchmark::internal::Benchmark* b) { b->Unit(benchmark::kMicrosecond); });
+}
+
+void register_streams() {
+  if (!have_avx512()) return;
+  for (auto shape : {std::pair<std::size_t, std::size_t>{6912, 2560}, {2560, 6912}}) {
+    add_stream<bl::Ternary>("Ternary", shape.first, shape.second);
+    add_stream<bl::Binary>("Binary", shape.first, shape.second);
+  }
+  harness::add_read("BM_ReadBandwidth", {std::size_t{288} << 20, 1, true}, harness::Rate::bytes_per_second)
+      ->Unit(benchmark::kMillisecond);
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  register_streams();
+  return harness::run(argc, argv);
+}
