@@ -1,5 +1,5 @@
-// bench: the shapes, the test data of one shape (weights, activations, layers, baseline weights) kept while the
-// benchmarks of that shape run, and the float64 reference every baseline is checked against before it is timed.
+// bench: the shapes, the test data of each shape (weights, activations, layers, baseline weights), and the
+// float64 reference every baseline is checked against before it is timed.
 #pragma once
 
 #include <bitlinear/bitlinear.hpp>
@@ -156,14 +156,13 @@ struct ShapeData {
   }
 };
 
-// The data of the shape now being measured (benchmarks run in registration order, shape by shape).
+// The data of a shape, built when first needed and kept: benchmarks run interleaved (harness::run), so shapes
+// come back all the time (the full plan keeps about 1.3 GB).
 inline ShapeData& shape_data(const Shape& s) {
-  static std::unique_ptr<ShapeData> current;
-  if (!current || current->shape.out != s.out || current->shape.in != s.in) {
-    current.reset();  // free the previous shape first
-    current = std::make_unique<ShapeData>(s);
-  }
-  return *current;
+  static std::map<std::pair<std::size_t, std::size_t>, std::unique_ptr<ShapeData>> shapes;
+  auto& data = shapes[{s.out, s.in}];
+  if (!data) data = std::make_unique<ShapeData>(s);
+  return *data;
 }
 
 struct CheckResult {

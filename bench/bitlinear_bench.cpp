@@ -2,12 +2,18 @@
 // end to end and kernel only, against FP16 (F16C + FP32 FMA), FP32 (Eigen and a plain loop), Eigen::half and
 // BF16 (AVX512-BF16), on the shapes of BitNet b1.58 2B4T and a 7B-class model, batch 1 to 512, single thread.
 //
-// Benchmark names: <impl>/<out>x<in>/b<batch>/<hot|stream>, and memread/<MiB>MiB for the bandwidth line.
+// Benchmark names: <impl>/<out>x<in>/b<batch>/<hot|stream|stream2>, and memread/<MiB>MiB, memread2/512MiB for the
+// bandwidth table.
 //   impl: ternary.<family>.e2e     float x in, float y out (activation quantization included)
 //         ternary.<family>.kernel  forward_quantized on activations quantized beforehand
 //         binary.<family>.{e2e,kernel}
 //         fp16.f16c_fma  fp32.eigen  fp32.loop  half.eigen  bf16.avx512bf16
-//   hot: one layer reused every call; stream: rotates over >= 256 MiB of copies, so weights come from DRAM.
+//         read.ternary  read.binary  the plain read of a layer's bytes (batch 1 only): the roofline twin of
+//                       every family's e2e row of that kind, shape and mode (harness.hpp)
+//   hot: one layer reused every call; stream: rotates over >= 256 MiB of copies, so weights come from DRAM;
+//   stream2: as stream on a ThreadPool(2) (the read twin: 2 threads reading one half each).
+// Runs with random interleaving (harness::run), so each twin is measured in the same repetition set as its
+// kernels; their vs_read counter (kernel bytes/s over the twin's) is what bench/summarize.py calls % of roofline.
 // Counters: bytes (weight bytes a call reads: packed layer + scale and bias for bitlinear), weights_per_s,
 // weight_GBps (bytes per second), GOPS (2 * out * in * batch per second), check_error (baselines: normalized
 // error against the float64 reference, checked before timing; bitlinear families other than scalar: 0 when
@@ -19,12 +25,9 @@
 #include <bitlinear/bitlinear.hpp>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,15 +36,13 @@
 #include "baselines/eigen_gemm.hpp"
 #include "baselines/float_loop.hpp"
 #include "baselines/fp16_gemm.hpp"
-#include "baselines/memread.hpp"
 #include "bench_data.hpp"
+#include "harness.hpp"
 
 namespace bench {
 namespace {
 
 using bitlinear::Isa;
-
-constexpr std::size_t stream_bytes = std::size_t{256} << 20;  // rotate over at least this much distinct memory
 
 // How long each benchmark measures: headline rows get >= 5 repetitions (their median is reported).
 struct Timing {
@@ -53,38 +54,6 @@ struct Plan {
   Timing headline{0.05, 5};
   Timing secondary{0.02, 3};
 };
-
-// One pool per thread count, alive for the whole program (workers are persistent, as in an engine).
-bitlinear::ThreadPool& pool_of(std::size_t threads) {
-  static std::map<std::size_t, std::unique_ptr<bitlinear::ThreadPool>> pools;
-  auto& pool = pools[threads];
-  if (!pool) pool = std::make_unique<bitlinear::ThreadPool>(threads);
-  return *pool;
-}
-
-// ---- the one stream set kept at a time (copies of one layer or weight matrix, >= stream_bytes in all) ----
-struct StreamSet {
-  std::string key;
-  std::shared_ptr<void> copies;
-};
-StreamSet& stream_set() {
-  static StreamSet set;
-  return set;
-}
-template <class T>
-std::vector<T>& stream_copies(const std::string& key, std::size_t bytes_each, const std::function<T()>& make) {
-  StreamSet& set = stream_set();
-  if (set.key != key) {
-    set.copies.reset();
-    const std::size_t n = std::max<std::size_t>(2, (stream_bytes + bytes_each - 1) / bytes_each);
-    auto copies = std::make_shared<std::vector<T>>();
-    copies->reserve(n);
-    for (std::size_t i = 0; i < n; ++i) copies->push_back(make());
-    set.copies = copies;
-    set.key = key;
-  }
-  return *static_cast<std::vector<T>*>(set.copies.get());
-}
 
 void set_counters(benchmark::State& state, const Shape& s, std::size_t batch, double bytes) {
   using benchmark::Counter;
@@ -118,7 +87,7 @@ std::string shape_name(const Shape& s) { return std::to_string(s.out) + "x" + st
 
 // ---- bitlinear ----
 template <class Format>
-void bm_bitlinear(benchmark::State& state, const std::string& name, Shape s, std::size_t batch, Isa isa, bool kernel_only, bool stream,
+void bm_bitlinear(benchmark::State& state, Shape s, std::size_t batch, Isa isa, bool kernel_only, bool stream,
                   std::size_t threads = 1) {
   ShapeData& d = shape_data(s);
   const bitlinear::BitLinear<Format>& layer = d.template layer<Format>(isa);
@@ -157,12 +126,14 @@ void bm_bitlinear(benchmark::State& state, const std::string& name, Shape s, std
     }
   } else {
     using Layer = bitlinear::BitLinear<Format>;
-    std::vector<Layer>& copies =
-        stream_copies<Layer>(name, static_cast<std::size_t>(bytes), [&] { return Layer(layer); });
+    // One cold set per layer (stream and stream2 rows share it).
+    std::vector<Layer>& copies = harness::cold_set<Layer>(
+        std::string(Format::name) + "/" + std::string(bitlinear::isa_name(isa)) + "/" + shape_name(s),
+        static_cast<std::size_t>(bytes), [&] { return Layer(layer); });
     std::vector<unsigned char> workspace(layer.workspace_size(batch));
     std::size_t i = 0;
     if (threads > 1) {  // decode on all cores: the pooled forward (each thread streams its own part of the rows)
-      bitlinear::ThreadPool& pool = pool_of(threads);
+      bitlinear::ThreadPool& pool = harness::pool_of(threads);
       for (auto _ : state) {
         copies[i].forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size(), pool);
         benchmark::ClobberMemory();
@@ -200,7 +171,7 @@ void run_weights16(benchmark::State& state, const std::string& name, const Shape
     }
   } else {
     using Copy = std::vector<std::uint16_t>;
-    std::vector<Copy>& copies = stream_copies<Copy>(name, static_cast<std::size_t>(bytes), [&] { return w; });
+    std::vector<Copy>& copies = harness::cold_set<Copy>(name, static_cast<std::size_t>(bytes), [&] { return w; });
     std::size_t i = 0;
     for (auto _ : state) {
       gemm(copies[i].data(), d.x.data(), y.data());
@@ -280,8 +251,7 @@ void bm_fp32(benchmark::State& state, const std::string& name, Shape s, std::siz
     }
   } else {
     using Copy = std::vector<float>;
-    std::vector<Copy>& copies =
-        stream_copies<Copy>(name, static_cast<std::size_t>(bytes), [&] { return d.w; });
+    std::vector<Copy>& copies = harness::cold_set<Copy>(name, static_cast<std::size_t>(bytes), [&] { return d.w; });
     std::size_t i = 0;
     for (auto _ : state) {
       gemm(copies[i].data(), s.out, s.in, d.x.data(), batch, y.data());
@@ -290,28 +260,6 @@ void bm_fp32(benchmark::State& state, const std::string& name, Shape s, std::siz
     }
   }
   set_counters(state, s, batch, bytes);
-}
-
-// ---- memory-read bandwidth ----
-void bm_memread(benchmark::State& state, std::size_t bytes, std::size_t threads) {
-  bitlinear::detail::AlignedBytes buffer(bytes);
-  std::memset(buffer.data(), 1, bytes);
-  if (threads > 1) {  // each thread of the pool reads its own contiguous part, as the pooled GEMV does
-    bitlinear::ThreadPool& pool = pool_of(threads);
-    const std::size_t part = bytes / threads / 256 * 256;
-    std::uint64_t sums[8] = {};
-    for (auto _ : state) {
-      pool.parallel_for(0, threads, 1, [&](std::size_t t, std::size_t) {
-        sums[t] += memread::read(buffer.data() + t * part, part);
-      });
-      benchmark::DoNotOptimize(sums);
-    }
-  } else {
-    for (auto _ : state) benchmark::DoNotOptimize(memread::read(buffer.data(), bytes));
-  }
-  state.counters["bytes"] = static_cast<double>(bytes);
-  state.counters["GBps"] =
-      benchmark::Counter(static_cast<double>(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 // ---- the matrix ----
@@ -335,16 +283,14 @@ void register_all(const Plan& plan) {
   for (Isa isa : bitlinear::all_isas) {
     if (bitlinear::detail::isa_runnable(isa)) families.push_back(isa);
   }
-  // Bandwidth line first: hot sizes (caches) and a DRAM-sized buffer.
+  // The bandwidth table: one buffer read again and again, sizes from the caches to DRAM, and the DRAM-sized read
+  // on 2 threads. (The % of roofline of each row comes from its own twin, read.<kind>/..., registered below.)
   for (std::size_t mib : {1, 4, 16, 64, 512}) {
-    apply(benchmark::RegisterBenchmark(("memread/" + std::to_string(mib) + "MiB").c_str(), bm_memread,
-                                       std::size_t{mib} << 20, std::size_t{1}),
+    apply(harness::add_read("memread/" + std::to_string(mib) + "MiB", {std::size_t{mib} << 20, 1, false},
+                            harness::Rate::gbps),
           plan.headline);
   }
-  // The same DRAM-sized read on 2 threads: the roofline of the 2-thread streaming rows.
-  apply(benchmark::RegisterBenchmark("memread2/512MiB", bm_memread, std::size_t{512} << 20, std::size_t{2})
-            ->UseRealTime(),
-        plan.headline);
+  apply(harness::add_read("memread2/512MiB", {std::size_t{512} << 20, 2, true}, harness::Rate::gbps), plan.headline);
   const double per_call_limit = plan.quick ? 0.05 : 0.4;  // seconds; slower combinations are left out
   for (const Shape& s : all_shapes) {
     const bool small_model = std::string(s.model) == "2B4T";
@@ -366,6 +312,21 @@ void register_all(const Plan& plan) {
         const std::string full = impl + tail + mode;
         apply(benchmark::RegisterBenchmark(full.c_str(), [fn, full](benchmark::State& st) { fn(st, full); }), timing);
       };
+      // A bitlinear e2e row at batch 1, paired with the plain read of its bytes in the same mode (hot: one buffer;
+      // stream: rotating; stream2: on 2 threads). The twin has the headline timing whichever family comes first.
+      auto add_paired = [&](const std::string& impl, const std::string& mode, const Timing& timing, auto fn,
+                            int kind) {
+        const std::size_t bytes = (kind == 0 ? bitlinear::packed_size<bitlinear::Ternary>(s.out, s.in)
+                                             : bitlinear::packed_size<bitlinear::Binary>(s.out, s.in)) +
+                                  sizeof(float) * (s.out + 1);
+        const harness::ReadSpec spec{bytes, mode == "stream2" ? std::size_t{2} : std::size_t{1}, mode != "hot"};
+        const std::string read = std::string(kind == 0 ? "read.ternary" : "read.binary") + tail + mode;
+        if (harness::read_bytes().count(read) == 0) apply(harness::add_read(read, spec, harness::Rate::gbps), plan.headline);
+        const std::string full = impl + tail + mode;
+        harness::add_pair(
+            full, [fn, full](benchmark::State& st) { fn(st, full); }, read, spec, harness::Rate::gbps,
+            [&](benchmark::internal::Benchmark* b) { apply(b, timing); });
+      };
       for (Isa isa : families) {
         const std::string fam(bitlinear::isa_name(isa));
         const bool headline = isa == best;
@@ -381,15 +342,16 @@ void register_all(const Plan& plan) {
           // Runs whose single call exceeds min_time are repeated fewer times (their spread is small anyway).
           const Timing slow{t.min_time, macs / estimated_macs_per_s(e2e) > 1.0 ? 1 : t.repetitions};
           auto bm = [=](bool kernel_only, bool stream, std::size_t threads) {
-            return [=](benchmark::State& st, const std::string& name) {
-              if (kind == 0) bm_bitlinear<bitlinear::Ternary>(st, name, s, batch, isa, kernel_only, stream, threads);
-              else bm_bitlinear<bitlinear::Binary>(st, name, s, batch, isa, kernel_only, stream, threads);
+            return [=](benchmark::State& st, const std::string&) {
+              if (kind == 0) bm_bitlinear<bitlinear::Ternary>(st, s, batch, isa, kernel_only, stream, threads);
+              else bm_bitlinear<bitlinear::Binary>(st, s, batch, isa, kernel_only, stream, threads);
             };
           };
-          add(e2e, "hot", slow, bm(false, false, 1));
+          if (batch == 1) add_paired(e2e, "hot", slow, bm(false, false, 1), kind);
+          else add(e2e, "hot", slow, bm(false, false, 1));
           if (affordable(kernel) || headline) add(kernel, "hot", slow, bm(true, false, 1));
-          if (batch == 1) add(e2e, "stream", slow, bm(false, true, 1));
-          if (batch == 1 && headline) add(e2e, "stream2", slow, bm(false, true, 2));
+          if (batch == 1) add_paired(e2e, "stream", slow, bm(false, true, 1), kind);
+          if (batch == 1 && headline) add_paired(e2e, "stream2", slow, bm(false, true, 2), kind);
         }
       }
       add("fp16.f16c_fma", "hot", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_fp16(st, name, s, batch, false); });
@@ -417,15 +379,6 @@ void register_all(const Plan& plan) {
   }
 }
 
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  }
-  return "unknown";
-}
-
 }  // namespace
 }  // namespace bench
 
@@ -441,10 +394,6 @@ int main(int argc, char** argv) {
       args.push_back(argv[i]);
     }
   }
-  int n = static_cast<int>(args.size());
-  benchmark::Initialize(&n, args.data());
-  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 1;
-  benchmark::AddCustomContext("cpu_model", bench::cpu_model());
   benchmark::AddCustomContext("bitlinear_best_family", std::string(bitlinear::isa_name(bitlinear::detail::best_isa())));
   benchmark::AddCustomContext("bitlinear_families", bitlinear::detail::runnable_isa_list());
   benchmark::AddCustomContext("eigen_simd", bench::eigen::simd_description());
@@ -452,7 +401,5 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("cpu_avx512_bf16", bench::cpu_has_avx512_bf16() ? "yes" : "no");
   benchmark::AddCustomContext("plan", plan.quick ? "quick" : "full");
   bench::register_all(plan);
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::harness::run(static_cast<int>(args.size()), args.data());
 }
