@@ -3,11 +3,12 @@
 
 Usage: summarize.py RESULTS.json [--table OUT.md] [--chart OUT.png]
 
-Times are medians over repetitions (real time). Only Debian packages are used (python3, python3-matplotlib).
+Times are medians over repetitions (real time). '% of roofline' of a row is its bytes per second over that of its
+twin, read.<kind>/<shape>/b1/<mode>: a plain read of the same bytes with as many threads, measured interleaved
+with it (bench/harness.hpp). Only Debian packages are used (python3, python3-matplotlib).
 """
 import argparse
 import json
-import math
 import sys
 
 FP16 = "fp16.f16c_fma"
@@ -73,6 +74,8 @@ class Results:
             if parts[0] == "memread2":
                 self.bandwidth2 = b["GBps"]
                 continue
+            if parts[0].startswith("read."):  # twins: see twin()
+                continue
             impl, shape, batch = parts[0], parts[1], int(parts[2][1:])
             if shape not in self.shapes:
                 self.shapes.append(shape)
@@ -106,31 +109,25 @@ class Results:
                     return b["bytes"]
         return None
 
-    def roofline_bw(self, nbytes, mode):
-        """Read bandwidth (GB/s) of the smallest measured buffer holding nbytes (stream: the largest buffer)."""
-        if mode == "stream2":
-            return self.bandwidth2
-        if not self.bandwidth:
-            return None
-        sizes = sorted(self.bandwidth)
-        if mode == "stream":
-            return self.bandwidth[sizes[-1]]
-        for s in sizes:
-            if s >= nbytes:
-                return self.bandwidth[s]
-        return self.bandwidth[sizes[-1]]
+    def twin_gbps(self, kind, shape, mode):
+        """GB/s of the plain read twin of the batch-1 rows of this kind, shape and mode (median time)."""
+        b = self.runs.get(f"read.{kind}/{shape}/b1/{mode}")
+        return b["bytes"] / seconds(b) / 1e9 if b else None
 
-    def roofline_pct(self, t, nbytes, mode):
-        bw = self.roofline_bw(nbytes, mode)
-        if t is None or nbytes is None or bw is None:
+    def roofline_pct(self, kind, shape, mode, fam):
+        """Batch-1 row of family fam: its bytes per second over its twin's, in percent (medians of both)."""
+        b = self.get(f"{kind}.{fam}.e2e", shape, 1, mode) if fam else None
+        twin = self.twin_gbps(kind, shape, mode)
+        if b is None or twin is None:
             return None
-        return 100.0 * (nbytes / (bw * 1e9)) / t
+        return 100.0 * (b["bytes"] / seconds(b) / 1e9) / twin
 
 
 def table(res):
     lines = []
     head = ("| shape (out x in) | batch | weights | ternary (family) | binary (family) | FP16 | ternary vs FP16 |"
-            " binary vs FP16 | ternary % of roofline | BF16 | FP32 Eigen | FP32 loop | ternary vs FP32 loop |")
+            " binary vs FP16 | ternary % of roofline | binary % of roofline | BF16 | FP32 Eigen | FP32 loop |"
+            " ternary vs FP32 loop |")
     lines.append(head)
     lines.append("|" + "---|" * (head.count("|") - 1))
     for shape in res.shapes:
@@ -143,13 +140,15 @@ def table(res):
                 f16 = res.time(FP16, shape, batch, mode)
                 if tt is None and bt is None and f16 is None:
                     continue
-                pct = res.roofline_pct(tt, res.bytes_of("ternary", shape), mode) if batch == 1 else None
+                pct = res.roofline_pct("ternary", shape, mode, tf) if batch == 1 else None
+                bpct = res.roofline_pct("binary", shape, mode, bf) if batch == 1 else None
                 loop = res.time(LOOP, shape, batch, mode)
                 row = [shape, str(batch), "stream, 2 threads" if mode == "stream2" else mode,
                        f"{fmt_time(tt)} ({tf})" if tt else "not run",
                        f"{fmt_time(bt)} ({bf})" if bt else "not run",
                        fmt_time(f16), fmt_ratio(tt, f16), fmt_ratio(bt, f16),
                        f"{pct:.0f}%" if pct is not None else "-",
+                       f"{bpct:.0f}%" if bpct is not None else "-",
                        fmt_time(res.time(BF16, shape, batch, mode)), fmt_time(res.time(FP32, shape, batch, mode)),
                        fmt_time(loop), fmt_ratio(tt, loop)]
                 lines.append("| " + " | ".join(row) + " |")
@@ -179,6 +178,32 @@ def bandwidth_table(res):
     if res.bandwidth2 is not None:
         lines.append(f"| 512 MiB, 2 threads | {res.bandwidth2:.1f} |")
     return "\n".join(lines)
+
+
+def twin_table(res):
+    """The plain reads the rows were judged by (GB/s, medians)."""
+    lines = ["| shape (out x in) | mode | ternary twin GB/s | binary twin GB/s |", "|---|---|---|---|"]
+    for shape in res.shapes:
+        for mode, label in (("hot", "hot"), ("stream", "stream"), ("stream2", "stream, 2 threads")):
+            t, b = res.twin_gbps("ternary", shape, mode), res.twin_gbps("binary", shape, mode)
+            if t is None and b is None:
+                continue
+            cell = lambda v: f"{v:.1f}" if v is not None else "-"
+            lines.append(f"| {shape} | {label} | {cell(t)} | {cell(b)} |")
+    return "\n".join(lines)
+
+
+def over_roofline(res, limit=105.0):
+    """Rows whose % of roofline exceeds limit: (shape, mode, kind, pct)."""
+    out = []
+    for shape in res.shapes:
+        for mode in ("hot", "stream", "stream2"):
+            for kind in ("ternary", "binary"):
+                _, fam = res.best(kind, shape, 1, mode)
+                pct = res.roofline_pct(kind, shape, mode, fam)
+                if pct is not None and pct > limit:
+                    out.append((shape, mode, kind, pct))
+    return out
 
 
 def chart(res, path):
@@ -221,9 +246,11 @@ def chart(res, path):
             gbps.append(b["bytes"] / t / 1e9 if b and t else 0.0)
         xs = [k + (i - (len(impls) - 1) / 2) * width for k in range(len(shapes))]
         ax2.bar(xs, gbps, width, label=label)
-    bw = res.roofline_bw(1 << 40, "stream")
-    if bw:
-        ax2.axhline(bw, color="red", linestyle="--", label=f"memory read {bw:.1f} GB/s")
+    for k, shape in enumerate(shapes):  # each shape's roofline: the interleaved read twin of its ternary row
+        twin = res.twin_gbps("ternary", shape, "stream")
+        if twin:
+            ax2.hlines(twin, k - 0.45, k + 0.45, colors="red", linestyles="--",
+                       label="plain read of the same bytes (interleaved)" if k == 0 else None)
     ax2.set_xticks(range(len(shapes)))
     ax2.set_xticklabels(shapes, rotation=30)
     ax2.set_ylabel("GB/s of weights read (batch 1, streaming from DRAM)")
@@ -242,24 +269,41 @@ def main():
     context, runs, errors = load(args.json)
     res = Results(runs)
     out = []
-    out.append(f"CPU: {context.get('cpu_model', '?')}, {context.get('num_cpus', '?')} CPUs at "
-               f"{context.get('mhz_per_cpu', '?')} MHz; plan: {context.get('plan', '?')}; "
-               f"bitlinear families run: {context.get('bitlinear_families', '?')} "
+    load_start = context.get("load_avg")
+    load_start = ", ".join(f"{v:.2f}" for v in load_start) if isinstance(load_start, list) else "?"
+    try:
+        with open("/proc/loadavg") as f:
+            load_end = ", ".join(f.read().split()[:3])
+    except OSError:
+        load_end = "?"
+    out.append(f"Machine: {context.get('cpu_model', '?')}, {context.get('num_cpus', '?')} CPUs at "
+               f"{context.get('mhz_per_cpu', '?')} MHz; date: {context.get('date', '?')}; load average (1, 5, 15 min) "
+               f"at start: {load_start}, at the end: {load_end}")
+    out.append(f"Plan: {context.get('plan', '?')}; bitlinear families run: {context.get('bitlinear_families', '?')} "
                f"(best: {context.get('bitlinear_best_family', '?')}); Eigen SIMD: {context.get('eigen_simd', '?')}; "
-               f"Eigen::half uses F16C: {context.get('eigen_half_f16c', '?')}; load average at start: "
-               f"{context.get('load_avg', '?')}")
+               f"Eigen::half uses F16C: {context.get('eigen_half_f16c', '?')}")
     out.append("")
     out.append("Times: median of repetitions, wall clock, single thread unless '2 threads' (a ThreadPool(2), the "
                "best family only), end to end (float in, float out). "
-               "'% of roofline' = (weight bytes / read bandwidth measured in this run with as many threads) / time, "
-               "batch 1 only. "
+               "'% of roofline' (batch 1) = the row's bytes per second over that of its twin, a plain read of the "
+               "same bytes with as many threads, hot or streaming like the row, measured interleaved with it in the "
+               "same repetition set; medians of both. "
                "'not run' = that implementation was too slow for this size (see docs/bench.md).")
     out.append("")
     out.append(table(res))
     out.append("")
     out.append(footprint_table(res))
     out.append("")
+    out.append(twin_table(res))
+    out.append("")
     out.append(bandwidth_table(res))
+    over = over_roofline(res)
+    if over:
+        out.append("")
+        out.append("Rows above 105% of their twin (the kernel read its bytes faster than the plain read loop did; "
+                   "noise on a busy machine, or hardware prefetch favouring the kernel's access pattern):")
+        for shape, mode, kind, pct in over:
+            out.append(f"- {kind} {shape} b1 {mode}: {pct:.0f}%")
     if errors:
         out.append("")
         out.append("Benchmarks that failed or were skipped:")
