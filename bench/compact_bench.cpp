@@ -17,9 +17,7 @@
 #include <bitlinear/bitlinear.hpp>
 
 #include <cstdio>
-#include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -37,32 +35,6 @@ const Shape kShapes[] = {{2560, 2560}, {6912, 2560}, {2560, 6912}};
 
 std::string shape_name(const Shape& s) { return std::to_string(s.out) + "x" + std::to_string(s.in); }
 
-std::vector<float> random_floats(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = normal(rng);
-  return v;
-}
-
-// The layer of one shape (built once, used hot), and its cold set: distinct memory, same values.
-template <class Layer>
-const Layer& layer_of(const Shape& s) {
-  static std::map<std::string, std::unique_ptr<Layer>> layers;
-  auto& layer = layers[shape_name(s)];
-  if (!layer) {
-    const auto w = random_floats(s.out * s.in, 1);
-    layer = std::make_unique<Layer>(Layer::from_float(w.data(), s.out, s.in));
-  }
-  return *layer;
-}
-template <class Layer>
-const std::vector<Layer>& layer_copies(const Shape& s) {
-  const Layer& first = layer_of<Layer>(s);
-  return harness::cold_set<Layer>(std::string(Layer::format_type::name) + "/" + shape_name(s),
-                                  first.packed_weights_size(), [&] { return first; });
-}
-
 void set_weights(benchmark::State& state, const Shape& s, std::size_t batch = 1) {
   state.counters["Gw/s"] = benchmark::Counter(static_cast<double>(s.out * s.in * batch),
                                               benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
@@ -70,10 +42,11 @@ void set_weights(benchmark::State& state, const Shape& s, std::size_t batch = 1)
 
 template <class Layer>
 void bm_gemv(benchmark::State& state, Shape s, bool stream, bool busy) {
-  const Layer& hot = layer_of<Layer>(s);
-  const Layer* layers = stream ? layer_copies<Layer>(s).data() : &hot;
-  harness::Cursor next(stream ? layer_copies<Layer>(s).size() : 1);
-  const auto x = random_floats(s.in, 2);
+  const Layer& hot = harness::normal_layer<Layer>(s.out, s.in);
+  const std::vector<Layer>* copies = stream ? &harness::normal_layer_copies<Layer>(s.out, s.in) : nullptr;
+  const Layer* layers = copies != nullptr ? copies->data() : &hot;
+  harness::Cursor next(copies != nullptr ? copies->size() : 1);
+  const auto x = harness::normal_floats(s.in, 2);
   std::vector<float> y(s.out);
   bl::QuantizedActivations acts;
   hot.quantize(x.data(), 1, s.in, acts);
@@ -90,8 +63,8 @@ void bm_gemv(benchmark::State& state, Shape s, bool stream, bool busy) {
 
 template <class Layer>
 void bm_threads(benchmark::State& state, Shape s, std::size_t threads) {
-  const auto& layers = layer_copies<Layer>(s);
-  const auto x = random_floats(s.in, 2);
+  const auto& layers = harness::normal_layer_copies<Layer>(s.out, s.in);
+  const auto x = harness::normal_floats(s.in, 2);
   std::vector<float> y(s.out);
   std::vector<unsigned char> workspace(layers[0].workspace_size(1));
   bl::ThreadPool& pool = harness::pool_of(threads);
@@ -106,8 +79,8 @@ void bm_threads(benchmark::State& state, Shape s, std::size_t threads) {
 
 template <class Layer>
 void bm_gemm(benchmark::State& state, Shape s, std::size_t batch) {
-  const Layer& layer = layer_of<Layer>(s);
-  const auto x = random_floats(batch * s.in, 3);
+  const Layer& layer = harness::normal_layer<Layer>(s.out, s.in);
+  const auto x = harness::normal_floats(batch * s.in, 3);
   std::vector<float> y(batch * s.out);
   std::vector<unsigned char> workspace(layer.workspace_size(batch));
   for (auto _ : state) {

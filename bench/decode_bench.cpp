@@ -17,9 +17,7 @@
 #include <bitlinear/bitlinear.hpp>
 
 #include <cstdio>
-#include <map>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -37,36 +35,10 @@ const Shape kShapes[] = {{6912, 2560}, {2560, 6912}, {2560, 2560}, {640, 2560}};
 
 std::string shape_name(const Shape& s) { return std::to_string(s.out) + "x" + std::to_string(s.in); }
 
-std::vector<float> random_floats(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& f : v) f = normal(rng);
-  return v;
-}
-
-// The layer of one shape (built once), and its cold set: distinct memory, same values.
-template <class Layer>
-const Layer& layer_of(const Shape& s) {
-  static std::map<std::string, std::unique_ptr<Layer>> layers;
-  auto& layer = layers[shape_name(s)];
-  if (!layer) {
-    const auto w = random_floats(s.out * s.in, 1);
-    layer = std::make_unique<Layer>(Layer::from_float(w.data(), s.out, s.in));
-  }
-  return *layer;
-}
-template <class Layer>
-const std::vector<Layer>& layer_copies(const Shape& s) {
-  const Layer& first = layer_of<Layer>(s);
-  return harness::cold_set<Layer>(std::string("layers/") + Layer::format_type::name + "/" + shape_name(s),
-                                  first.packed_weights_size(), [&] { return first; });
-}
-
 template <class Layer>
 void bm_layer(benchmark::State& state, Shape s, std::size_t batch, std::size_t threads) {
-  const auto& layers = layer_copies<Layer>(s);
-  const auto x = random_floats(batch * s.in, 2);
+  const auto& layers = harness::normal_layer_copies<Layer>(s.out, s.in);
+  const auto x = harness::normal_floats(batch * s.in, 2);
   std::vector<float> y(batch * s.out);
   std::vector<unsigned char> workspace(layers[0].workspace_size(batch));
   bl::ThreadPool& pool = harness::pool_of(threads);
@@ -82,8 +54,8 @@ void bm_layer(benchmark::State& state, Shape s, std::size_t batch, std::size_t t
 
 template <class Layer>
 void bm_kernel(benchmark::State& state, Shape s) {
-  const auto& layers = layer_copies<Layer>(s);
-  const auto x = random_floats(s.in, 2);
+  const auto& layers = harness::normal_layer_copies<Layer>(s.out, s.in);
+  const auto x = harness::normal_floats(s.in, 2);
   std::vector<float> y(s.out);
   bl::QuantizedActivations acts;
   layers[0].quantize(x.data(), 1, s.in, acts);

@@ -29,6 +29,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -126,6 +127,36 @@ std::vector<T>& cold_set(const std::string& key, std::size_t bytes_each, Make&& 
   for (std::size_t i = 0; i < n; ++i) copies->push_back(make());
   entries.push_front({key, n * bytes_each, copies});
   return *copies;
+}
+
+// Normal(0, 1) floats from std::mt19937(seed): the weights and activations of decode_bench and compact_bench.
+inline std::vector<float> normal_floats(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& f : v) f = normal(rng);
+  return v;
+}
+
+// Layer::from_float of normal_floats(out * in, 1), built once per layer type and shape, and kept (used hot).
+template <class Layer>
+const Layer& normal_layer(std::size_t out, std::size_t in) {
+  static std::map<std::pair<std::size_t, std::size_t>, std::unique_ptr<Layer>> layers;
+  auto& layer = layers[{out, in}];
+  if (!layer) {
+    const auto w = normal_floats(out * in, 1);
+    layer = std::make_unique<Layer>(Layer::from_float(w.data(), out, in));
+  }
+  return *layer;
+}
+
+// The cold set of normal_layer<Layer>(out, in): distinct memory, same values.
+template <class Layer>
+const std::vector<Layer>& normal_layer_copies(std::size_t out, std::size_t in) {
+  const Layer& first = normal_layer<Layer>(out, in);
+  return cold_set<Layer>(std::string("normal/") + Layer::format_type::name + "/" + std::to_string(out) + "x" +
+                             std::to_string(in),
+                         first.packed_weights_size(), [&] { return first; });
 }
 
 // ---- the plain read ----
