@@ -1,9 +1,9 @@
 // Microbenchmarks of the x86 AVX2-class kernel families (avx2, avxvnni when registered), single thread:
 //   quantization of one activation row, GEMV hot (one layer, weights stay in cache), GEMV streaming (rotating
 //   over >= 256 MiB of distinct layers, batch 1, and batches 2-4 on 6912x2560, each paired with a plain read of
-//   the same bytes, ReadBandwidth/<ternary|binary>/<out>x<in>, interleaved with it: see harness.hpp; the kernel's
-//   vs_read = its bytes/s over the read's), and GEMM at batch 128. ReadBandwidth/4MiB: 4 MiB reads rotating over
-//   >= 256 MiB. Every layer is built for its family,
+//   the same bytes in 4 streams, ReadBandwidth/<ternary|binary>/<out>x<in>, interleaved with it: see harness.hpp;
+//   the kernel's vs_read = its bytes/s over the read's), and GEMM at batch 128. ReadBandwidth/4MiB: 4 MiB reads
+//   in one pass, rotating over >= 256 MiB. Every layer is built for its family,
 //   so it stores its weights in that family's execution layout (the grid slot's group_rows,
 //   the canonical layout, which its batch-1 GEMV reads as streams). Every benchmark is
 //   registered once per runnable family, so the families compare within one run. Kernel-only timings use forward_quantized() on activations quantized once.
@@ -127,10 +127,10 @@ template <class Layer>
 void add_stream(const std::string& name, Isa isa, std::size_t out, std::size_t in, std::size_t batch) {
   using Format = typename Layer::format_type;
   const std::string dims = std::to_string(out) + "x" + std::to_string(in);
+  const harness::ReadSpec read{bitlinear::packed_size<Format>(out, in), 1, true, harness::twin_streams};
   harness::add_pair(
       name, [=](benchmark::State& st) { gemv_stream_bench<Layer>(st, isa, out, in, batch); },
-      std::string("ReadBandwidth/") + Format::name + "/" + dims, {bitlinear::packed_size<Format>(out, in), 1, true},
-      harness::Rate::bytes_per_second, [](benchmark::internal::Benchmark* b) { b->Unit(benchmark::kMicrosecond); });
+      std::string("ReadBandwidth/") + Format::name + "/" + dims, read, harness::Rate::bytes_per_second, [](benchmark::internal::Benchmark* b) { b->Unit(benchmark::kMicrosecond); });
 }
 
 void register_all() {

@@ -8,8 +8,8 @@
 //         ternary.<family>.kernel  forward_quantized on activations quantized beforehand
 //         binary.<family>.{e2e,kernel}
 //         fp16.f16c_fma  fp32.eigen  fp32.loop  half.eigen  bf16.avx512bf16
-//         read.ternary  read.binary  the plain read of a layer's bytes (batch 1 only): the roofline twin of
-//                       every family's e2e row of that kind, shape and mode (harness.hpp)
+//         read.ternary  read.binary  the plain read of a layer's bytes in 4 streams per thread (batch 1 only): the
+//                       roofline twin of every family's e2e row of that kind, shape and mode (harness.hpp)
 //   hot: one layer reused every call; stream: rotates over >= 256 MiB of copies, so weights come from DRAM;
 //   stream2: as stream on a ThreadPool(2) (the read twin: 2 threads reading one half each).
 // Runs with random interleaving (harness::run), so each twin is measured in the same repetition set as its
@@ -319,7 +319,8 @@ void register_all(const Plan& plan) {
         const std::size_t bytes = (kind == 0 ? bitlinear::packed_size<bitlinear::Ternary>(s.out, s.in)
                                              : bitlinear::packed_size<bitlinear::Binary>(s.out, s.in)) +
                                   sizeof(float) * (s.out + 1);
-        const harness::ReadSpec spec{bytes, mode == "stream2" ? std::size_t{2} : std::size_t{1}, mode != "hot"};
+        const harness::ReadSpec spec{bytes, mode == "stream2" ? std::size_t{2} : std::size_t{1}, mode != "hot",
+                                     harness::twin_streams};
         const std::string read = std::string(kind == 0 ? "read.ternary" : "read.binary") + tail + mode;
         if (harness::read_bytes().count(read) == 0) apply(harness::add_read(read, spec, harness::Rate::gbps), plan.headline);
         const std::string full = impl + tail + mode;

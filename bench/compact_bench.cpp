@@ -5,8 +5,9 @@
 //   stream/<format>/<out>x<in>/t2    forward() on a ThreadPool(2), batch 1 (quantization included), rotating
 //   busy/<format>/<out>x<in>/t1      as stream/t1 while a second thread runs a plain memory-read loop over
 //                                    256 MiB (the bus as one core of a many-core machine sees it)
-//   read/<format>/<out>x<in>/t<n>    a plain read of the layer's bytes on n threads, rotating over >= 256 MiB: the
-//                                    interleaved twin of stream/.../t<n> (harness.hpp; vs_read = stream / read GB/s)
+//   read/<format>/<out>x<in>/t<n>    a plain read of the layer's bytes on n threads (4 streams each), rotating over
+//                                    >= 256 MiB: the interleaved twin of stream/.../t<n> (harness.hpp; vs_read =
+//                                    stream GB/s / read GB/s)
 //   gemm/<format>/<out>x<in>/b<n>    forward() with workspace, batch n, 1 thread, one layer
 // The summary prints bits per weight (scale included), G weights/s, the stream / read ratios and the compact /
 // 2-bit ratios per shape.
@@ -138,11 +139,11 @@ void register_format(const Shape& s) {
   add("gemm/" + tail + "/b128", [=](benchmark::State& st) { bm_gemm<Layer>(st, s, 128); });
   harness::add_pair(
       "stream/" + tail + "/t1", [=](benchmark::State& st) { bm_gemv<Layer>(st, s, true, false); },
-      "read/" + tail + "/t1", {bytes, 1, true}, harness::Rate::gb_s, configure);
+      "read/" + tail + "/t1", {bytes, 1, true, harness::twin_streams}, harness::Rate::gb_s, configure);
   add("busy/" + tail + "/t1", [=](benchmark::State& st) { bm_gemv<Layer>(st, s, true, true); });
   harness::add_pair(
       "stream/" + tail + "/t2", [=](benchmark::State& st) { bm_threads<Layer>(st, s, 2); },
-      "read/" + tail + "/t2", {bytes, 2, true}, harness::Rate::gb_s, configure);
+      "read/" + tail + "/t2", {bytes, 2, true, harness::twin_streams}, harness::Rate::gb_s, configure);
 }
 
 }  // namespace

@@ -4,8 +4,9 @@
 //   layer/<format>/<out>x<in>/b<batch>/t<threads>   forward() with its workspace on a ThreadPool of <threads>
 //                                                   (quantization included), rotating over >= 256 MiB of copies
 //   kernel/<format>/<out>x<in>/b1/t1                forward_quantized() on pre-quantized activations (matmul only)
-//   read/<format>/<out>x<in>/t<threads>             a plain read of one layer's weight bytes per call, rotating
-//                                                   over >= 256 MiB; 2 threads read one half each. The twin of
+//   read/<format>/<out>x<in>/t<threads>             a plain read of one layer's weight bytes per call (one pass,
+//                                                   as before the harness), rotating over >= 256 MiB; 2 threads
+//                                                   read one half each. The twin of
 //                                                   every layer/kernel run with that thread count (harness.hpp:
 //                                                   interleaved with them; vs_read = layer GB/s / read GB/s)
 // At the end it prints, per shape, medians and the ratios the targets are stated in: layer / read, 2-thread

@@ -4,7 +4,10 @@
 //                call reads its weights from DRAM and not from the last-level cache (cold_set, Cursor);
 //   plain read   the same bytes read with the widest loads the CPU has (baselines/memread.hpp), split over the
 //                same number of pool threads as the kernel, rotating over >= cold_bytes too (or, hot, one buffer
-//                read again and again): the roofline a memory-bound kernel is judged by (add_read);
+//                read again and again): the roofline a memory-bound kernel is judged by (add_read). Each thread
+//                reads its part in one linear pass, or as several streams side by side like the x86 GEMVs
+//                (ReadSpec::streams): one pass is the older figure, which a 4-stream GEMV beats on a loaded
+//                machine, so the twins that define a "% of roofline" read 4 streams;
 //   pairs        a kernel benchmark and its plain-read twin registered together with the same settings
 //                (add_pair). run() turns random interleaving on, so the repetitions of both are shuffled into one
 //                repetition set and a busy machine slows both alike; its reporters add the counter
@@ -179,22 +182,22 @@ inline const std::uint8_t* arena(std::size_t bytes) {
   return buffer.get();
 }
 
-// Bytes one plain read of `bytes` on `threads` threads covers: each thread's part rounded up to memread's
-// 256-byte step (at most 255 bytes more per thread).
-inline std::size_t read_span(std::size_t bytes, std::size_t threads) {
-  const std::size_t part = (bytes + threads - 1) / threads;
-  return (part + 255) / 256 * 256 * threads;
+// Bytes one plain read of `bytes` on `threads` threads in `streams` streams each covers: each thread's part
+// rounded up to memread's step of 256 bytes per stream (at most 256 * streams - 1 bytes more per thread).
+inline std::size_t read_span(std::size_t bytes, std::size_t threads, std::size_t streams = 1) {
+  const std::size_t part = (bytes + threads - 1) / threads, step = 256 * streams;
+  return (part + step - 1) / step * step * threads;
 }
 
 // One plain read of `threads` contiguous parts of `part` bytes at p, one per pool thread, as the pooled GEMV
-// gives each thread its own rows.
-inline std::uint64_t plain_read(const std::uint8_t* p, std::size_t part, std::size_t threads) {
-  if (threads == 1) return memread::read(p, part);
+// gives each thread its own rows; each part read as `streams` streams.
+inline std::uint64_t plain_read(const std::uint8_t* p, std::size_t part, std::size_t threads, std::size_t streams) {
+  if (threads == 1) return memread::read_streams(p, part, streams);
   constexpr std::size_t max_threads = 64;
   std::uint64_t sums[max_threads] = {};
   threads = std::min(threads, max_threads);
   pool_of(threads).parallel_for(0, threads, 1, [&](std::size_t t, std::size_t) {
-    sums[t] = memread::read(p + t * part, part);
+    sums[t] = memread::read_streams(p + t * part, part, streams);
   });
   std::uint64_t sum = 0;
   for (std::size_t t = 0; t < threads; ++t) sum += sums[t];
@@ -224,17 +227,30 @@ inline void set_rate(benchmark::State& state, double bytes, Rate rate) {
   }
 }
 
-// A plain-read benchmark: read_span(bytes, threads) bytes a call, rotating over >= cold_bytes (cold) or the same
-// buffer every call (hot).
-inline void read_bench(benchmark::State& state, std::size_t bytes, std::size_t threads, bool cold, Rate rate) {
-  const std::size_t span = read_span(bytes, threads);
+// What a plain read reads and how: `bytes` a call on `threads` pool threads, rotating over >= cold_bytes (cold)
+// or the same buffer every call (hot), each thread's part in `streams` streams (1, 2 or 4).
+struct ReadSpec {
+  std::size_t bytes;
+  std::size_t threads = 1;
+  bool cold = true;
+  std::size_t streams = 1;
+};
+
+// Streams of the twins that define a "% of roofline" (bitlinear_bench, compact_bench, the micro benchmarks): as
+// many as the avx512 GEMV reads at batch 1, so the read is no worse placed than the kernel it judges.
+inline constexpr std::size_t twin_streams = 4;
+
+// A plain-read benchmark: read_span(bytes, threads, streams) bytes a call.
+inline void read_bench(benchmark::State& state, const ReadSpec& spec, Rate rate) {
+  const std::size_t threads = spec.threads, span = read_span(spec.bytes, threads, spec.streams);
+  const bool cold = spec.cold;
   const std::size_t slots = cold && span < cold_bytes ? cold_count(span) : 1;  // a larger read is cold by itself
   const std::uint8_t* base = arena(slots * span);
   if (threads > 1) pool_of(threads);  // start the workers before timing
   Cursor cursor(slots);
   std::uint64_t sum = 0;
   for (auto _ : state) {
-    sum += plain_read(base + cursor.next() * span, span / threads, threads);
+    sum += plain_read(base + cursor.next() * span, span / threads, threads, spec.streams);
     benchmark::DoNotOptimize(sum);
   }
   set_rate(state, static_cast<double>(span), rate);
@@ -280,19 +296,11 @@ inline std::map<std::string, double>& read_bytes() {  // bytes per call, by read
   return reads;
 }
 
-// What a kernel reads and how, for its twin: `bytes` a call on `threads` pool threads, cold or hot.
-struct ReadSpec {
-  std::size_t bytes;
-  std::size_t threads = 1;
-  bool cold = true;
-};
-
 // Registers the plain read `name` (see read_bench). Multi-threaded reads are timed in real time.
 inline benchmark::internal::Benchmark* add_read(const std::string& name, const ReadSpec& spec, Rate rate) {
-  read_bytes()[name] = static_cast<double>(read_span(spec.bytes, spec.threads));
-  auto* b = benchmark::RegisterBenchmark(name.c_str(), [spec, rate](benchmark::State& state) {
-    read_bench(state, spec.bytes, spec.threads, spec.cold, rate);
-  });
+  read_bytes()[name] = static_cast<double>(read_span(spec.bytes, spec.threads, spec.streams));
+  auto* b = benchmark::RegisterBenchmark(name.c_str(),
+                                         [spec, rate](benchmark::State& state) { read_bench(state, spec, rate); });
   if (spec.threads > 1) b->UseRealTime();
   return b;
 }
