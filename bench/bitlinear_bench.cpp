@@ -44,7 +44,9 @@ namespace {
 
 using bitlinear::Isa;
 
-// How long each benchmark measures: headline rows get >= 5 repetitions (their median is reported).
+// How long each benchmark measures: headline rows get >= 5 repetitions (their median is reported); the batch-1
+// bitlinear rows and their read twins >= pair_repetitions.
+constexpr int pair_repetitions = 9;
 struct Timing {
   double min_time;
   int repetitions;
@@ -314,15 +316,18 @@ void register_all(const Plan& plan) {
       };
       // A bitlinear e2e row at batch 1, paired with the plain read of its bytes in the same mode (hot: one buffer;
       // stream: rotating; stream2: on 2 threads). The twin has the headline timing whichever family comes first.
-      auto add_paired = [&](const std::string& impl, const std::string& mode, const Timing& timing, auto fn,
+      // Both get at least pair_repetitions: a ratio of two medians wants more samples than one median does.
+      auto add_paired = [&](const std::string& impl, const std::string& mode, const Timing& row_timing, auto fn,
                             int kind) {
+        const Timing timing{row_timing.min_time, std::max(row_timing.repetitions, pair_repetitions)};
+        const Timing twin_timing{plan.headline.min_time, std::max(plan.headline.repetitions, pair_repetitions)};
         const std::size_t bytes = (kind == 0 ? bitlinear::packed_size<bitlinear::Ternary>(s.out, s.in)
                                              : bitlinear::packed_size<bitlinear::Binary>(s.out, s.in)) +
                                   sizeof(float) * (s.out + 1);
         const harness::ReadSpec spec{bytes, mode == "stream2" ? std::size_t{2} : std::size_t{1}, mode != "hot",
                                      harness::twin_streams};
         const std::string read = std::string(kind == 0 ? "read.ternary" : "read.binary") + tail + mode;
-        if (harness::read_bytes().count(read) == 0) apply(harness::add_read(read, spec, harness::Rate::gbps), plan.headline);
+        if (harness::read_bytes().count(read) == 0) apply(harness::add_read(read, spec, harness::Rate::gbps), twin_timing);
         const std::string full = impl + tail + mode;
         harness::add_pair(
             full, [fn, full](benchmark::State& st) { fn(st, full); }, read, spec, harness::Rate::gbps,
