@@ -6,12 +6,17 @@
 // claimed from an atomic counter, so which thread runs a task varies from call to call; callers that need
 // reproducible results (forward() does) make each task's output independent of the thread that computes it.
 //
-// Idle workers spin for at most `spin_time` (default 50 µs, cheap wake-up for back-to-back layers) and then
-// block on a condition variable: a pool with nothing to do uses no CPU.
+// Idle workers spin for at most `spin_time` (default 50 µs, at most max_spin_time = 1 ms; cheap wake-up for
+// back-to-back layers) and then block on a condition variable: a pool with nothing to do uses no CPU. A caller
+// waiting for workers to leave its job spins for at most spin_time too, then blocks.
 //
-// Thread safety: parallel_for() may be called from any number of threads; calls run one at a time. A task
-// that calls parallel_for() on the pool it runs on gets a serial loop on its own thread (no deadlock). An
-// exception thrown by a task is rethrown by parallel_for() after every started task has finished (remaining
+// Thread safety: parallel_for() may be called from any number of threads; calls run one at a time.
+// Nesting rule: a thread that is a worker of any ThreadPool, or is running a task of any ThreadPool, never waits
+// for a pool: its parallel_for() runs every task serially on itself (same results; forward() is bit-identical
+// either way). So a task may call parallel_for() on its own pool or on any other, and pools nested in a cycle
+// (a task of A calls B and a task of B calls A, from one thread or two) cannot deadlock. Not covered: a thread
+// that a task starts (or otherwise waits for) and that calls a pool the task's own job is holding.
+// An exception thrown by a task is rethrown by parallel_for() after every started task has finished (remaining
 // tasks are skipped). Built without exceptions, errors end the process (error.hpp) and none can cross threads.
 #pragma once
 
@@ -53,11 +58,31 @@ inline void cpu_relax() noexcept {
   __asm__ __volatile__("yield");
 #endif
 }
+
+// How many ThreadPool tasks (of any pool) the calling thread is inside; workers count 1 for their whole life.
+// Non-zero means: do not wait for a pool (see the nesting rule above).
+inline unsigned& pool_task_depth() noexcept {
+  static thread_local unsigned depth = 0;
+  return depth;
+}
+
+struct PoolTaskScope {
+  PoolTaskScope() noexcept { ++pool_task_depth(); }
+  ~PoolTaskScope() { --pool_task_depth(); }
+  PoolTaskScope(const PoolTaskScope&) = delete;
+  PoolTaskScope& operator=(const PoolTaskScope&) = delete;
+};
 }  // namespace detail
 
 class ThreadPool {
  public:
   static constexpr std::size_t max_threads = 1024;
+  // Longest spin_time a pool accepts: beyond it a waiting thread would burn its core for little gain (a blocked
+  // thread wakes in tens of µs).
+  static constexpr std::chrono::microseconds max_spin_time{1000};
+
+  // True if the calling thread is a pool worker or inside a pool task: parallel_for() then runs serially here.
+  static bool inside_pool() noexcept { return detail::pool_task_depth() != 0; }
 
   // Threads the hardware runs at once (at least 1).
   static std::size_t hardware_threads() noexcept {
@@ -69,13 +94,16 @@ class ThreadPool {
   ThreadPool() : ThreadPool(hardware_threads()) {}
 
   // A pool of `threads` threads, the calling thread included: threads - 1 workers are started now.
-  // Throws std::invalid_argument unless 1 <= threads <= max_threads; std::system_error if a thread cannot start.
+  // Throws std::invalid_argument unless 1 <= threads <= max_threads and 0 <= spin_time <= max_spin_time;
+  // std::system_error if a thread cannot start.
   explicit ThreadPool(std::size_t threads, std::chrono::microseconds spin_time = std::chrono::microseconds(50))
       : spin_time_(spin_time) {
     BITLINEAR_REQUIRE(threads >= 1 && threads <= max_threads,
                       "ThreadPool of " + std::to_string(threads) + " threads; it must have 1 to " +
                           std::to_string(max_threads));
-    BITLINEAR_REQUIRE(spin_time.count() >= 0, "ThreadPool spin_time is negative");
+    BITLINEAR_REQUIRE(spin_time.count() >= 0 && spin_time <= max_spin_time,
+                      "ThreadPool spin_time of " + std::to_string(spin_time.count()) + " µs; it must be 0 to " +
+                          std::to_string(max_spin_time.count()) + " µs");
     workers_.reserve(threads - 1);
 #if BITLINEAR_EXCEPTIONS
     try {
@@ -97,6 +125,8 @@ class ThreadPool {
 
   // Threads that run tasks: the workers plus the calling thread.
   std::size_t size() const noexcept { return workers_.size() + 1; }
+
+  std::chrono::microseconds spin_time() const noexcept { return spin_time_; }
 
   // Runs body(chunk_begin, chunk_end) for the chunks [begin + i * chunk, min(begin + (i + 1) * chunk, end)),
   // i = 0, 1, ..., spread over the pool's threads. The chunks depend only on the arguments. Allocation-free.
@@ -128,22 +158,15 @@ class ThreadPool {
     std::size_t tasks = 0;
   };
 
-  bool called_from_task() const noexcept {
-    const std::thread::id me = std::this_thread::get_id();
-    if (caller_.load(std::memory_order_acquire) == me) return true;
-    for (const std::thread& worker : workers_) {
-      if (worker.get_id() == me) return true;
-    }
-    return false;
-  }
-
   void run(const Job& job) {
-    if (job.tasks == 1 || workers_.empty() || called_from_task()) {
+    // A thread inside any pool runs the job itself: were it to wait for this pool (its submit lock, or its
+    // workers), it could be waiting for itself through a chain of pools (A's task waits for B, B's for A).
+    // Outside every pool, a thread holds nothing a pool waits for, so waiting here cannot close a cycle.
+    if (job.tasks == 1 || workers_.empty() || inside_pool()) {
       for (std::size_t task = 0; task < job.tasks; ++task) job.function(job.context, task);
       return;
     }
     std::lock_guard<std::mutex> one_job_at_a_time(submit_mutex_);
-    caller_.store(std::this_thread::get_id(), std::memory_order_release);
     job_ = job;
     next_task_.store(0, std::memory_order_relaxed);
 #if BITLINEAR_EXCEPTIONS
@@ -165,7 +188,6 @@ class ThreadPool {
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, all_left);
     }
-    caller_.store(std::thread::id(), std::memory_order_release);
 #if BITLINEAR_EXCEPTIONS
     if (failed_.load(std::memory_order_acquire)) {
       std::exception_ptr error = std::exchange(error_, nullptr);
@@ -189,6 +211,7 @@ class ThreadPool {
 
   // Claims and runs tasks of `job` until none is left.
   void work_on(const Job& job) noexcept {
+    const detail::PoolTaskScope inside_task;  // nested parallel_for() calls from the tasks run serially
     for (;;) {
       const std::size_t task = next_task_.fetch_add(1, std::memory_order_relaxed);
       if (task >= job.tasks) return;
@@ -225,6 +248,7 @@ class ThreadPool {
   }
 
   void worker_loop() noexcept {
+    const detail::PoolTaskScope worker;  // a worker is inside a pool for its whole life
     std::uint64_t seen = 0;
     for (;;) {
       const auto has_news = [&] {
@@ -271,7 +295,6 @@ class ThreadPool {
   static constexpr std::uint64_t entry_count_mask = entry_open - 1;
   std::atomic<std::uint64_t> entry_{0};
   std::atomic<bool> stop_{false};
-  std::atomic<std::thread::id> caller_{};     // the thread running parallel_for, while it runs
   Job job_;
   std::atomic<std::size_t> next_task_{0};
 

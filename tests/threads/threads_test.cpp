@@ -1,11 +1,18 @@
-// Threading: the ThreadPool itself, pooled forward() against the single-threaded forward() bit for bit for
-// 1..8 threads, the row-range API on std::thread, and many concurrent calls on one layer (run under
+// Threading: the ThreadPool itself (and pools nested in cycles, under a watchdog), pooled forward() against the
+// single-threaded forward() bit for bit for 1..8 threads, the row-range API on std::thread, and many concurrent calls on one layer (run under
 // ThreadSanitizer by .ci/steps/30-tsan.sh).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <future>
 #include <limits>
+#include <numeric>
+#include <random>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -26,6 +33,14 @@ TEST(ThreadPool, RejectsBadSizes) {
   EXPECT_THROW(ThreadPool(ThreadPool::max_threads + 1), std::invalid_argument);
   ThreadPool pool(2);
   EXPECT_THROW(pool.parallel_for(0, 10, 0, [](std::size_t, std::size_t) {}), std::invalid_argument);
+}
+
+TEST(ThreadPool, SpinTimeIsBounded) {
+  EXPECT_THROW(ThreadPool(2, std::chrono::microseconds(-1)), std::invalid_argument);
+  EXPECT_THROW(ThreadPool(2, ThreadPool::max_spin_time + std::chrono::microseconds(1)), std::invalid_argument);
+  EXPECT_THROW(ThreadPool(2, std::chrono::hours(1)), std::invalid_argument);
+  EXPECT_EQ(ThreadPool(2, ThreadPool::max_spin_time).spin_time(), ThreadPool::max_spin_time);
+  EXPECT_EQ(ThreadPool(2).spin_time(), std::chrono::microseconds(50));
 }
 
 TEST(ThreadPool, SizeCountsTheCaller) {
@@ -144,6 +159,148 @@ TEST(ThreadPool, ManyTinyJobsBackToBack) {
   }
 }
 
+
+// ---------------------------------------------------------------- pools nested in cycles (never hang)
+
+// Runs body on a thread of its own and fails the whole test program if it has not returned within `limit`:
+// a deadlock must fail CI, not hang it (a deadlocked thread cannot be joined, so the process ends here).
+template <class Body>
+void within_seconds(int limit, const char* what, Body body) {
+  std::promise<void> finished;
+  std::future<void> done = finished.get_future();
+  std::thread runner([&] {
+    try {
+      body();
+      finished.set_value();
+    } catch (...) {
+      finished.set_exception(std::current_exception());
+    }
+  });
+  if (done.wait_for(std::chrono::seconds(limit)) != std::future_status::ready) {
+    std::fprintf(stderr, "FAILED: %s did not finish within %d s (deadlock)\n", what, limit);
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+  runner.join();
+  done.get();  // rethrows a failure of the body
+}
+
+// Holds the calling task until `count` reaches `target` or about 200 ms pass: makes both pools busy at once,
+// which is what turns a cycle into a deadlock, without hanging the fixed pool if the meeting never happens.
+void meet(std::atomic<int>& count, int target) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (count.load() < target && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+}
+
+TEST(ThreadPoolCycles, InsidePoolOnlyInTasksAndWorkers) {
+  EXPECT_FALSE(ThreadPool::inside_pool());
+  ThreadPool pool(3);
+  std::atomic<int> inside{0}, outside{0};
+  pool.parallel_for(0, 64, 1, [&](std::size_t, std::size_t) {
+    (ThreadPool::inside_pool() ? inside : outside).fetch_add(1);
+    std::this_thread::yield();
+  });
+  EXPECT_EQ(inside.load(), 64);
+  EXPECT_EQ(outside.load(), 0);
+  EXPECT_FALSE(ThreadPool::inside_pool());
+  // Also after a task threw.
+  EXPECT_THROW(pool.parallel_for(0, 8, 1, [](std::size_t, std::size_t) { throw std::runtime_error("x"); }),
+               std::runtime_error);
+  EXPECT_FALSE(ThreadPool::inside_pool());
+}
+
+TEST(ThreadPoolCycles, TaskOfACallsBWhoseTaskCallsA) {
+  within_seconds(10, "A -> B -> A", [] {
+    ThreadPool a(2), b(2);
+    for (int round = 0; round < 20; ++round) {
+      std::vector<std::atomic<int>> hits(4 * 4 * 4);
+      std::atomic<int> in_a{0};
+      a.parallel_for(0, 4, 1, [&](std::size_t i, std::size_t) {
+        in_a.fetch_add(1);
+        meet(in_a, 2);  // both of A's threads inside A's job
+        b.parallel_for(0, 4, 1, [&](std::size_t j, std::size_t) {
+          a.parallel_for(0, 4, 1, [&](std::size_t k, std::size_t) { hits[(i * 4 + j) * 4 + k].fetch_add(1); });
+        });
+      });
+      for (auto& h : hits) ASSERT_EQ(h.load(), 1);
+    }
+  });
+}
+
+TEST(ThreadPoolCycles, TwoThreadsEachCallOnePoolFromTheOthersTask) {
+  within_seconds(10, "two threads, A -> B and B -> A", [] {
+    ThreadPool a(2), b(2);
+    for (int round = 0; round < 20; ++round) {
+      std::atomic<int> outer_tasks{0};
+      std::atomic<std::size_t> sums[2] = {{0}, {0}};
+      // Thread 0 runs a job on A whose tasks call B; thread 1 a job on B whose tasks call A. Each outer task
+      // waits until both outer jobs are running, so each thread holds its pool when it calls the other.
+      const auto caller = [&](int c, ThreadPool& outer, ThreadPool& inner) {
+        outer.parallel_for(0, 2, 1, [&](std::size_t, std::size_t) {
+          outer_tasks.fetch_add(1);
+          meet(outer_tasks, 4);
+          inner.parallel_for(0, 100, 7, [&](std::size_t begin, std::size_t end) {
+            for (std::size_t i = begin; i < end; ++i) sums[c].fetch_add(i);
+          });
+        });
+      };
+      std::thread t0(caller, 0, std::ref(a), std::ref(b));
+      std::thread t1(caller, 1, std::ref(b), std::ref(a));
+      t0.join();
+      t1.join();
+      ASSERT_EQ(sums[0].load(), 2 * 4950u);
+      ASSERT_EQ(sums[1].load(), 2 * 4950u);
+    }
+  });
+}
+
+TEST(ThreadPoolCycles, CrossPoolForwardIsBitIdentical) {
+  // The same cycle through forward(): a task of A runs a layer on B while a task of B runs one on A.
+  const std::size_t out = 700, in = 300, batch = 2;
+  const auto w = bitlinear_test::random_floats(out * in, 61);
+  const auto x = bitlinear_test::random_floats(batch * in, 62, -3.0f, 3.0f);
+  const auto layer = bitlinear::TernaryLinear::from_float(w.data(), out, in);
+  std::vector<float> expected(batch * out);
+  layer.forward(x.data(), batch, expected.data());
+  within_seconds(10, "forward() across two pools", [&] {
+    ThreadPool a(2), b(2);
+    std::atomic<int> outer_tasks{0}, mismatches{0};
+    const auto caller = [&](ThreadPool& outer, ThreadPool& inner) {
+      outer.parallel_for(0, 2, 1, [&](std::size_t, std::size_t) {
+        outer_tasks.fetch_add(1);
+        meet(outer_tasks, 4);
+        std::vector<float> y(batch * out, kCanary);
+        layer.forward(x.data(), batch, y.data(), inner);
+        for (std::size_t i = 0; i < y.size(); ++i) {
+          if (!bitlinear_test::same_bits(y[i], expected[i])) mismatches.fetch_add(1);
+        }
+      });
+    };
+    std::thread t0(caller, std::ref(a), std::ref(b));
+    std::thread t1(caller, std::ref(b), std::ref(a));
+    t0.join();
+    t1.join();
+    EXPECT_EQ(mismatches.load(), 0);
+  });
+}
+
+TEST(ThreadPoolCycles, ExceptionThroughANestedPool) {
+  within_seconds(10, "exception through nested pools", [] {
+    ThreadPool a(2), b(2);
+    EXPECT_THROW(a.parallel_for(0, 8, 1,
+                                [&](std::size_t i, std::size_t) {
+                                  b.parallel_for(0, 8, 1, [&](std::size_t j, std::size_t) {
+                                    if (i == 3 && j == 5) throw std::runtime_error("inner");
+                                  });
+                                }),
+                 std::runtime_error);
+    std::atomic<int> count{0};
+    b.parallel_for(0, 50, 1, [&](std::size_t, std::size_t) { count.fetch_add(1); });
+    a.parallel_for(0, 50, 1, [&](std::size_t, std::size_t) { count.fetch_add(1); });
+    EXPECT_EQ(count.load(), 100);
+  });
+}
+
 // ---------------------------------------------------------------- pooled forward
 
 struct Shape {
@@ -246,6 +403,7 @@ TEST(PooledForward, ChecksArgumentsOnTheCallingThread) {
   EXPECT_THROW(layer.forward(x.data(), 3, 50, y.data(), 100, small.data(), small.size(), pool),
                std::invalid_argument);
 }
+
 
 // ---------------------------------------------------------------- row ranges on the caller's own threads
 
