@@ -1,17 +1,22 @@
-// bitlinear: BitLinear::forward on a ThreadPool (declared in layer.hpp).
+// bitlinear: BitLinear::forward on a ThreadPool (declared in layer.hpp), and RowChunks, the dynamic row split for
+// engines that run forward_quantized() on threads of their own.
 //
 // Work split:
 //   1. quantization: chunks of rows of x (per tensor: first every row's absmax in chunks, then the shared
 //      scale on the calling thread, then the rows in chunks);
 //   2. matmul, prefill (batch > decode_max_batch): a grid of tiles, each a block of tokens times a chunk of
 //      output rows (a multiple of 64 rows, except the last), a function of the shape and batch only;
-//   3. matmul, decode (batch <= decode_max_batch, memory bound): the output rows in one contiguous part per
-//      thread of the pool (multiples of 64 rows, so whole row groups of every execution layout), so that each
-//      thread streams its own stretch of the weights in memory order, as the hardware prefetchers like it.
+//   3. matmul, decode (batch <= decode_max_batch, memory bound): the output rows in decode_chunk_count()
+//      chunks (RowChunks), several per thread, claimed one at a time by whichever thread is free. Each
+//      chunk is a run of whole 64-row blocks (whole row groups of every execution layout), so it is one linear
+//      stretch of the weights, and it holds at least min_decode_chunk_bytes of them, so that the GEMV's own
+//      streams and the hardware prefetchers run at full speed inside it. A thread on a slower (or shared) core
+//      simply claims fewer chunks: an equal split would make the fast thread wait for it.
 // Every output element is computed by exactly one task, and every kernel computes an output from its row and
 // token alone (exact integer dot product, then the same float32 epilogue; tested bit for bit against the
 // scalar reference for every split of the rows), so the result is identical whatever the number of threads
-// and whichever thread runs a task. Small problems run on the calling thread: waking workers costs more.
+// and whichever thread runs a task, in whatever order. Small problems run on the calling thread: waking
+// workers costs more.
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -24,9 +29,11 @@
 // Without std::thread (config.hpp) there is no pool: layer.hpp still declares the overloads, nothing defines them.
 #if BITLINEAR_HAS_THREADS
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "activations.hpp"
@@ -44,7 +51,9 @@ inline constexpr std::size_t max_output_chunks = 64;       // beyond this, chunk
 inline constexpr std::size_t min_tiles = 16;               // split tokens too when output chunks are fewer
 inline constexpr std::size_t serial_matmul_work = 1u << 17;  // batch * out * in below this: one thread
 inline constexpr std::size_t quantize_chunk_floats = 1u << 14;  // floats of x per quantization task
-inline constexpr std::size_t decode_max_batch = 4;           // up to this batch, one contiguous part per thread
+inline constexpr std::size_t decode_max_batch = 4;           // up to this batch, the decode split (3. above)
+inline constexpr std::size_t min_decode_chunk_bytes = 256u << 10;  // weight bytes per decode chunk: at least
+inline constexpr std::size_t decode_chunks_per_thread = 8;         // aim: this many chunks per thread
 
 // The matmul tiling of a forward call: token_blocks x output_chunks tiles.
 struct MatmulTiling {
@@ -52,13 +61,111 @@ struct MatmulTiling {
   std::size_t token_blocks = 1;
   std::size_t outputs_per_chunk = 1;
   std::size_t output_chunks = 1;
+  bool balanced_chunks = false;  // output chunks as RowChunks(out_features, output_chunks) cuts them (decode)
   std::size_t tiles() const noexcept { return token_blocks * output_chunks; }
 };
 
 inline constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (a + b - 1) / b; }
 
+}  // namespace detail
+
+// How many chunks to cut `rows` output rows of `row_bytes` weight bytes each (Format::packed_row_bytes) into
+// for `threads` threads that claim them dynamically (RowChunks): up to decode_chunks_per_thread per thread, as
+// many as keep every chunk at min_decode_chunk_bytes or more, rounded down to a multiple of `threads` so that
+// equal cores finish together; at least one per thread (a small layer gets the equal split), at most one per
+// 64-row block. Any count gives the same outputs; this one is what forward() on a ThreadPool uses for batch <= 4.
+inline std::size_t decode_chunk_count(std::size_t rows, std::size_t row_bytes, std::size_t threads) noexcept {
+  using detail::ceil_div;
+  constexpr std::size_t block_rows = detail::output_chunk_multiple;
+  const std::size_t blocks = ceil_div(rows, block_rows);
+  if (blocks <= 1 || threads <= 1) return 1;
+  const std::size_t block_bytes = (row_bytes > 0 ? row_bytes : 1) * block_rows;
+  const std::size_t min_blocks = ceil_div(detail::min_decode_chunk_bytes, block_bytes);
+  std::size_t chunks = blocks / min_blocks;  // as many chunks as the size floor allows
+  const std::size_t target = threads * detail::decode_chunks_per_thread;
+  if (chunks > target) chunks = target;
+  chunks = chunks / threads * threads;
+  if (chunks < threads) chunks = threads;
+  return chunks < blocks ? chunks : blocks;
+}
+
+// A half-open range [begin, end) of output rows.
+struct RowRange {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+  bool empty() const noexcept { return begin >= end; }
+  std::size_t size() const noexcept { return empty() ? 0 : end - begin; }
+};
+
+// Output rows [0, rows) cut into `chunks` runs of whole blocks of `block_rows` rows (the last block may be
+// short), as equal as whole blocks allow (the first ones one block longer), handed out in order, one per next()
+// call, from an atomic counter. Threads call next() until it returns an empty range and compute each chunk with
+// forward_quantized(); a faster thread claims more chunks. Every chunk goes to exactly one thread, and the
+// outputs are the same bits whoever computes a chunk, in whatever order. Keep block_rows a multiple of 64 (whole
+// row groups of every execution layout; the default) and chunks a few hundred KiB of weights (the layer
+// constructor does both). Lock-free, allocation-free; not copyable (threads share one object). docs/threads.md.
+class RowChunks {
+ public:
+  // At most one chunk per block (fewer if there are fewer blocks; none if rows is 0). Throws
+  // std::invalid_argument if chunks or block_rows is 0.
+  RowChunks(std::size_t rows, std::size_t chunks, std::size_t block_rows = detail::output_chunk_multiple)
+      : rows_(rows), block_rows_(block_rows) {
+    BITLINEAR_REQUIRE(chunks > 0 && block_rows > 0, "RowChunks of " + std::to_string(chunks) + " chunks of " +
+                                                        std::to_string(block_rows) + "-row blocks; both must be >= 1");
+    const std::size_t blocks = detail::ceil_div(rows, block_rows);
+    chunks_ = chunks < blocks ? chunks : blocks;
+    if (chunks_ > 0) {
+      blocks_per_chunk_ = blocks / chunks_;
+      longer_chunks_ = blocks % chunks_;
+    }
+  }
+  // The split forward() uses for `layer` at batch <= 4 on a pool of `threads` threads (decode_chunk_count).
+  template <class Format>
+  RowChunks(const BitLinear<Format>& layer, std::size_t threads)
+      : RowChunks(layer.out_features(), decode_chunk_count(layer.out_features(),
+                                                           Format::packed_row_bytes(layer.in_features()), threads)) {}
+
+  RowChunks(const RowChunks&) = delete;
+  RowChunks& operator=(const RowChunks&) = delete;
+
+  // Claims the next unclaimed chunk; an empty range once every chunk has been claimed. Thread-safe.
+  RowRange next() noexcept {
+    // The load keeps the counter from growing without bound when threads keep asking after the end.
+    if (next_.load(std::memory_order_relaxed) >= chunks_) return {rows_, rows_};
+    return chunk(next_.fetch_add(1, std::memory_order_relaxed));
+  }
+
+  // Chunk i (empty for i >= chunks()), without claiming it.
+  RowRange chunk(std::size_t i) const noexcept {
+    if (i >= chunks_) return {rows_, rows_};
+    const auto first_block = [this](std::size_t c) {
+      return c * blocks_per_chunk_ + (c < longer_chunks_ ? c : longer_chunks_);
+    };
+    const std::size_t begin = first_block(i) * block_rows_;
+    const std::size_t end = i + 1 == chunks_ ? rows_ : first_block(i + 1) * block_rows_;
+    return {begin, end};
+  }
+
+  // Makes every chunk claimable again. Not while another thread may call next().
+  void reset() noexcept { next_.store(0, std::memory_order_relaxed); }
+
+  std::size_t rows() const noexcept { return rows_; }
+  std::size_t chunks() const noexcept { return chunks_; }
+
+ private:
+  std::size_t rows_;
+  std::size_t block_rows_;
+  std::size_t chunks_ = 0;
+  std::size_t blocks_per_chunk_ = 0;
+  std::size_t longer_chunks_ = 0;  // the first this many chunks hold one block more
+  std::atomic<std::size_t> next_{0};
+};
+
+namespace detail {
+
+// row_bytes: weight bytes per output row (only the decode split uses it).
 inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std::size_t in_features,
-                                std::size_t threads) noexcept {
+                                std::size_t row_bytes, std::size_t threads) noexcept {
   MatmulTiling t;
   // batch * out * in, in 64-bit arithmetic once both factors are known to be small (size_t may be 32 bits).
   const std::size_t weights = out_features * in_features;
@@ -71,9 +178,10 @@ inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std
   }
   const std::size_t blocks = ceil_div(out_features, output_chunk_multiple);
   if (batch <= decode_max_batch) {
+    // Tiles are claimed from the pool's atomic counter in order: the RowChunks schedule, on the pool.
     t.tokens_per_block = batch;
-    t.outputs_per_chunk = output_chunk_multiple * ceil_div(blocks, threads < blocks ? threads : blocks);
-    t.output_chunks = ceil_div(out_features, t.outputs_per_chunk);
+    t.output_chunks = decode_chunk_count(out_features, row_bytes, threads);
+    t.balanced_chunks = true;
     return t;
   }
   t.outputs_per_chunk = output_chunk_multiple * ceil_div(blocks, max_output_chunks);
@@ -158,8 +266,18 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
   const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
   detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, kernels_->isa, pool);
 
-  const detail::MatmulTiling tiling = detail::plan_matmul(batch, out_, in_, pool.size());
+  const detail::MatmulTiling tiling =
+      detail::plan_matmul(batch, out_, in_, Format::packed_row_bytes(in_), pool.size());
   const ActivationsView all_rows = acts;
+  if (tiling.balanced_chunks) {
+    // Decode: the pool hands out chunk indices from its atomic counter, in order, to whichever thread is free.
+    const RowChunks chunks(out_, tiling.output_chunks);
+    pool.parallel_for(0, chunks.chunks(), 1, [&](std::size_t i, std::size_t) {
+      const RowRange rows = chunks.chunk(i);
+      run_matmul(all_rows, rows.begin, rows.end, y, y_stride);
+    });
+    return;
+  }
   pool.parallel_for(0, tiling.tiles(), 1, [&](std::size_t tile, std::size_t) {
     const std::size_t token_block = tile / tiling.output_chunks;
     const std::size_t output_chunk = tile % tiling.output_chunks;

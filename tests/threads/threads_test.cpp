@@ -1,5 +1,6 @@
 // Threading: the ThreadPool itself (and pools nested in cycles, under a watchdog), pooled forward() against the
-// single-threaded forward() bit for bit for 1..8 threads, the row-range API on std::thread, and many concurrent calls on one layer (run under
+// single-threaded forward() bit for bit for 1..8 threads, the decode split (RowChunks, decode_chunk_count) in any
+// claim order, the row-range API on std::thread, and many concurrent calls on one layer (run under
 // ThreadSanitizer by .ci/steps/30-tsan.sh).
 #include <gtest/gtest.h>
 
@@ -404,6 +405,176 @@ TEST(PooledForward, ChecksArgumentsOnTheCallingThread) {
                std::invalid_argument);
 }
 
+
+// ---------------------------------------------------------------- decode split: RowChunks, any claim order
+
+TEST(DecodeSplit, ChunkCountFollowsTheRule) {
+  struct Case {
+    std::size_t rows, row_bytes, threads;
+  };
+  const Case cases[] = {{6912, 640, 2}, {2560, 1728, 2}, {6912, 640, 4},     {2560, 640, 2}, {640, 640, 2},
+                        {2000, 33, 3},  {64, 640, 8},    {1, 1, 2},          {0, 640, 2},    {6912, 640, 1},
+                        {4096, 512, 3}, {4096, 512, 8},  {100000, 640, 16},  {200, 640, 8}};
+  for (const Case& c : cases) {
+    const std::size_t chunks = bitlinear::decode_chunk_count(c.rows, c.row_bytes, c.threads);
+    const std::size_t blocks = (c.rows + 63) / 64;
+    const bitlinear::RowChunks split(c.rows, chunks);
+    ASSERT_GE(chunks, 1u);
+    if (c.threads == 1 || blocks <= 1) {
+      EXPECT_EQ(chunks, 1u);
+      continue;
+    }
+    EXPECT_EQ(split.chunks(), chunks);
+    EXPECT_EQ(chunks, std::min(chunks, blocks)) << "at most one chunk per 64-row block";
+    EXPECT_GE(chunks, std::min(c.threads, blocks)) << c.rows << " rows, " << c.threads << " threads";
+    EXPECT_LE(chunks, c.threads * bitlinear::detail::decode_chunks_per_thread);
+    if (chunks > c.threads) {
+      EXPECT_EQ(chunks % c.threads, 0u) << c.rows << " rows";
+      // More chunks than threads only while each stays at the size floor or above.
+      for (std::size_t i = 0; i < chunks; ++i) {
+        EXPECT_GE(split.chunk(i).size() * c.row_bytes, bitlinear::detail::min_decode_chunk_bytes) << c.rows << " rows";
+      }
+    }
+  }
+  // The shapes the benchmark measures, on 2 threads: 14 chunks of 7-8 blocks (280-320 KiB), 12 of 3-4 (324-432 KiB).
+  EXPECT_EQ(bitlinear::decode_chunk_count(6912, 640, 2), 14u);
+  EXPECT_EQ(bitlinear::decode_chunk_count(2560, 1728, 2), 12u);
+}
+
+TEST(DecodeSplit, RowChunksHandOutEveryRowOnce) {
+  EXPECT_THROW(bitlinear::RowChunks(10, 0), std::invalid_argument);
+  EXPECT_THROW(bitlinear::RowChunks(10, 1, 0), std::invalid_argument);
+  for (std::size_t rows : {0u, 1u, 63u, 64u, 1000u, 6912u}) {
+    for (std::size_t count : {1u, 2u, 7u, 14u, 500u}) {
+      for (std::size_t block_rows : {1u, 64u}) {
+        bitlinear::RowChunks chunks(rows, count, block_rows);
+        const std::size_t blocks = (rows + block_rows - 1) / block_rows;
+        ASSERT_EQ(chunks.chunks(), std::min(count, blocks));
+        std::size_t smallest = rows, largest = 0;
+        for (std::size_t i = 0; i < chunks.chunks(); ++i) {
+          const bitlinear::RowRange r = chunks.chunk(i);
+          ASSERT_EQ(r.begin % block_rows, 0u);
+          ASSERT_EQ(r.begin, i == 0 ? 0 : chunks.chunk(i - 1).end);  // in order, adjacent
+          ASSERT_FALSE(r.empty());
+          if (i + 1 < chunks.chunks()) {
+            smallest = std::min(smallest, r.size());
+            largest = std::max(largest, r.size());
+          }
+        }
+        if (chunks.chunks() > 0) {
+          ASSERT_EQ(chunks.chunk(chunks.chunks() - 1).end, rows);
+        }
+        if (chunks.chunks() > 2) {
+          ASSERT_LE(largest - smallest, block_rows) << "as equal as whole blocks allow";
+        }
+        for (int pass = 0; pass < 2; ++pass) {  // reset() makes them claimable again
+          std::vector<std::atomic<int>> hits(rows);
+          std::vector<std::thread> team;
+          for (int t = 0; t < 4; ++t) {
+            team.emplace_back([&] {
+              for (bitlinear::RowRange r = chunks.next(); !r.empty(); r = chunks.next()) {
+                for (std::size_t i = r.begin; i < r.end && i < rows; ++i) hits[i].fetch_add(1);
+              }
+            });
+          }
+          for (auto& t : team) t.join();
+          for (std::size_t i = 0; i < rows; ++i) ASSERT_EQ(hits[i].load(), 1) << "row " << i;
+          EXPECT_TRUE(chunks.next().empty());
+          EXPECT_TRUE(chunks.chunk(chunks.chunks()).empty());
+          chunks.reset();
+        }
+      }
+    }
+  }
+}
+
+// forward_quantized over chunks claimed in reverse, shuffled, and racing orders: the same bits as forward().
+template <class Layer>
+void expect_any_claim_order_matches(std::size_t out, std::size_t in, std::size_t batch, std::uint32_t seed) {
+  const auto w = bitlinear_test::random_floats(out * in, seed);
+  const auto x = bitlinear_test::random_floats(batch * in, seed + 1, -2.0f, 2.0f);
+  const auto layer = Layer::from_float(w.data(), out, in);
+  std::vector<float> expected(batch * out);
+  layer.forward(x.data(), batch, expected.data());
+  bitlinear::QuantizedActivations acts;
+  layer.quantize(x.data(), batch, in, acts);
+  const auto check = [&](const std::vector<float>& y, const char* order, std::size_t chunk_rows) {
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      ASSERT_TRUE(bitlinear_test::same_bits(y[i], expected[i]))
+          << order << " order, chunks of " << chunk_rows << " rows, " << out << "x" << in << " batch " << batch
+          << ", at " << i;
+    }
+  };
+  std::mt19937 rng(seed);
+  for (std::size_t chunk_rows : {1u, 17u, 64u, 192u, 0u}) {
+    // Chunks of chunk_rows rows (blocks of 1 row), or 0: forward()'s decode split for 2 threads.
+    const bitlinear::RowChunks chunks =
+        chunk_rows == 0 ? bitlinear::RowChunks(layer, 2) : bitlinear::RowChunks(out, (out + chunk_rows - 1) / chunk_rows, 1);
+    std::vector<std::size_t> order(chunks.chunks());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::reverse(order.begin(), order.end());
+    std::vector<float> y(batch * out, kCanary);
+    for (std::size_t i : order) layer.forward_quantized(acts.view(), chunks.chunk(i).begin, chunks.chunk(i).end, y.data(), out);
+    check(y, "reverse", chunk_rows);
+    std::shuffle(order.begin(), order.end(), rng);
+    std::fill(y.begin(), y.end(), kCanary);
+    for (std::size_t i : order) layer.forward_quantized(acts.view(), chunks.chunk(i).begin, chunks.chunk(i).end, y.data(), out);
+    check(y, "shuffled", chunk_rows);
+    // Racing threads, one of them slowed down after every chunk: the claim order differs run to run.
+    bitlinear::RowChunks shared(out, chunks.chunks());
+    std::fill(y.begin(), y.end(), kCanary);
+    std::vector<std::thread> team;
+    for (int t = 0; t < 3; ++t) {
+      team.emplace_back([&, t] {
+        for (bitlinear::RowRange r = shared.next(); !r.empty(); r = shared.next()) {
+          layer.forward_quantized(acts.view(), r.begin, r.end, y.data(), out);
+          if (t == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+      });
+    }
+    for (auto& t : team) t.join();
+    check(y, "racing", chunk_rows);
+  }
+}
+
+TEST(DecodeSplit, AnyClaimOrderIsBitIdentical) {
+  expect_any_claim_order_matches<bitlinear::TernaryLinear>(1000, 2048, 1, 70);
+  expect_any_claim_order_matches<bitlinear::TernaryLinear>(517, 260, 3, 71);
+  expect_any_claim_order_matches<bitlinear::BinaryLinear>(1000, 2048, 1, 72);
+  expect_any_claim_order_matches<bitlinear::CompactTernaryLinear>(1000, 2048, 2, 73);
+}
+
+// Layers big enough for several decode chunks per thread (4133 rows of 2048 weights: 8 chunks at 2 threads for
+// ternary, 4 for binary, 6 for compact): pooled forward() at batch 1 to 4 against forward(), on 1 to 8 threads.
+template <class Layer>
+void expect_multi_chunk_decode_matches(std::uint32_t seed) {
+  const std::size_t out = 4096 + 37, in = 2048;
+  const auto w = bitlinear_test::random_floats(out * in, seed);
+  const auto layer = Layer::from_float(w.data(), out, in);
+  ASSERT_GE(bitlinear::RowChunks(layer, 2).chunks(), 4u);
+  for (std::size_t batch : {1u, 2u, 4u}) {
+    const auto x = bitlinear_test::random_floats(batch * in, seed + static_cast<std::uint32_t>(batch), -2.0f, 2.0f);
+    std::vector<float> expected(batch * out);
+    layer.forward(x.data(), batch, expected.data());
+    for (std::size_t threads : {1u, 2u, 3u, 8u}) {
+      ThreadPool pool(threads);
+      for (int repeat = 0; repeat < 3; ++repeat) {
+        std::vector<float> y(batch * out, kCanary);
+        layer.forward(x.data(), batch, y.data(), pool);
+        for (std::size_t i = 0; i < y.size(); ++i) {
+          ASSERT_TRUE(bitlinear_test::same_bits(y[i], expected[i]))
+              << "batch " << batch << ", " << threads << " threads, at " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(DecodeSplit, PooledForwardWithManyChunksIsBitIdentical) {
+  expect_multi_chunk_decode_matches<bitlinear::TernaryLinear>(80);
+  expect_multi_chunk_decode_matches<bitlinear::BinaryLinear>(81);
+  expect_multi_chunk_decode_matches<bitlinear::CompactTernaryLinear>(82);
+}
 
 // ---------------------------------------------------------------- row ranges on the caller's own threads
 
