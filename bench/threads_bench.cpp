@@ -1,25 +1,62 @@
-// Threading speedup: pooled workspace forward with 1 vs 2 threads, in one run, on the same layers.
-//   Gemm:       batch 128, 2560x2560 and 6912x2560 (one layer reused: compute bound)
-//   StreamGemv: batch 1, 6912x2560, rotating over >= 256 MiB of packed layers (memory bound: every call
-//               streams its weights from DRAM, as a model's decode step does)
-// After the runs the program prints the 2-thread speedup of each case (1-thread time / 2-thread time, real
-// time). Targets on 2 cores: >= 1.8x for Gemm at batch 128, >= 1.5x for StreamGemv.
+// Threads on equal and unequal cores: forward() on a ThreadPool of 1 and 2 threads against a plain read of the same
+// bytes, in one run, plus the decode split with one core made slower on purpose. Ternary 6912x2560 and 2560x6912.
 //
-//   ./build/bench/threads_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
+//   forward/<shape>/b1/t<T>     forward() with its workspace, batch 1, on a ThreadPool of T threads (quantization
+//                               included), rotating over >= 256 MiB of copies of the layer (weights from DRAM)
+//   read/<shape>/t<T>           a plain 64-byte-load read of one layer's weight bytes per call, rotating over
+//                               >= 256 MiB; 2 threads read one half each (bench/baselines/memread.hpp)
+//   forward/<shape>/b128/t<T>   forward() at batch 128 on one layer (compute bound)
+//   slowed/<shape>/<mode>       batch 1, the decode split of forward() on a ThreadPool (the same chunks, claimed
+//                               from the pool's counter in the same way; quantization once, outside the loop)
+//                               with one core made 30% slower:
+//     fast1    1 thread, no slowdown: the fast core's own rate
+//     slow1    1 thread, every chunk slowed: the slow core's own rate
+//     dynamic2 2 threads, the chunks the pool worker computes slowed: what forward() does on unequal cores
+//     static2  2 threads, same slowdown, one equal part per thread (the split forward() used before): for contrast
+//     static2-equal  2 threads, no slowdown, one equal part per thread: the old split on equal cores
+//
+// How a core is made slower: after computing a chunk in time t, the slowed thread busy-waits (steady_clock, no
+// memory traffic) for t * (1 / 0.7 - 1), so each of its chunks takes t / 0.7: a core running at 70% of its speed.
+// The wait is deterministic in proportion to the work, unlike a competing process (which the OS scheduler would
+// time-slice in milliseconds, coarser than one ~150 µs layer). Which thread is slowed: the pool worker (the
+// thread that is not the caller), whichever chunks it claims.
+//
+// At the end: per shape, forward / read at 1 and 2 threads (target: 2 threads <= 1.1x), the 2-thread throughput on
+// unequal cores against the sum of the two cores' own 1-thread rates (target >= 90%), and the 2-thread speedup at
+// batch 128 (target >= 1.85x). Medians when repetitions are aggregated. Run with random interleaving so that every
+// ratio compares runs spread over the same minutes:
+//
+//   ./build/bench/threads_bench --benchmark_repetitions=7 --benchmark_enable_random_interleaving=true
+//       --benchmark_report_aggregates_only=true          (one command line)
 #include <benchmark/benchmark.h>
 
 #include <bitlinear/bitlinear.hpp>
 
-#include <sys/resource.h>
-
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "baselines/memread.hpp"
+
 namespace {
+
+namespace bl = bitlinear;
+
+constexpr std::size_t kStreamBytes = std::size_t{256} << 20;
+constexpr double kSlowSpeed = 0.7;  // the slowed core runs at this fraction of its speed
+
+struct Shape {
+  std::size_t out, in;
+};
+const Shape kShapes[] = {{6912, 2560}, {2560, 6912}};
+
+std::string shape_name(const Shape& s) { return std::to_string(s.out) + "x" + std::to_string(s.in); }
 
 std::vector<float> random_floats(std::size_t n, unsigned seed) {
   std::mt19937 rng(seed);
@@ -29,119 +66,193 @@ std::vector<float> random_floats(std::size_t n, unsigned seed) {
   return v;
 }
 
-bitlinear::TernaryLinear make_layer(std::size_t out, std::size_t in, unsigned seed) {
-  const auto w = random_floats(out * in, seed);
-  return bitlinear::TernaryLinear::from_float(w.data(), out, in);
+// Copies of one layer filling >= 256 MiB, per shape, kept for the whole run (random interleaving switches shapes).
+const std::vector<bl::TernaryLinear>& layer_copies(const Shape& s) {
+  static std::map<std::string, std::unique_ptr<std::vector<bl::TernaryLinear>>> sets;
+  auto& set = sets[shape_name(s)];
+  if (!set) {
+    const auto w = random_floats(s.out * s.in, 1);
+    const auto first = bl::TernaryLinear::from_float(w.data(), s.out, s.in);
+    const std::size_t count = kStreamBytes / first.packed_weights_size() + 2;
+    set = std::make_unique<std::vector<bl::TernaryLinear>>(count, first);  // distinct memory, same values
+  }
+  return *set;
 }
 
-// CPU seconds used so far by every thread of the process (user + system).
-double process_cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+// One 256 MiB buffer for every plain read (each shape walks it in steps of its own layer's bytes).
+const std::uint8_t* read_buffer() {
+  static std::uint8_t* data = [] {
+    auto* p = static_cast<std::uint8_t*>(std::aligned_alloc(64, kStreamBytes));
+    for (std::size_t i = 0; i < kStreamBytes; ++i) p[i] = static_cast<std::uint8_t>(i);
+    return p;
+  }();
+  return data;
 }
 
-// Per-iteration CPU time of all threads (ms): on a busy machine, where real time is noisy, 1-thread
-// process_ms / 2-thread process_ms shows the pool's overhead (1.0 = none; spinning workers count).
-void add_process_cpu(benchmark::State& state, double cpu_start) {
-  state.counters["process_ms"] = benchmark::Counter((process_cpu_seconds() - cpu_start) * 1e3,
-                                                    benchmark::Counter::kAvgIterations);
-}
-
-// One pool per thread count, alive for the whole program (workers are persistent).
-bitlinear::ThreadPool& pool_of(std::size_t threads) {
-  static std::map<std::size_t, std::unique_ptr<bitlinear::ThreadPool>> pools;
+bl::ThreadPool& pool_of(std::size_t threads) {
+  static std::map<std::size_t, std::unique_ptr<bl::ThreadPool>> pools;
   auto& pool = pools[threads];
-  if (!pool) pool = std::make_unique<bitlinear::ThreadPool>(threads);
+  if (!pool) pool = std::make_unique<bl::ThreadPool>(threads);
   return *pool;
 }
 
-void Gemm(benchmark::State& state) {
-  const auto out = static_cast<std::size_t>(state.range(0)), in = static_cast<std::size_t>(state.range(1));
-  const auto threads = static_cast<std::size_t>(state.range(2));
-  const std::size_t batch = 128;
-  static std::map<std::pair<std::size_t, std::size_t>, std::unique_ptr<bitlinear::TernaryLinear>> layers;
-  auto& layer = layers[{out, in}];
-  if (!layer) layer = std::make_unique<bitlinear::TernaryLinear>(make_layer(out, in, 1));
-  const auto x = random_floats(batch * in, 2);
-  std::vector<float> y(batch * out);
-  std::vector<unsigned char> workspace(layer->workspace_size(batch));
-  bitlinear::ThreadPool& pool = pool_of(threads);
-  const double cpu_start = process_cpu_seconds();
-  for (auto _ : state) {
-    layer->forward(x.data(), batch, in, y.data(), out, workspace.data(), workspace.size(), pool);
-    benchmark::DoNotOptimize(y.data());
-    benchmark::ClobberMemory();
-  }
-  add_process_cpu(state, cpu_start);
-  state.counters["GOPS"] = benchmark::Counter(2.0 * batch * out * in, benchmark::Counter::kIsIterationInvariantRate,
+void set_bytes(benchmark::State& state, double bytes) {
+  state.counters["GB/s"] = benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate,
                                               benchmark::Counter::kIs1000);
-  state.SetLabel(std::string(bitlinear::isa_name(layer->isa())));
 }
 
-void StreamGemv(benchmark::State& state) {
-  const std::size_t out = 6912, in = 2560;
-  const auto threads = static_cast<std::size_t>(state.range(0));
-  static std::vector<bitlinear::TernaryLinear> layers;
-  if (layers.empty()) {
-    const auto first = make_layer(out, in, 3);
-    const std::size_t count = (std::size_t{256} << 20) / first.packed_weights_size() + 2;  // > 256 MiB in all
-    layers.reserve(count);
-    for (std::size_t i = 0; i < count; ++i) layers.push_back(first);  // copies: distinct memory, same values
-  }
-  const auto x = random_floats(in, 4);
-  std::vector<float> y(out);
+void bm_forward_stream(benchmark::State& state, Shape s, std::size_t threads) {
+  const auto& layers = layer_copies(s);
+  const auto x = random_floats(s.in, 2);
+  std::vector<float> y(s.out);
   std::vector<unsigned char> workspace(layers[0].workspace_size(1));
-  bitlinear::ThreadPool& pool = pool_of(threads);
+  bl::ThreadPool& pool = pool_of(threads);
   std::size_t next = 0;
-  const double cpu_start = process_cpu_seconds();
   for (auto _ : state) {
-    layers[next].forward(x.data(), 1, in, y.data(), out, workspace.data(), workspace.size(), pool);
+    layers[next].forward(x.data(), 1, s.in, y.data(), s.out, workspace.data(), workspace.size(), pool);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
     next = next + 1 == layers.size() ? 0 : next + 1;
   }
-  add_process_cpu(state, cpu_start);
-  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(layers[0].packed_weights_size()),
-                                              benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
-  state.counters["layers"] = static_cast<double>(layers.size());
-  state.SetLabel(std::string(bitlinear::isa_name(layers[0].isa())));
+  set_bytes(state, static_cast<double>(layers[0].packed_weights_size()));
+  state.counters["chunks"] = static_cast<double>(bl::RowChunks(layers[0], threads).chunks());
 }
 
-BENCHMARK(Gemm)
-    ->ArgNames({"out", "in", "threads"})
-    ->Args({2560, 2560, 1})
-    ->Args({2560, 2560, 2})
-    ->Args({6912, 2560, 1})
-    ->Args({6912, 2560, 2})
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(StreamGemv)->ArgNames({"threads"})->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+void bm_read(benchmark::State& state, Shape s, std::size_t threads) {
+  const std::size_t bytes = layer_copies(s)[0].packed_weights_size();
+  const std::size_t step = (bytes + 511) / 512 * 512;  // whole 256-byte steps in each half
+  const std::size_t count = kStreamBytes / step;
+  const std::uint8_t* buffer = read_buffer();
+  bl::ThreadPool& pool = pool_of(threads);
+  const std::size_t part = step / threads;
+  std::size_t next = 0;
+  std::uint64_t sums[2] = {0, 0};
+  for (auto _ : state) {
+    const std::uint8_t* layer = buffer + next * step;
+    pool.parallel_for(0, threads, 1, [&](std::size_t t, std::size_t) {
+      sums[t] += bench::memread::read(layer + t * part, part);
+    });
+    benchmark::DoNotOptimize(sums);
+    next = next + 1 == count ? 0 : next + 1;
+  }
+  set_bytes(state, static_cast<double>(bytes));
+}
 
-// Console output as usual, plus a record of each run's real time (the median when repetitions are aggregated).
-class SpeedupReporter : public benchmark::ConsoleReporter {
+void bm_forward_batch(benchmark::State& state, Shape s, std::size_t batch, std::size_t threads) {
+  const auto& layer = layer_copies(s)[0];
+  const auto x = random_floats(batch * s.in, 3);
+  std::vector<float> y(batch * s.out);
+  std::vector<unsigned char> workspace(layer.workspace_size(batch));
+  bl::ThreadPool& pool = pool_of(threads);
+  for (auto _ : state) {
+    layer.forward(x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size(), pool);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GOPS"] = benchmark::Counter(2.0 * batch * s.out * s.in, benchmark::Counter::kIsIterationInvariantRate,
+                                              benchmark::Counter::kIs1000);
+}
+
+// Busy-waits until `until` (no memory traffic).
+void spin_until(std::chrono::steady_clock::time_point until) {
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+enum class Slowed { fast1, slow1, dynamic2, static2, static2_equal };
+const char* slowed_name(Slowed m) {
+  switch (m) {
+    case Slowed::fast1: return "fast1";
+    case Slowed::slow1: return "slow1";
+    case Slowed::dynamic2: return "dynamic2";
+    case Slowed::static2: return "static2";
+    default: return "static2-equal";
+  }
+}
+
+void bm_slowed(benchmark::State& state, Shape s, Slowed mode) {
+  const auto& layers = layer_copies(s);
+  const bool halves = mode == Slowed::static2 || mode == Slowed::static2_equal;
+  const std::size_t threads = mode == Slowed::dynamic2 || halves ? 2 : 1;
+  bl::ThreadPool& pool = pool_of(threads);
+  const auto x = random_floats(s.in, 2);
+  bl::QuantizedActivations acts;
+  layers[0].quantize(x.data(), 1, s.in, acts);
+  std::vector<float> y(s.out);
+  // forward()'s decode split for 2 threads (fast1 / slow1 use it too: the same chunks on one thread), or halves.
+  const bl::RowChunks chunks = halves ? bl::RowChunks(s.out, 2) : bl::RowChunks(layers[0], 2);
+  const std::thread::id caller = std::this_thread::get_id();
+  const double extra = 1.0 / kSlowSpeed - 1.0;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    const bl::TernaryLinear& layer = layers[next];
+    pool.parallel_for(0, chunks.chunks(), 1, [&](std::size_t i, std::size_t) {
+      const bl::RowRange rows = chunks.chunk(i);
+      const auto start = std::chrono::steady_clock::now();
+      layer.forward_quantized(acts.view(), rows.begin, rows.end, y.data(), s.out);
+      const bool slowed = mode == Slowed::slow1 ||
+                          (threads == 2 && mode != Slowed::static2_equal && std::this_thread::get_id() != caller);
+      if (slowed) {
+        const auto now = std::chrono::steady_clock::now();
+        spin_until(now + std::chrono::duration_cast<std::chrono::nanoseconds>((now - start) * extra));
+      }
+    });
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    next = next + 1 == layers.size() ? 0 : next + 1;
+  }
+  set_bytes(state, static_cast<double>(layers[0].packed_weights_size()));
+  state.counters["chunks"] = static_cast<double>(chunks.chunks());
+}
+
+// Medians (or the last repetition's time) by name, for the summary.
+class SummaryReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& run : runs) {
       if (run.error_occurred) continue;
       const bool aggregate = run.run_type == Run::RT_Aggregate;
       if (aggregate && run.aggregate_name != "median") continue;
-      // Without aggregates, the last repetition wins; with them, the median does.
-      if (aggregate || medians_.count(run.run_name.str()) == 0) times_[run.run_name.str()] = run.GetAdjustedRealTime();
-      if (aggregate) medians_[run.run_name.str()] = true;
+      const std::string name = run.run_name.function_name;  // without the /real_time suffix
+      if (aggregate || medians_.count(name) == 0) times_[name] = run.GetAdjustedRealTime();
+      if (aggregate) medians_[name] = true;
     }
     ConsoleReporter::ReportRuns(runs);
   }
-  void print_speedups() const {
-    std::printf("\n2-thread speedup (1-thread real time / 2-thread real time):\n");
-    for (const auto& [name, time] : times_) {
-      const auto at = name.rfind("threads:2");
-      if (at == std::string::npos) continue;
-      const std::string one = name.substr(0, at) + "threads:1" + name.substr(at + 9);
-      const auto found = times_.find(one);
-      if (found == times_.end()) continue;
-      std::printf("  %-48s %.2fx\n", name.substr(0, at).c_str(), found->second / time);
+  double time(const std::string& name) const {
+    const auto it = times_.find(name);
+    return it == times_.end() ? 0.0 : it->second;
+  }
+  void print() const {
+    const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+    std::printf("\nEqual cores, batch 1 (µs per layer, medians; ratios within this run; old t2: the equal split):\n");
+    std::printf("%-10s %9s %9s %7s | %9s %9s %7s | %7s | %9s %7s\n", "shape", "fwd t1", "read t1", "f1/r1", "fwd t2",
+                "read t2", "f2/r2", "t1/t2", "old t2", "o2/r2");
+    for (const Shape& s : kShapes) {
+      const std::string n = shape_name(s);
+      const double f1 = time("forward/" + n + "/b1/t1"), f2 = time("forward/" + n + "/b1/t2");
+      const double r1 = time("read/" + n + "/t1"), r2 = time("read/" + n + "/t2");
+      const double old2 = time("slowed/" + n + "/static2-equal");
+      std::printf("%-10s %9.1f %9.1f %7.2f | %9.1f %9.1f %7.2f | %7.2f | %9.1f %7.2f\n", n.c_str(), f1, r1,
+                  ratio(f1, r1), f2, r2, ratio(f2, r2), ratio(f1, f2), old2, ratio(old2, r2));
+    }
+    std::printf("\nOne core at %.0f%% speed, batch 1 (µs per layer; rates in layers per ms):\n", kSlowSpeed * 100);
+    std::printf("%-10s %8s %8s %9s | %9s %8s %7s | %9s %8s %7s\n", "shape", "fast1", "slow1", "sum rate", "dynamic2",
+                "rate", "of sum", "static2", "rate", "of sum");
+    for (const Shape& s : kShapes) {
+      const std::string n = shape_name(s);
+      const double fast = time("slowed/" + n + "/fast1"), slow = time("slowed/" + n + "/slow1");
+      const double dyn = time("slowed/" + n + "/dynamic2"), stat = time("slowed/" + n + "/static2");
+      const double sum = ratio(1e3, fast) + ratio(1e3, slow);
+      std::printf("%-10s %8.1f %8.1f %9.2f | %9.1f %8.2f %6.1f%% | %9.1f %8.2f %6.1f%%\n", n.c_str(), fast, slow, sum,
+                  dyn, ratio(1e3, dyn), 100 * ratio(ratio(1e3, dyn), sum), stat, ratio(1e3, stat),
+                  100 * ratio(ratio(1e3, stat), sum));
+    }
+    std::printf("\nBatch 128 (ms per call):\n%-10s %9s %9s %7s\n", "shape", "t1", "t2", "t1/t2");
+    for (const Shape& s : kShapes) {
+      const std::string n = shape_name(s);
+      const double t1 = time("forward/" + n + "/b128/t1"), t2 = time("forward/" + n + "/b128/t2");
+      std::printf("%-10s %9.2f %9.2f %7.2f\n", n.c_str(), t1 / 1e3, t2 / 1e3, ratio(t1, t2));
     }
   }
 
@@ -150,15 +261,39 @@ class SpeedupReporter : public benchmark::ConsoleReporter {
   std::map<std::string, bool> medians_;
 };
 
+void register_benchmarks() {
+  for (const Shape& s : kShapes) {
+    const std::string n = shape_name(s);
+    for (std::size_t t : {1u, 2u}) {
+      const std::string tn = "/t" + std::to_string(t);
+      benchmark::RegisterBenchmark(("forward/" + n + "/b1" + tn).c_str(), bm_forward_stream, s, t)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("read/" + n + tn).c_str(), bm_read, s, t)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("forward/" + n + "/b128" + tn).c_str(), bm_forward_batch, s, std::size_t{128}, t)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+    for (Slowed m : {Slowed::fast1, Slowed::slow1, Slowed::dynamic2, Slowed::static2, Slowed::static2_equal}) {
+      benchmark::RegisterBenchmark(("slowed/" + n + "/" + slowed_name(m)).c_str(), bm_slowed, s, m)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::AddCustomContext("bitlinear_isa", std::string(bitlinear::active_isa()));
-  SpeedupReporter reporter;
+  benchmark::AddCustomContext("bitlinear_isa", std::string(bl::active_isa()));
+  register_benchmarks();
+  SummaryReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.print_speedups();
+  reporter.print();
   benchmark::Shutdown();
   return 0;
 }
