@@ -102,8 +102,8 @@ class ThreadPool {
                       "ThreadPool of " + std::to_string(threads) + " threads; it must have 1 to " +
                           std::to_string(max_threads));
     BITLINEAR_REQUIRE(spin_time.count() >= 0 && spin_time <= max_spin_time,
-                      "ThreadPool spin_time of " + std::to_string(spin_time.count()) + " µs; it must be 0 to " +
-                          std::to_string(max_spin_time.count()) + " µs");
+                      "ThreadPool spin_time of " + std::to_string(spin_time.count()) +
+                          " microseconds; it must be 0 to " + std::to_string(max_spin_time.count()));
     workers_.reserve(threads - 1);
 #if BITLINEAR_EXCEPTIONS
     try {

@@ -508,17 +508,21 @@ void expect_any_claim_order_matches(std::size_t out, std::size_t in, std::size_t
   std::mt19937 rng(seed);
   for (std::size_t chunk_rows : {1u, 17u, 64u, 192u, 0u}) {
     // Chunks of chunk_rows rows (blocks of 1 row), or 0: forward()'s decode split for 2 threads.
-    const bitlinear::RowChunks chunks =
-        chunk_rows == 0 ? bitlinear::RowChunks(layer, 2) : bitlinear::RowChunks(out, (out + chunk_rows - 1) / chunk_rows, 1);
+    const bitlinear::RowChunks chunks = chunk_rows == 0
+                                            ? bitlinear::RowChunks(layer, 2)
+                                            : bitlinear::RowChunks(out, (out + chunk_rows - 1) / chunk_rows, 1);
+    const auto compute = [&](std::size_t i, std::vector<float>& y) {
+      layer.forward_quantized(acts.view(), chunks.chunk(i).begin, chunks.chunk(i).end, y.data(), out);
+    };
     std::vector<std::size_t> order(chunks.chunks());
     std::iota(order.begin(), order.end(), std::size_t{0});
     std::reverse(order.begin(), order.end());
     std::vector<float> y(batch * out, kCanary);
-    for (std::size_t i : order) layer.forward_quantized(acts.view(), chunks.chunk(i).begin, chunks.chunk(i).end, y.data(), out);
+    for (std::size_t i : order) compute(i, y);
     check(y, "reverse", chunk_rows);
     std::shuffle(order.begin(), order.end(), rng);
     std::fill(y.begin(), y.end(), kCanary);
-    for (std::size_t i : order) layer.forward_quantized(acts.view(), chunks.chunk(i).begin, chunks.chunk(i).end, y.data(), out);
+    for (std::size_t i : order) compute(i, y);
     check(y, "shuffled", chunk_rows);
     // Racing threads, one of them slowed down after every chunk: the claim order differs run to run.
     bitlinear::RowChunks shared(out, chunks.chunks());
