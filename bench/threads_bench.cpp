@@ -15,11 +15,13 @@
 //     static2  2 threads, same slowdown, one equal part per thread (the split forward() used before): for contrast
 //     static2-equal  2 threads, no slowdown, one equal part per thread: the old split on equal cores
 //
-// How a core is made slower: after computing a chunk in time t, the slowed thread busy-waits (steady_clock, no
-// memory traffic) for t * (1 / 0.7 - 1), so each of its chunks takes t / 0.7: a core running at 70% of its speed.
-// The wait is deterministic in proportion to the work, unlike a competing process (which the OS scheduler would
-// time-slice in milliseconds, coarser than one ~150 µs layer). Which thread is slowed: the pool worker (the
-// thread that is not the caller), whichever chunks it claims.
+// How a core is made slower: after computing a chunk in t seconds of its own CPU time, the slowed thread
+// busy-waits (no memory traffic) until it has used t * (1 / 0.7 - 1) more, so each of its chunks costs t / 0.7:
+// a core running at 70% of its speed. Thread CPU time (CLOCK_THREAD_CPUTIME_ID), not wall time, so that time the
+// OS gives to other processes is not amplified into extra slowdown. The wait is deterministic in proportion to
+// the work, unlike a competing process (which the OS scheduler would time-slice in milliseconds, coarser than
+// one ~150 µs layer). Which thread is slowed: the pool worker (the thread that is not the caller), whichever
+// chunks it claims.
 //
 // At the end: per shape, forward / read at 1 and 2 threads (target: 2 threads <= 1.1x), the 2-thread throughput on
 // unequal cores against the sum of the two cores' own 1-thread rates (target >= 90%), and the 2-thread speedup at
@@ -30,9 +32,10 @@
 //       --benchmark_report_aggregates_only=true          (one command line)
 #include <benchmark/benchmark.h>
 
+#include <time.h>
+
 #include <bitlinear/bitlinear.hpp>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -153,9 +156,17 @@ void bm_forward_batch(benchmark::State& state, Shape s, std::size_t batch, std::
                                               benchmark::Counter::kIs1000);
 }
 
-// Busy-waits until `until` (no memory traffic).
-void spin_until(std::chrono::steady_clock::time_point until) {
-  while (std::chrono::steady_clock::now() < until) {
+// CPU time of the calling thread (it does not advance while the OS runs something else on the core).
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Busy-waits (no memory traffic) until the calling thread has used `seconds` more CPU time.
+void spin_cpu(double seconds) {
+  const double until = thread_cpu_seconds() + seconds;
+  while (thread_cpu_seconds() < until) {
   }
 }
 
@@ -188,14 +199,11 @@ void bm_slowed(benchmark::State& state, Shape s, Slowed mode) {
     const bl::TernaryLinear& layer = layers[next];
     pool.parallel_for(0, chunks.chunks(), 1, [&](std::size_t i, std::size_t) {
       const bl::RowRange rows = chunks.chunk(i);
-      const auto start = std::chrono::steady_clock::now();
+      const double start = thread_cpu_seconds();
       layer.forward_quantized(acts.view(), rows.begin, rows.end, y.data(), s.out);
       const bool slowed = mode == Slowed::slow1 ||
                           (threads == 2 && mode != Slowed::static2_equal && std::this_thread::get_id() != caller);
-      if (slowed) {
-        const auto now = std::chrono::steady_clock::now();
-        spin_until(now + std::chrono::duration_cast<std::chrono::nanoseconds>((now - start) * extra));
-      }
+      if (slowed) spin_cpu((thread_cpu_seconds() - start) * extra);
     });
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
