@@ -158,11 +158,11 @@ class BitLinear {
     run_matmul(acts, 0, out_, y, y_stride);  // acts are valid by construction: no need to re-check the padding
   }
 
-  // Multithreaded forward on a ThreadPool (thread_pool.hpp; defined in parallel_forward.hpp, which
-  // includes this header; <bitlinear/bitlinear.hpp> includes both). Quantization is
-  // split over rows of x and the matmul over fixed chunks of output rows that depend only on the layer shape
-  // and batch, never on the pool's size, so the result is bit-identical to forward() for every thread count.
-  // The workspace overload performs no heap allocation. Calls on one pool from several threads run one at a time.
+  // Multithreaded forward on a ThreadPool (thread_pool.hpp; defined in parallel_forward.hpp, which includes this
+  // header; <bitlinear/bitlinear.hpp> includes both). Quantization is split over rows of x and the matmul over
+  // chunks of output rows claimed by the threads (docs/threads.md). Every output is computed from its own row and
+  // token alone, so the result is bit-identical to forward() for every thread count and claim order. The
+  // workspace overload performs no heap allocation. Calls on one pool from several threads run one at a time.
   void forward(const float* x, std::size_t batch, float* y, ThreadPool& pool) const;
   void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
                ThreadPool& pool) const;
