@@ -223,30 +223,41 @@ void expect_model_matches(const bitlinear::BitNetModel& model, const TinyModel& 
 
 // --- JSON ---------------------------------------------------------------------------------------------------
 
-bitlinear::detail::JsonValue json(const std::string& text) { return bitlinear::detail::JsonParser::parse(text, "test"); }
+// Validates `text` as a whole document (what the config and index readers do first).
+void json(const std::string& text) { (void)bitlinear::detail::JsonDocument(text, "test"); }
 
 TEST(Json, ParsesValues) {
-  const auto v = json(R"( {"a":[1,-2.5e3,0,true,false,null],"s":"x\u00e9\n\ud83d\ude00","o":{}, "e":[]} )");
-  ASSERT_TRUE(v.is_object());
-  const auto& a = v.get("a")->array;
+  using bitlinear::detail::JsonDocument;
+  using bitlinear::detail::JsonRef;
+  const std::string text = R"( {"a":[1,-2.5e3,0,true,false,null],"s":"x\u00e9\n\ud83d\ude00","o":{}, "e":[]} )";
+  const JsonDocument v(text, "test");
+  ASSERT_TRUE(v.is_object(v.root()));
+  std::vector<JsonRef> a;
+  v.for_each_element(v.get(v.root(), "a"), [&](JsonRef e) { a.push_back(e); });
   ASSERT_EQ(a.size(), 6u);
   std::uint64_t u = 0;
   double d = 0.0;
-  EXPECT_TRUE(a[0].as_uint64(u));
+  EXPECT_TRUE(v.as_uint64(a[0], u));
   EXPECT_EQ(u, 1u);
-  EXPECT_FALSE(a[1].as_uint64(u));
-  EXPECT_TRUE(a[1].as_double(d));
+  EXPECT_FALSE(v.as_uint64(a[1], u));
+  EXPECT_TRUE(v.as_double(a[1], d));
   EXPECT_EQ(d, -2500.0);
-  EXPECT_TRUE(a[3].boolean);
-  EXPECT_TRUE(a[4].is_bool());
-  EXPECT_TRUE(a[5].is_null());
-  EXPECT_EQ(v.get("s")->text, "x\xC3\xA9\n\xF0\x9F\x98\x80");
-  EXPECT_EQ(v.get("missing"), nullptr);
-  EXPECT_TRUE(json("18446744073709551615").as_uint64(u));
+  EXPECT_TRUE(v.boolean(a[3]));
+  EXPECT_TRUE(v.is_bool(a[4]));
+  EXPECT_FALSE(v.boolean(a[4]));
+  EXPECT_TRUE(v.is_null(a[5]));
+  EXPECT_EQ(v.string(v.get(v.root(), "s")), "x\xC3\xA9\n\xF0\x9F\x98\x80");
+  EXPECT_FALSE(v.get(v.root(), "missing"));
+  std::vector<std::string> keys;
+  v.for_each_member(v.root(), [&](const std::string& k, JsonRef) { keys.push_back(k); });
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "s", "o", "e"}));
+  auto number = [](const std::string& t) { return JsonDocument(t, "test"); };
+  const std::string max = "18446744073709551615", over = "18446744073709551616", huge = "1e999", small = "1e-05";
+  EXPECT_TRUE(number(max).as_uint64(number(max).root(), u));
   EXPECT_EQ(u, 18446744073709551615ull);
-  EXPECT_FALSE(json("18446744073709551616").as_uint64(u));
-  EXPECT_FALSE(json("1e999").as_double(d));
-  EXPECT_TRUE(json("1e-05").as_double(d));
+  EXPECT_FALSE(number(over).as_uint64(number(over).root(), u));
+  EXPECT_FALSE(number(huge).as_double(number(huge).root(), d));
+  EXPECT_TRUE(number(small).as_double(number(small).root(), d));
   EXPECT_EQ(d, 1e-05);
 }
 
@@ -282,6 +293,52 @@ TEST(Json, RejectsMalformedDocuments) {
   EXPECT_NO_THROW((void)json(std::string(64, '[') + std::string(64, ']')));
 }
 
+TEST(Json, DuplicateKeysAreFoundAfterDecodingAndAtAnyDepth) {
+  // The validator compares decoded keys (hash, then bytes), so an escaped spelling is the same key.
+  expect_invalid([&] { json(R"({"a":1,"\u0061":2})"); }, "\"a\" appears twice in one object");
+  expect_invalid([&] { json(R"({"x":[{"k":1,"b":2,"k":3}]})"); }, "\"k\" appears twice");
+  expect_invalid([&] { json(R"({"e\u0301":1,"\u0065\u0301":2})"); }, "appears twice");
+  // Same key in different objects, and keys that differ only after an escape, are fine.
+  EXPECT_NO_THROW(json(R"({"a":{"a":1},"b":{"a":2},"\u0061b":3,"a\n":4,"a\t":5})"));
+  // Many keys: sorted once per object, found wherever the duplicate is.
+  std::string many = "{";
+  for (int i = 0; i < 20000; ++i) many += "\"k" + std::to_string(i) + "\":0,";
+  EXPECT_NO_THROW(json(many + "\"last\":0}"));
+  expect_invalid([&] { json(many + "\"k12345\":0}"); }, "\"k12345\" appears twice");
+}
+
+TEST(Json, ErrorsNameTheByteOffset) {
+  expect_invalid([&] { json("{\"a\":[1,2,}"); }, "test: invalid JSON at byte 10: expected a value");
+  expect_invalid([&] { json("[\"\xC3\"]"); }, "invalid JSON at byte 3: invalid UTF-8 in a string: missing continuation byte");
+  expect_invalid([&] { json(std::string(66, '[') + std::string(66, ']')); }, "invalid JSON at byte 65: nested deeper than 64 levels");
+}
+
+TEST(Json, DocumentReadsValuesInPlace) {
+  using bitlinear::detail::JsonDocument;
+  using bitlinear::detail::JsonRef;
+  const std::string text = R"({"n":-0.5e+2,"u":007})";
+  expect_invalid([&] { json(text); }, "leading zero");
+  const std::string ok = R"({"n":-0.5e+2,"big":123456789012345678901234567890,"s":"\"q\"","arr":[[],{}],"nested":{"n":1}})";
+  const JsonDocument d(ok, "test");
+  const std::string_view keys[] = {"n", "big", "s", "arr", "absent"};
+  JsonRef v[5];
+  d.find_members(d.root(), keys, 5, v);
+  double x = 0;
+  std::uint64_t u = 0;
+  EXPECT_TRUE(d.as_double(v[0], x));
+  EXPECT_EQ(x, -50.0);
+  EXPECT_EQ(d.number_text(v[0]), "-0.5e+2");
+  EXPECT_FALSE(d.as_uint64(v[1], u));  // beyond 64 bits
+  EXPECT_TRUE(d.as_double(v[1], x));
+  EXPECT_EQ(d.string(v[2]), "\"q\"");
+  EXPECT_FALSE(d.as_double(v[2], x));
+  std::size_t elements = 0;
+  d.for_each_element(v[3], [&](JsonRef) { ++elements; });
+  EXPECT_EQ(elements, 2u);
+  EXPECT_FALSE(v[4]);
+  EXPECT_EQ(d.number_text(d.get(d.get(d.root(), "nested"), "n")), "1");  // the nested "n", not the top one
+}
+
 // --- config.json --------------------------------------------------------------------------------------------
 
 TEST(HfConfig, Parses2B4TConfig) {
@@ -307,7 +364,6 @@ TEST(HfConfig, Parses2B4TConfig) {
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_TRUE(c.quantization.present);
   EXPECT_EQ(bitlinear::hf_weight_format(c.quantization), bitlinear::HfWeightFormat::packed_divide);
-  EXPECT_NE(c.json.get("torch_dtype"), nullptr);
 }
 
 TEST(HfConfig, ConventionFollowsTheLinearClass) {
