@@ -510,6 +510,42 @@ TEST(Checkpoint, OnlineCheckpointsAreQuantizedAtLoad) {
   EXPECT_EQ(model.find_layer("model.extra.q_proj"), nullptr);
 }
 
+TEST(Checkpoint, ModulesToNotConvertMatchLikeTransformers) {
+  // transformers' should_convert_module: an entry excludes a module whose path starts with it (re.match, so
+  // "model.layers.1" also reaches layers.10) or ends with it. Not a substring anywhere: "layers.1" in the middle of
+  // a path excludes nothing.
+  bitlinear::HfQuantizationConfig q;
+  q.modules_to_not_convert = {"model.extra", "o_proj", "layers.1", "model.layers.3"};
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"model.extra.q_proj", true},           {"model.extra", true},
+      {"model.layers.0.self_attn.o_proj", true}, {"model.layers.1.mlp.up_proj", false},
+      {"x.model.extra.q_proj", false},        {"model.layers.3.mlp.up_proj", true},
+      {"model.layers.30.mlp.up_proj", true},  {"model.layers.2.mlp.o_proj_b", false},
+      {"lm_head", false},                     {"", false}};
+  const bitlinear::detail::ModuleExclusions indexed(q.modules_to_not_convert);
+  for (const auto& [module, excluded] : cases) {
+    SCOPED_TRACE(module);
+    EXPECT_EQ(bitlinear::hf_module_not_converted(q, module), excluded);
+    EXPECT_EQ(indexed.excludes(module), excluded);
+  }
+  // The index agrees with the one-query rule on random short names over a small alphabet.
+  std::mt19937 rng(5);
+  auto random_name = [&](std::size_t max) {
+    std::string n(rng() % (max + 1), 'a');
+    for (char& c : n) c = "ab."[rng() % 3];
+    return n;
+  };
+  for (int round = 0; round < 200; ++round) {
+    bitlinear::HfQuantizationConfig r;
+    for (int i = 0; i < 4; ++i) r.modules_to_not_convert.push_back(random_name(4));
+    const bitlinear::detail::ModuleExclusions index(r.modules_to_not_convert);
+    for (int i = 0; i < 20; ++i) {
+      const std::string m = random_name(8);
+      ASSERT_EQ(index.excludes(m), bitlinear::hf_module_not_converted(r, m)) << m;
+    }
+  }
+}
+
 TEST(Checkpoint, ContradictionsAndRefusalsAreClearErrors) {
   const TinyModel tiny(1);
   {  // packed config, float projections: the -bf16 checkpoint with the wrong config

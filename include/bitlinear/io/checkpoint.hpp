@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -180,10 +181,15 @@ class HfCheckpoint {
     return last == '/' || last == '\\' ? directory + name : directory + "/" + name;
   }
 
+  // Names the first shard tensor (in shard order) that the index does not map: O(n log n), one sorted copy of the
+  // mapped pointers and a binary search per shard tensor.
   [[noreturn]] void throw_unmapped_tensor() const {
+    std::vector<const SafetensorsTensor*> mapped(index_);
+    const std::less<const SafetensorsTensor*> before;
+    std::sort(mapped.begin(), mapped.end(), before);
     for (std::size_t k = 0; k < shards_.size(); ++k) {
       for (const SafetensorsTensor& t : shards_[k].view().tensors()) {
-        if (std::find(index_.begin(), index_.end(), &t) == index_.end()) {
+        if (!std::binary_search(mapped.begin(), mapped.end(), &t, before)) {
           detail::fail_invalid_argument("bitlinear: shard " + detail::quoted(shard_names_[k]) + " holds tensor " +
                                       detail::quoted(t.name) +
                                       ", which model.safetensors.index.json does not map to that shard");
@@ -263,6 +269,7 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
   BitNetModel model;
   model.format = options.format ? *options.format : hf_weight_format(q);
   const bool packed = model.format != HfWeightFormat::float_online;
+  const detail::ModuleExclusions not_converted(q.modules_to_not_convert);  // indexed once for every tensor
   auto module_of = [](const std::string& name, std::string_view suffix) {
     return name.substr(0, name.size() - suffix.size());
   };
@@ -278,7 +285,7 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
   for (const SafetensorsTensor* t : checkpoint.tensors()) {
     if (packed && detail::ends_with(t->name, ".weight_scale")) {
       const std::string module = module_of(t->name, ".weight_scale");
-      if (hf_module_not_converted(q, module)) fail(module, "stored packed, but quantization_config.modules_to_not_convert excludes it");
+      if (not_converted.excludes(module)) fail(module, "stored packed, but quantization_config.modules_to_not_convert excludes it");
       const SafetensorsTensor* weight = checkpoint.find(module + ".weight");
       if (weight == nullptr) fail(module, "has a weight_scale but no weight");
       const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
@@ -297,7 +304,7 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
       if (bias != nullptr) consumed.push_back(bias);
     } else if (detail::ends_with(t->name, ".weight") && t->shape.size() == 2) {
       const std::string module = module_of(t->name, ".weight");
-      const bool excluded = hf_module_not_converted(q, module) || module.find("lm_head") != std::string::npos;
+      const bool excluded = not_converted.excludes(module) || module.find("lm_head") != std::string::npos;
       if (packed) {
         if (detail::is_float_dtype(t->dtype) && is_linear_name(module) && !excluded &&
             checkpoint.find(module + ".weight_scale") == nullptr) {

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -204,13 +205,51 @@ inline HfWeightFormat hf_weight_format(const HfQuantizationConfig& q) {
 }
 
 // True if `module` (a dotted module path such as "model.layers.0.mlp.up_proj") is excluded by
-// modules_to_not_convert: transformers skips a module when one of the entries is a substring of its path.
+// modules_to_not_convert, by the rule transformers applies (should_convert_module), with the entries taken
+// literally: an entry excludes the modules whose path starts with it ("model.layers.1" excludes
+// "model.layers.1.mlp.up_proj", and also "model.layers.10.mlp.up_proj", as re.match does) or ends with it
+// ("o_proj" excludes every o_proj). An entry in the middle of a path ("layers.1") excludes nothing. One query is
+// linear in the entries; load_bitnet_layers indexes them once (detail::ModuleExclusions).
 inline bool hf_module_not_converted(const HfQuantizationConfig& q, std::string_view module) {
   for (const std::string& m : q.modules_to_not_convert) {
-    if (module.find(m) != std::string_view::npos) return true;
+    if (m.size() <= module.size() &&
+        (module.compare(0, m.size(), m) == 0 || module.compare(module.size() - m.size(), m.size(), m) == 0)) {
+      return true;
+    }
   }
   return false;
 }
+
+namespace detail {
+
+// modules_to_not_convert indexed for many queries: a hash set of the entries and the distinct entry lengths,
+// so a query costs (distinct lengths) x (two hash lookups of a prefix and a suffix), not (entries) x (a search).
+class ModuleExclusions {
+ public:
+  explicit ModuleExclusions(const std::vector<std::string>& entries) {
+    set_.reserve(entries.size());
+    for (const std::string& e : entries) {
+      set_.insert(std::string_view(e));
+      lengths_.push_back(e.size());
+    }
+    std::sort(lengths_.begin(), lengths_.end());
+    lengths_.erase(std::unique(lengths_.begin(), lengths_.end()), lengths_.end());
+  }
+  // hf_module_not_converted, indexed.
+  bool excludes(std::string_view module) const {
+    for (std::size_t n : lengths_) {
+      if (n > module.size()) break;
+      if (set_.count(module.substr(0, n)) != 0 || set_.count(module.substr(module.size() - n)) != 0) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::unordered_set<std::string_view> set_;  // views of the config's strings: keep the config alive
+  std::vector<std::size_t> lengths_;          // distinct entry lengths, ascending
+};
+
+}  // namespace detail
 
 // model.safetensors.index.json: "weight_map" maps each tensor name to the file name of its shard. Returns the
 // (tensor, shard) pairs sorted by tensor name. Throws std::invalid_argument if weight_map is missing or not an
