@@ -5,15 +5,25 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
+
+#if !defined(_WIN32)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "test_util.hpp"
 
@@ -547,7 +557,7 @@ TEST(Checkpoint, ModulesToNotConvertMatchLikeTransformers) {
 }
 
 TEST(Checkpoint, ContradictionsAndRefusalsAreClearErrors) {
-  const TinyModel tiny(1);
+  const TinyModel tiny(2);  // the blocks config_json describes
   {  // packed config, float projections: the -bf16 checkpoint with the wrong config
     const TempDir dir;
     write_single(dir, config_json(bitlinear_offline), tiny.float_tensors());
@@ -597,6 +607,133 @@ TEST(Checkpoint, ContradictionsAndRefusalsAreClearErrors) {
                    "more than the import budget max_weight_bytes = 767");
   }
 }
+
+TEST(Checkpoint, AggregateBudgetIsCheckedBeforeAnythingIsBuilt) {
+  // Narrow packed weights grow when imported: U8 [R, 1] takes 4R rows of one 64-byte block, 256 x its bytes. Each
+  // layer here is far within the per-layer budget (32 MiB of 1 GiB), but three of them need 96 MiB from 384 KiB
+  // of tensors.
+  const std::size_t rows = 128 * 1024;
+  std::vector<Tensor> t;
+  for (int i = 0; i < 3; ++i) {
+    const std::string m = "model.narrow" + std::to_string(i);
+    t.push_back({m + ".weight", "U8", {rows, 1}, Bytes(rows, 0x55)});
+    t.push_back({m + ".weight_scale", "BF16", {1}, bf16_bytes({1.0f})});
+  }
+  const TempDir dir;
+  write_single(dir, R"({"quantization_config":{"quant_method":"bitnet"}})", t);
+  const auto checkpoint = bitlinear::HfCheckpoint::open(dir.str());
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(checkpoint); },
+                 "loading 3 BitLinear layers needs 100663296 bytes (100663296 of layer weights + 0 transient for the "
+                 "largest conversion) from 393222 bytes of tensors, more than BitNetLoadOptions::max_growth = 16");
+  bitlinear::BitNetLoadOptions options;
+  options.max_growth = 512;
+  options.max_total_bytes = 64 << 20;
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(checkpoint, options); },
+                 "more than the aggregate budget BitNetLoadOptions::max_total_bytes = 67108864");
+  options.max_total_bytes = 100663296;  // exactly enough
+  EXPECT_EQ(bitlinear::load_bitnet_layers(checkpoint, options).layers.size(), 3u);
+  // Online checkpoints count the float copy of the largest layer as transient.
+  const TinyModel tiny(2);
+  const TempDir online;
+  write_single(online, config_json(autobitlinear_online), tiny.float_tensors());
+  std::uint64_t weights = 0, transient = 0;
+  for (const TinyModel::Linear& l : tiny.linears) {
+    weights += l.out * bitlinear::Ternary::packed_row_bytes(l.in);
+    transient = std::max<std::uint64_t>(transient, 5 * l.out * l.in);  // float32 copy + int8 codes
+  }
+  const auto online_checkpoint = bitlinear::HfCheckpoint::open(online.str());
+  options = {};
+  options.max_total_bytes = weights + transient - 1;  // every layer's weights fit, the conversion does not
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(online_checkpoint, options); },
+                 std::to_string(transient) + " transient for the largest conversion), more than the aggregate budget");
+  options.max_total_bytes = weights + transient;
+  EXPECT_EQ(bitlinear::load_bitnet_layers(online_checkpoint, options).layers.size(), tiny.linears.size());
+}
+
+TEST(Checkpoint, EveryProjectionOfEveryDescribedBlockMustBeThere) {
+  const TinyModel tiny(2);
+  std::vector<Tensor> t = tiny.packed_tensors(true);
+  t.erase(std::remove_if(t.begin(), t.end(), [](const Tensor& x) { return x.name.rfind("model.layers.1.mlp.up_proj.", 0) == 0; }),
+          t.end());
+  const TempDir dir;
+  write_single(dir, config_json(bitlinear_offline), t);
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(bitlinear::HfCheckpoint::open(dir.str())); },
+                 "config.json describes num_hidden_layers = 2 blocks, but the checkpoint has no tensor "
+                 "\"model.layers.1.mlp.up_proj.weight\"");
+  // An absurd block count stops at the first missing block, at once.
+  std::string config = config_json(bitlinear_offline);
+  config.replace(config.find("\"num_hidden_layers\":2"), 21, "\"num_hidden_layers\":1000000000000000000");
+  const TempDir dir2;
+  write_single(dir2, config, tiny.packed_tensors(true));
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(bitlinear::HfCheckpoint::open(dir2.str())); },
+                 "no tensor \"model.layers.2.self_attn.q_proj.weight\"");
+  // A projection that modules_to_not_convert keeps as floats is there (as a tensor, not a layer).
+  std::vector<Tensor> f = tiny.packed_tensors(true);
+  for (Tensor& x : f) {
+    if (x.name == "model.layers.0.self_attn.o_proj.weight") x = {x.name, "F32", {8, 8}, f32_bytes(std::vector<float>(64, 0.5f))};
+  }
+  f.erase(std::remove_if(f.begin(), f.end(), [](const Tensor& x) { return x.name == "model.layers.0.self_attn.o_proj.weight_scale"; }),
+          f.end());
+  const TempDir dir3;
+  write_single(dir3, config_json(R"({"quant_method":"bitnet","modules_to_not_convert":["model.layers.0.self_attn.o_proj"]})"), f);
+  const auto checkpoint = bitlinear::HfCheckpoint::open(dir3.str());  // the model's tensors are views into it
+  const bitlinear::BitNetModel model = bitlinear::load_bitnet_layers(checkpoint);
+  EXPECT_EQ(model.layers.size(), 13u);
+  EXPECT_NE(model.find_tensor("model.layers.0.self_attn.o_proj.weight"), nullptr);
+}
+
+TEST(Checkpoint, WindowsDeviceNames) {
+  using bitlinear::detail::is_windows_device_name;
+  for (const char* name : {"NUL", "nul", "nul.json", "dir/Con.safetensors", "dir\\aux", "COM1", "com9.json", "LPT3", "PRN ",
+                           "prn .txt"}) {
+    EXPECT_TRUE(is_windows_device_name(name)) << name;
+  }
+  for (const char* name : {"config.json", "COM0", "COM10", "LPT", "nul_config.json", "CONFIG", "dir.nul/x", "model.safetensors"}) {
+    EXPECT_FALSE(is_windows_device_name(name)) << name;
+  }
+}
+
+#if !defined(_WIN32)
+// A FIFO (or other special file) where a checkpoint file belongs is refused at once, not read forever. Before,
+// opening it waited for a writer: the open runs on a thread here, and a writer is connected after 3 s to release
+// it if it hangs (which fails the test).
+TEST(Checkpoint, SpecialFilesAreRefusedUpFront) {
+  const TinyModel tiny(2);
+  for (const char* which : {"config.json", "model.safetensors.index.json", "model-00002-of-00002.safetensors", "model.safetensors"}) {
+    SCOPED_TRACE(which);
+    const TempDir dir;
+    if (std::string(which) == "model.safetensors") {
+      write_file(dir.path / "config.json", config_json(bitlinear_offline));
+    } else {
+      write_sharded(dir, config_json(bitlinear_offline), tiny.packed_tensors(true), 2);
+    }
+    const fs::path fifo = dir.path / which;
+    fs::remove(fifo);
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::promise<std::string> result;
+    std::future<std::string> done = result.get_future();
+    std::thread opener([&] {
+      try {
+        (void)bitlinear::HfCheckpoint::open(dir.str());
+        result.set_value("accepted");
+      } catch (const std::exception& e) {
+        result.set_value(e.what());
+      }
+    });
+    if (done.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+      ADD_FAILURE() << "HfCheckpoint::open blocked on the FIFO " << which;
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // a writer: the blocked open returns
+      if (fd >= 0) ::close(fd);
+    }
+    opener.join();
+    const std::string message = done.get();
+    EXPECT_NE(message.find("is a FIFO (named pipe), not a regular file"), std::string::npos) << message;
+  }
+  const TempDir dir;  // a directory where config.json belongs
+  fs::create_directories(dir.path / "config.json");
+  expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(dir.str()); }, "is a directory, not a regular file");
+}
+#endif
 
 TEST(Checkpoint, HostileDirectoriesAreClearErrors) {
   const TinyModel tiny(1);
