@@ -129,6 +129,23 @@ class JsonLexer {
     }
   }
 
+  // The items of an object or array whose opening bracket is at the cursor: item() reads one (it starts after
+  // any space), separated by commas, up to `close`; `message` if neither follows an item.
+  template <class Item>
+  void skip_list(char close, const char* message, Item&& item) {
+    ++pos_;  // '{' or '['
+    skip_space();
+    if (consume(close)) return;
+    for (;;) {
+      skip_space();
+      item();
+      skip_space();
+      if (consume(',')) continue;
+      expect(close, message);
+      return;
+    }
+  }
+
   // The decoded string starting at `quote` (the offset of its opening quote; the string was validated before).
   std::string string_at(std::size_t quote) const {
     JsonLexer sub(s_, prefix_, byte_offsets_);
@@ -304,26 +321,17 @@ class JsonLexer {
   }
 
   void skip_object(int depth, bool check_keys) {
-    ++pos_;  // '{'
     std::vector<KeyRecord> keys;
-    skip_space();
-    if (!consume('}')) {
-      for (;;) {
-        skip_space();
-        if (!next_is('"')) fail("expected a string key");
-        const std::size_t quote = pos_;
-        const std::uint32_t hash = skip_string();
-        if (check_keys) keys.push_back({hash, static_cast<std::uint32_t>(quote)});
-        skip_space();
-        expect(':', "expected ':' after a key");
-        skip_space();
-        skip_value(depth + 1, check_keys);
-        skip_space();
-        if (consume(',')) continue;
-        expect('}', "expected ',' or '}' in an object");
-        break;
-      }
-    }
+    skip_list('}', "expected ',' or '}' in an object", [&] {
+      if (!next_is('"')) fail("expected a string key");
+      const std::size_t quote = pos_;
+      const std::uint32_t hash = skip_string();
+      if (check_keys) keys.push_back({hash, static_cast<std::uint32_t>(quote)});
+      skip_space();
+      expect(':', "expected ':' after a key");
+      skip_space();
+      skip_value(depth + 1, check_keys);
+    });
     if (keys.size() < 2) return;
     std::sort(keys.begin(), keys.end(), [&](const KeyRecord& x, const KeyRecord& y) {
       if (x.hash != y.hash) return x.hash < y.hash;
@@ -337,17 +345,7 @@ class JsonLexer {
   }
 
   void skip_array(int depth, bool check_keys) {
-    ++pos_;  // '['
-    skip_space();
-    if (consume(']')) return;
-    for (;;) {
-      skip_space();
-      skip_value(depth + 1, check_keys);
-      skip_space();
-      if (consume(',')) continue;
-      expect(']', "expected ',' or ']' in an array");
-      return;
-    }
+    skip_list(']', "expected ',' or ']' in an array", [&] { skip_value(depth + 1, check_keys); });
   }
 
   std::string_view s_;
@@ -446,11 +444,7 @@ class JsonDocument {
     if (!is_object(object)) return;
     JsonLexer lex = lexer_at(object);
     std::string key;
-    lex.consume('{');
-    lex.skip_space();
-    if (lex.consume('}')) return;
-    for (;;) {
-      lex.skip_space();
+    lex.skip_list('}', "", [&] {
       lex.read_string(key);
       lex.skip_space();
       lex.consume(':');
@@ -459,27 +453,19 @@ class JsonDocument {
       f(static_cast<const std::string&>(key), value);
       lex.seek(value.pos);
       lex.skip_value(0, false);
-      lex.skip_space();
-      if (!lex.consume(',')) return;
-    }
+    });
   }
   // Calls f(element) for each element of an array, in order.
   template <class F>
   void for_each_element(JsonRef array, F&& f) const {
     if (!is_array(array)) return;
     JsonLexer lex = lexer_at(array);
-    lex.consume('[');
-    lex.skip_space();
-    if (lex.consume(']')) return;
-    for (;;) {
-      lex.skip_space();
+    lex.skip_list(']', "", [&] {
       const JsonRef value{lex.pos()};
       f(value);
       lex.seek(value.pos);
       lex.skip_value(0, false);
-      lex.skip_space();
-      if (!lex.consume(',')) return;
-    }
+    });
   }
   // The members called keys[0..n) of an object, found in one pass: out[i] is the value of keys[i], or none.
   void find_members(JsonRef object, const std::string_view* keys, std::size_t n, JsonRef* out) const {
