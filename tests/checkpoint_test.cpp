@@ -5,15 +5,25 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
+
+#if !defined(_WIN32)
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "test_util.hpp"
 
@@ -223,30 +233,41 @@ void expect_model_matches(const bitlinear::BitNetModel& model, const TinyModel& 
 
 // --- JSON ---------------------------------------------------------------------------------------------------
 
-bitlinear::detail::JsonValue json(const std::string& text) { return bitlinear::detail::JsonParser::parse(text, "test"); }
+// Validates `text` as a whole document (what the config and index readers do first).
+void json(const std::string& text) { (void)bitlinear::detail::JsonDocument(text, "test"); }
 
 TEST(Json, ParsesValues) {
-  const auto v = json(R"( {"a":[1,-2.5e3,0,true,false,null],"s":"x\u00e9\n\ud83d\ude00","o":{}, "e":[]} )");
-  ASSERT_TRUE(v.is_object());
-  const auto& a = v.get("a")->array;
+  using bitlinear::detail::JsonDocument;
+  using bitlinear::detail::JsonRef;
+  const std::string text = R"( {"a":[1,-2.5e3,0,true,false,null],"s":"x\u00e9\n\ud83d\ude00","o":{}, "e":[]} )";
+  const JsonDocument v(text, "test");
+  ASSERT_TRUE(v.is_object(v.root()));
+  std::vector<JsonRef> a;
+  v.for_each_element(v.get(v.root(), "a"), [&](JsonRef e) { a.push_back(e); });
   ASSERT_EQ(a.size(), 6u);
   std::uint64_t u = 0;
   double d = 0.0;
-  EXPECT_TRUE(a[0].as_uint64(u));
+  EXPECT_TRUE(v.as_uint64(a[0], u));
   EXPECT_EQ(u, 1u);
-  EXPECT_FALSE(a[1].as_uint64(u));
-  EXPECT_TRUE(a[1].as_double(d));
+  EXPECT_FALSE(v.as_uint64(a[1], u));
+  EXPECT_TRUE(v.as_double(a[1], d));
   EXPECT_EQ(d, -2500.0);
-  EXPECT_TRUE(a[3].boolean);
-  EXPECT_TRUE(a[4].is_bool());
-  EXPECT_TRUE(a[5].is_null());
-  EXPECT_EQ(v.get("s")->text, "x\xC3\xA9\n\xF0\x9F\x98\x80");
-  EXPECT_EQ(v.get("missing"), nullptr);
-  EXPECT_TRUE(json("18446744073709551615").as_uint64(u));
+  EXPECT_TRUE(v.boolean(a[3]));
+  EXPECT_TRUE(v.is_bool(a[4]));
+  EXPECT_FALSE(v.boolean(a[4]));
+  EXPECT_TRUE(v.is_null(a[5]));
+  EXPECT_EQ(v.string(v.get(v.root(), "s")), "x\xC3\xA9\n\xF0\x9F\x98\x80");
+  EXPECT_FALSE(v.get(v.root(), "missing"));
+  std::vector<std::string> keys;
+  v.for_each_member(v.root(), [&](const std::string& k, JsonRef) { keys.push_back(k); });
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "s", "o", "e"}));
+  auto number = [](const std::string& t) { return JsonDocument(t, "test"); };
+  const std::string max = "18446744073709551615", over = "18446744073709551616", huge = "1e999", small = "1e-05";
+  EXPECT_TRUE(number(max).as_uint64(number(max).root(), u));
   EXPECT_EQ(u, 18446744073709551615ull);
-  EXPECT_FALSE(json("18446744073709551616").as_uint64(u));
-  EXPECT_FALSE(json("1e999").as_double(d));
-  EXPECT_TRUE(json("1e-05").as_double(d));
+  EXPECT_FALSE(number(over).as_uint64(number(over).root(), u));
+  EXPECT_FALSE(number(huge).as_double(number(huge).root(), d));
+  EXPECT_TRUE(number(small).as_double(number(small).root(), d));
   EXPECT_EQ(d, 1e-05);
 }
 
@@ -282,6 +303,52 @@ TEST(Json, RejectsMalformedDocuments) {
   EXPECT_NO_THROW((void)json(std::string(64, '[') + std::string(64, ']')));
 }
 
+TEST(Json, DuplicateKeysAreFoundAfterDecodingAndAtAnyDepth) {
+  // The validator compares decoded keys (hash, then bytes), so an escaped spelling is the same key.
+  expect_invalid([&] { json(R"({"a":1,"\u0061":2})"); }, "\"a\" appears twice in one object");
+  expect_invalid([&] { json(R"({"x":[{"k":1,"b":2,"k":3}]})"); }, "\"k\" appears twice");
+  expect_invalid([&] { json(R"({"e\u0301":1,"\u0065\u0301":2})"); }, "appears twice");
+  // Same key in different objects, and keys that differ only after an escape, are fine.
+  EXPECT_NO_THROW(json(R"({"a":{"a":1},"b":{"a":2},"\u0061b":3,"a\n":4,"a\t":5})"));
+  // Many keys: sorted once per object, found wherever the duplicate is.
+  std::string many = "{";
+  for (int i = 0; i < 20000; ++i) many += "\"k" + std::to_string(i) + "\":0,";
+  EXPECT_NO_THROW(json(many + "\"last\":0}"));
+  expect_invalid([&] { json(many + "\"k12345\":0}"); }, "\"k12345\" appears twice");
+}
+
+TEST(Json, ErrorsNameTheByteOffset) {
+  expect_invalid([&] { json("{\"a\":[1,2,}"); }, "test: invalid JSON at byte 10: expected a value");
+  expect_invalid([&] { json("[\"\xC3\"]"); }, "invalid JSON at byte 3: invalid UTF-8 in a string: missing continuation byte");
+  expect_invalid([&] { json(std::string(66, '[') + std::string(66, ']')); }, "invalid JSON at byte 65: nested deeper than 64 levels");
+}
+
+TEST(Json, DocumentReadsValuesInPlace) {
+  using bitlinear::detail::JsonDocument;
+  using bitlinear::detail::JsonRef;
+  const std::string text = R"({"n":-0.5e+2,"u":007})";
+  expect_invalid([&] { json(text); }, "leading zero");
+  const std::string ok = R"({"n":-0.5e+2,"big":123456789012345678901234567890,"s":"\"q\"","arr":[[],{}],"nested":{"n":1}})";
+  const JsonDocument d(ok, "test");
+  const std::string_view keys[] = {"n", "big", "s", "arr", "absent"};
+  JsonRef v[5];
+  d.find_members(d.root(), keys, 5, v);
+  double x = 0;
+  std::uint64_t u = 0;
+  EXPECT_TRUE(d.as_double(v[0], x));
+  EXPECT_EQ(x, -50.0);
+  EXPECT_EQ(d.number_text(v[0]), "-0.5e+2");
+  EXPECT_FALSE(d.as_uint64(v[1], u));  // beyond 64 bits
+  EXPECT_TRUE(d.as_double(v[1], x));
+  EXPECT_EQ(d.string(v[2]), "\"q\"");
+  EXPECT_FALSE(d.as_double(v[2], x));
+  std::size_t elements = 0;
+  d.for_each_element(v[3], [&](JsonRef) { ++elements; });
+  EXPECT_EQ(elements, 2u);
+  EXPECT_FALSE(v[4]);
+  EXPECT_EQ(d.number_text(d.get(d.get(d.root(), "nested"), "n")), "1");  // the nested "n", not the top one
+}
+
 // --- config.json --------------------------------------------------------------------------------------------
 
 TEST(HfConfig, Parses2B4TConfig) {
@@ -307,7 +374,6 @@ TEST(HfConfig, Parses2B4TConfig) {
   EXPECT_TRUE(c.tie_word_embeddings);
   EXPECT_TRUE(c.quantization.present);
   EXPECT_EQ(bitlinear::hf_weight_format(c.quantization), bitlinear::HfWeightFormat::packed_divide);
-  EXPECT_NE(c.json.get("torch_dtype"), nullptr);
 }
 
 TEST(HfConfig, ConventionFollowsTheLinearClass) {
@@ -454,8 +520,44 @@ TEST(Checkpoint, OnlineCheckpointsAreQuantizedAtLoad) {
   EXPECT_EQ(model.find_layer("model.extra.q_proj"), nullptr);
 }
 
+TEST(Checkpoint, ModulesToNotConvertMatchLikeTransformers) {
+  // transformers' should_convert_module: an entry excludes a module whose path starts with it (re.match, so
+  // "model.layers.1" also reaches layers.10) or ends with it. Not a substring anywhere: "layers.1" in the middle of
+  // a path excludes nothing.
+  bitlinear::HfQuantizationConfig q;
+  q.modules_to_not_convert = {"model.extra", "o_proj", "layers.1", "model.layers.3"};
+  const std::vector<std::pair<std::string, bool>> cases = {
+      {"model.extra.q_proj", true},           {"model.extra", true},
+      {"model.layers.0.self_attn.o_proj", true}, {"model.layers.1.mlp.up_proj", false},
+      {"x.model.extra.q_proj", false},        {"model.layers.3.mlp.up_proj", true},
+      {"model.layers.30.mlp.up_proj", true},  {"model.layers.2.mlp.o_proj_b", false},
+      {"lm_head", false},                     {"", false}};
+  const bitlinear::detail::ModuleExclusions indexed(q.modules_to_not_convert);
+  for (const auto& [module, excluded] : cases) {
+    SCOPED_TRACE(module);
+    EXPECT_EQ(bitlinear::hf_module_not_converted(q, module), excluded);
+    EXPECT_EQ(indexed.excludes(module), excluded);
+  }
+  // The index agrees with the one-query rule on random short names over a small alphabet.
+  std::mt19937 rng(5);
+  auto random_name = [&](std::size_t max) {
+    std::string n(rng() % (max + 1), 'a');
+    for (char& c : n) c = "ab."[rng() % 3];
+    return n;
+  };
+  for (int round = 0; round < 200; ++round) {
+    bitlinear::HfQuantizationConfig r;
+    for (int i = 0; i < 4; ++i) r.modules_to_not_convert.push_back(random_name(4));
+    const bitlinear::detail::ModuleExclusions index(r.modules_to_not_convert);
+    for (int i = 0; i < 20; ++i) {
+      const std::string m = random_name(8);
+      ASSERT_EQ(index.excludes(m), bitlinear::hf_module_not_converted(r, m)) << m;
+    }
+  }
+}
+
 TEST(Checkpoint, ContradictionsAndRefusalsAreClearErrors) {
-  const TinyModel tiny(1);
+  const TinyModel tiny(2);  // the blocks config_json describes
   {  // packed config, float projections: the -bf16 checkpoint with the wrong config
     const TempDir dir;
     write_single(dir, config_json(bitlinear_offline), tiny.float_tensors());
@@ -505,6 +607,133 @@ TEST(Checkpoint, ContradictionsAndRefusalsAreClearErrors) {
                    "more than the import budget max_weight_bytes = 767");
   }
 }
+
+TEST(Checkpoint, AggregateBudgetIsCheckedBeforeAnythingIsBuilt) {
+  // Narrow packed weights grow when imported: U8 [R, 1] takes 4R rows of one 64-byte block, 256 x its bytes. Each
+  // layer here is far within the per-layer budget (32 MiB of 1 GiB), but three of them need 96 MiB from 384 KiB
+  // of tensors.
+  const std::size_t rows = 128 * 1024;
+  std::vector<Tensor> t;
+  for (int i = 0; i < 3; ++i) {
+    const std::string m = "model.narrow" + std::to_string(i);
+    t.push_back({m + ".weight", "U8", {rows, 1}, Bytes(rows, 0x55)});
+    t.push_back({m + ".weight_scale", "BF16", {1}, bf16_bytes({1.0f})});
+  }
+  const TempDir dir;
+  write_single(dir, R"({"quantization_config":{"quant_method":"bitnet"}})", t);
+  const auto checkpoint = bitlinear::HfCheckpoint::open(dir.str());
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(checkpoint); },
+                 "loading 3 BitLinear layers needs 100663296 bytes (100663296 of layer weights + 0 transient for the "
+                 "largest conversion) from 393222 bytes of tensors, more than BitNetLoadOptions::max_growth = 16");
+  bitlinear::BitNetLoadOptions options;
+  options.max_growth = 512;
+  options.max_total_bytes = 64 << 20;
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(checkpoint, options); },
+                 "more than the aggregate budget BitNetLoadOptions::max_total_bytes = 67108864");
+  options.max_total_bytes = 100663296;  // exactly enough
+  EXPECT_EQ(bitlinear::load_bitnet_layers(checkpoint, options).layers.size(), 3u);
+  // Online checkpoints count the float copy of the largest layer as transient.
+  const TinyModel tiny(2);
+  const TempDir online;
+  write_single(online, config_json(autobitlinear_online), tiny.float_tensors());
+  std::uint64_t weights = 0, transient = 0;
+  for (const TinyModel::Linear& l : tiny.linears) {
+    weights += l.out * bitlinear::Ternary::packed_row_bytes(l.in);
+    transient = std::max<std::uint64_t>(transient, 5 * l.out * l.in);  // float32 copy + int8 codes
+  }
+  const auto online_checkpoint = bitlinear::HfCheckpoint::open(online.str());
+  options = {};
+  options.max_total_bytes = weights + transient - 1;  // every layer's weights fit, the conversion does not
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(online_checkpoint, options); },
+                 std::to_string(transient) + " transient for the largest conversion), more than the aggregate budget");
+  options.max_total_bytes = weights + transient;
+  EXPECT_EQ(bitlinear::load_bitnet_layers(online_checkpoint, options).layers.size(), tiny.linears.size());
+}
+
+TEST(Checkpoint, EveryProjectionOfEveryDescribedBlockMustBeThere) {
+  const TinyModel tiny(2);
+  std::vector<Tensor> t = tiny.packed_tensors(true);
+  t.erase(std::remove_if(t.begin(), t.end(), [](const Tensor& x) { return x.name.rfind("model.layers.1.mlp.up_proj.", 0) == 0; }),
+          t.end());
+  const TempDir dir;
+  write_single(dir, config_json(bitlinear_offline), t);
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(bitlinear::HfCheckpoint::open(dir.str())); },
+                 "config.json describes num_hidden_layers = 2 blocks, but the checkpoint has no tensor "
+                 "\"model.layers.1.mlp.up_proj.weight\"");
+  // An absurd block count stops at the first missing block, at once.
+  std::string config = config_json(bitlinear_offline);
+  config.replace(config.find("\"num_hidden_layers\":2"), 21, "\"num_hidden_layers\":1000000000000000000");
+  const TempDir dir2;
+  write_single(dir2, config, tiny.packed_tensors(true));
+  expect_invalid([&] { (void)bitlinear::load_bitnet_layers(bitlinear::HfCheckpoint::open(dir2.str())); },
+                 "no tensor \"model.layers.2.self_attn.q_proj.weight\"");
+  // A projection that modules_to_not_convert keeps as floats is there (as a tensor, not a layer).
+  std::vector<Tensor> f = tiny.packed_tensors(true);
+  for (Tensor& x : f) {
+    if (x.name == "model.layers.0.self_attn.o_proj.weight") x = {x.name, "F32", {8, 8}, f32_bytes(std::vector<float>(64, 0.5f))};
+  }
+  f.erase(std::remove_if(f.begin(), f.end(), [](const Tensor& x) { return x.name == "model.layers.0.self_attn.o_proj.weight_scale"; }),
+          f.end());
+  const TempDir dir3;
+  write_single(dir3, config_json(R"({"quant_method":"bitnet","modules_to_not_convert":["model.layers.0.self_attn.o_proj"]})"), f);
+  const auto checkpoint = bitlinear::HfCheckpoint::open(dir3.str());  // the model's tensors are views into it
+  const bitlinear::BitNetModel model = bitlinear::load_bitnet_layers(checkpoint);
+  EXPECT_EQ(model.layers.size(), 13u);
+  EXPECT_NE(model.find_tensor("model.layers.0.self_attn.o_proj.weight"), nullptr);
+}
+
+TEST(Checkpoint, WindowsDeviceNames) {
+  using bitlinear::detail::is_windows_device_name;
+  for (const char* name : {"NUL", "nul", "nul.json", "dir/Con.safetensors", "dir\\aux", "COM1", "com9.json", "LPT3", "PRN ",
+                           "prn .txt"}) {
+    EXPECT_TRUE(is_windows_device_name(name)) << name;
+  }
+  for (const char* name : {"config.json", "COM0", "COM10", "LPT", "nul_config.json", "CONFIG", "dir.nul/x", "model.safetensors"}) {
+    EXPECT_FALSE(is_windows_device_name(name)) << name;
+  }
+}
+
+#if !defined(_WIN32)
+// A FIFO (or other special file) where a checkpoint file belongs is refused at once, not read forever. Before,
+// opening it waited for a writer: the open runs on a thread here, and a writer is connected after 3 s to release
+// it if it hangs (which fails the test).
+TEST(Checkpoint, SpecialFilesAreRefusedUpFront) {
+  const TinyModel tiny(2);
+  for (const char* which : {"config.json", "model.safetensors.index.json", "model-00002-of-00002.safetensors", "model.safetensors"}) {
+    SCOPED_TRACE(which);
+    const TempDir dir;
+    if (std::string(which) == "model.safetensors") {
+      write_file(dir.path / "config.json", config_json(bitlinear_offline));
+    } else {
+      write_sharded(dir, config_json(bitlinear_offline), tiny.packed_tensors(true), 2);
+    }
+    const fs::path fifo = dir.path / which;
+    fs::remove(fifo);
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::promise<std::string> result;
+    std::future<std::string> done = result.get_future();
+    std::thread opener([&] {
+      try {
+        (void)bitlinear::HfCheckpoint::open(dir.str());
+        result.set_value("accepted");
+      } catch (const std::exception& e) {
+        result.set_value(e.what());
+      }
+    });
+    if (done.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+      ADD_FAILURE() << "HfCheckpoint::open blocked on the FIFO " << which;
+      const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // a writer: the blocked open returns
+      if (fd >= 0) ::close(fd);
+    }
+    opener.join();
+    const std::string message = done.get();
+    EXPECT_NE(message.find("is a FIFO (named pipe), not a regular file"), std::string::npos) << message;
+  }
+  const TempDir dir;  // a directory where config.json belongs
+  fs::create_directories(dir.path / "config.json");
+  expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(dir.str()); }, "is a directory, not a regular file");
+}
+#endif
 
 TEST(Checkpoint, HostileDirectoriesAreClearErrors) {
   const TinyModel tiny(1);

@@ -18,7 +18,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     if (data[0] % 2 == 0) {
       const bitlinear::HfModelConfig c = bitlinear::parse_hf_config(text);
-      if (!c.json.is_object()) std::abort();
+      // Accepted: the document is a valid JSON object, so the lexer's document reader agrees on it.
+      const bitlinear::detail::JsonDocument doc(text, "config.json");
+      if (!doc.is_object(doc.root())) std::abort();
       try {
         const bitlinear::HfWeightFormat f = bitlinear::hf_weight_format(c.quantization);
         // A format is only ever produced for a bitnet config without use_rms_norm.

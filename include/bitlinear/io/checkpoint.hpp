@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <functional>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -61,24 +63,27 @@ inline bool natural_less(std::string_view a, std::string_view b) noexcept {
 }
 
 // Reads a whole text file of at most `limit` bytes. Throws std::runtime_error if it cannot be read,
-// std::invalid_argument if it is larger than the limit.
+// std::invalid_argument if it is larger than the limit. A regular file's buffer is sized once from its size
+// (no growth slack: a 16 MiB file costs 16 MiB, not the 48 MiB a doubling string peaks at).
 inline std::string read_text_file(const std::string& path, std::size_t limit) {
   std::ifstream in(path, std::ios::binary);
   if (!in) detail::fail_runtime_error("bitlinear: cannot open \"" + path + "\"");
   std::string text;
+  const std::optional<std::uint64_t> size = MappedFile::regular_file_size(path);
+  if (size && *size <= limit) text.reserve(static_cast<std::size_t>(*size) + 1);  // +1: the read that finds the end
   char buffer[65536];
   while (in.read(buffer, sizeof buffer), in.gcount() > 0) {
-    text.append(buffer, static_cast<std::size_t>(in.gcount()));
-    if (text.size() > limit) {
+    if (text.size() + static_cast<std::size_t>(in.gcount()) > limit) {
       detail::fail_invalid_argument("bitlinear: \"" + path + "\" is larger than the " + std::to_string(limit) +
                                   "-byte limit for this file");
     }
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
   }
   if (in.bad()) detail::fail_runtime_error("bitlinear: read error in \"" + path + "\"");
   return text;
 }
 
-inline bool file_exists(const std::string& path) { return std::ifstream(path, std::ios::binary).good(); }
+inline bool file_exists(const std::string& path) { return path_exists(path); }
 
 inline bool ends_with(std::string_view s, std::string_view suffix) noexcept {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
@@ -98,18 +103,24 @@ class HfCheckpoint {
 
   // Opens `directory`: config.json, then model.safetensors.index.json and every shard it names, or else
   // model.safetensors. Shards are memory-mapped (FileAccess::map) or read. Throws std::runtime_error if a file
-  // cannot be opened, std::invalid_argument if a file is malformed or the index and the shards disagree (a
-  // tensor missing from its shard, or a shard tensor the index does not map to that shard).
+  // cannot be opened, std::invalid_argument if a file is malformed, is not a regular file (a FIFO, device or
+  // directory is refused up front instead of blocking; on Windows also reserved device names such as NUL or
+  // COM1.json), or the index and the shards disagree (a tensor missing from its shard, or a shard tensor the
+  // index does not map to that shard).
   static HfCheckpoint open(const std::string& directory, FileAccess access = FileAccess::map) {
     HfCheckpoint c;
     c.directory_ = directory;
-    c.config_ = parse_hf_config(detail::read_text_file(path_in(directory, "config.json"), max_config_bytes));
+    const std::string config_path = path_in(directory, "config.json");
+    detail::require_regular_file(config_path);
+    c.config_ = parse_hf_config(detail::read_text_file(config_path, max_config_bytes));
     const std::string index_path = path_in(directory, "model.safetensors.index.json");
     if (detail::file_exists(index_path)) {
+      detail::require_regular_file(index_path);
       const auto entries = parse_hf_index(detail::read_text_file(index_path, max_index_bytes));
       for (const auto& e : entries) c.shard_names_.push_back(e.second);
       std::sort(c.shard_names_.begin(), c.shard_names_.end());
       c.shard_names_.erase(std::unique(c.shard_names_.begin(), c.shard_names_.end()), c.shard_names_.end());
+      for (const std::string& shard : c.shard_names_) detail::require_regular_file(path_in(directory, shard));
       for (const std::string& shard : c.shard_names_) {
         c.shards_.push_back(SafetensorsFile::open(path_in(directory, shard), access));
       }
@@ -129,6 +140,7 @@ class HfCheckpoint {
       if (shard_tensors != c.index_.size()) c.throw_unmapped_tensor();
     } else {
       c.shard_names_.push_back("model.safetensors");
+      detail::require_regular_file(path_in(directory, "model.safetensors"));
       c.shards_.push_back(SafetensorsFile::open(path_in(directory, "model.safetensors"), access));
       for (const SafetensorsTensor& t : c.shards_[0].view().tensors()) c.index_.push_back(&t);
     }
@@ -177,10 +189,15 @@ class HfCheckpoint {
     return last == '/' || last == '\\' ? directory + name : directory + "/" + name;
   }
 
+  // Names the first shard tensor (in shard order) that the index does not map: O(n log n), one sorted copy of the
+  // mapped pointers and a binary search per shard tensor.
   [[noreturn]] void throw_unmapped_tensor() const {
+    std::vector<const SafetensorsTensor*> mapped(index_);
+    const std::less<const SafetensorsTensor*> before;
+    std::sort(mapped.begin(), mapped.end(), before);
     for (std::size_t k = 0; k < shards_.size(); ++k) {
       for (const SafetensorsTensor& t : shards_[k].view().tensors()) {
-        if (std::find(index_.begin(), index_.end(), &t) == index_.end()) {
+        if (!std::binary_search(mapped.begin(), mapped.end(), &t, before)) {
           detail::fail_invalid_argument("bitlinear: shard " + detail::quoted(shard_names_[k]) + " holds tensor " +
                                       detail::quoted(t.name) +
                                       ", which model.safetensors.index.json does not map to that shard");
@@ -206,6 +223,16 @@ struct BitNetLoadOptions {
   // converts every nn.Linear but lm_head and modules_to_not_convert. Also used to catch packed checkpoints whose
   // projections are stored as floats.
   std::vector<std::string> linear_names = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+  // Aggregate budget of one load, checked before any layer is built: the bytes of all layers' weights plus the
+  // largest transient copy one layer's conversion makes (online checkpoints: the float32 copy and the codes).
+  // 4 GiB holds the layers of every published BitNet model we know (2B4T: 0.5 GB); raise it for larger ones.
+  static constexpr std::uint64_t default_max_total_bytes = std::uint64_t{4} << 30;
+  std::uint64_t max_total_bytes = default_max_total_bytes;
+  // Growth budget: that total may be at most max_growth times the bytes of the tensors the layers are built from,
+  // plus 64 MiB. Packed weights import at about 1x, float weights shrink, but a narrow matrix grows (a U8 [R, 1]
+  // weight imports to 256 times its bytes), so a small hostile file cannot demand gigabytes. 0: no growth limit.
+  std::uint64_t max_growth = 16;
 };
 
 struct BitNetLayer {
@@ -248,18 +275,65 @@ struct BitNetModel {
   }
 };
 
+namespace detail {
+
+inline std::uint64_t saturating_mul(std::uint64_t a, std::uint64_t b) noexcept {
+  return a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a ? std::numeric_limits<std::uint64_t>::max() : a * b;
+}
+inline std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+  return b > std::numeric_limits<std::uint64_t>::max() - a ? std::numeric_limits<std::uint64_t>::max() : a + b;
+}
+
+// One layer load_bitnet_layers will build.
+struct PlannedLayer {
+  std::string module;
+  const SafetensorsTensor* weight = nullptr;
+  const SafetensorsTensor* scale = nullptr;  // packed formats only
+  const SafetensorsTensor* bias = nullptr;
+};
+
+// The bytes a planned layer's weights will take, and the transient bytes its conversion needs, as the import
+// computes them (0 for a shape the import will refuse with its own message).
+inline void planned_layer_bytes(const PlannedLayer& l, bool packed, std::uint64_t& layer, std::uint64_t& transient) {
+  layer = transient = 0;
+  const SafetensorsTensor& w = *l.weight;
+  if (w.shape.size() != 2 || w.shape[1] == 0 || w.shape[1] > max_in_features) return;
+  const std::uint64_t row_bytes = Ternary::packed_row_bytes(static_cast<std::size_t>(w.shape[1]));
+  if (packed) {
+    layer = saturating_mul(saturating_mul(4, w.shape[0]), row_bytes);
+  } else {
+    layer = saturating_mul(w.shape[0], row_bytes);
+    transient = saturating_mul(saturating_mul(w.shape[0], w.shape[1]), 5);  // float32 copy + int8 codes
+  }
+}
+
+// The module path of projection `name` in block `block` of a transformers BitNet (Llama layout), or "" if the
+// name is not one of the seven projections.
+inline std::string bitnet_projection_path(std::uint64_t block, const std::string& name) {
+  const char* parent = nullptr;
+  if (name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj") parent = "self_attn.";
+  if (name == "gate_proj" || name == "up_proj" || name == "down_proj") parent = "mlp.";
+  return parent == nullptr ? std::string() : "model.layers." + std::to_string(block) + "." + parent + name;
+}
+
+}  // namespace detail
+
 // Builds every BitLinear layer of `checkpoint`, one after another (the transient memory is one layer's
 // conversion at most). Packed formats: each module P with a tensor P.weight_scale is a layer (P.weight U8
 // [out/4, in], optional P.bias). Online: each 2-D float P.weight whose last path component is in
 // options.linear_names and which modules_to_not_convert (or the name lm_head) does not exclude. Throws
 // std::invalid_argument for a config the loader refuses (hf_weight_format), tensors that contradict the format
 // (a float projection in a packed checkpoint, a packed one in an online checkpoint, a packed module that
-// modules_to_not_convert excludes), and whatever the layer import rejects (naming the module).
+// modules_to_not_convert excludes), a checkpoint that lacks a projection of a block config.json describes
+// (num_hidden_layers blocks of q/k/v/o_proj and gate/up/down_proj, as far as options.linear_names lists them),
+// a load beyond options.max_total_bytes or options.max_growth (checked before anything is built), and whatever
+// the layer import rejects (naming the module).
 inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitNetLoadOptions& options = {}) {
   const HfQuantizationConfig& q = checkpoint.config().quantization;
   BitNetModel model;
   model.format = options.format ? *options.format : hf_weight_format(q);
   const bool packed = model.format != HfWeightFormat::float_online;
+  const detail::ModuleExclusions not_converted(q.modules_to_not_convert);  // indexed once for every tensor
   auto module_of = [](const std::string& name, std::string_view suffix) {
     return name.substr(0, name.size() - suffix.size());
   };
@@ -271,30 +345,19 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
   auto fail = [](const std::string& module, const std::string& message) {
     detail::fail_invalid_argument("bitlinear: BitLinear module " + detail::quoted(module) + ": " + message);
   };
-  std::vector<const SafetensorsTensor*> consumed;
+
+  // 1. Plan: which modules are layers, from which tensors (nothing is allocated for weights yet).
+  std::vector<detail::PlannedLayer> plan;
   for (const SafetensorsTensor* t : checkpoint.tensors()) {
     if (packed && detail::ends_with(t->name, ".weight_scale")) {
       const std::string module = module_of(t->name, ".weight_scale");
-      if (hf_module_not_converted(q, module)) fail(module, "stored packed, but quantization_config.modules_to_not_convert excludes it");
+      if (not_converted.excludes(module)) fail(module, "stored packed, but quantization_config.modules_to_not_convert excludes it");
       const SafetensorsTensor* weight = checkpoint.find(module + ".weight");
       if (weight == nullptr) fail(module, "has a weight_scale but no weight");
-      const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
-      const HfScaleConvention convention =
-          model.format == HfWeightFormat::packed_divide ? HfScaleConvention::divide : HfScaleConvention::multiply;
-#if BITLINEAR_EXCEPTIONS
-      try {
-        model.layers.push_back({module, ternary_from_hf_tensors(*weight, *t, bias, convention, options.import)});
-      } catch (const std::invalid_argument& e) {
-        fail(module, e.what());
-      }
-#else
-      model.layers.push_back({module, ternary_from_hf_tensors(*weight, *t, bias, convention, options.import)});
-#endif
-      consumed.insert(consumed.end(), {t, weight});
-      if (bias != nullptr) consumed.push_back(bias);
+      plan.push_back({module, weight, t, checkpoint.find(module + ".bias")});
     } else if (detail::ends_with(t->name, ".weight") && t->shape.size() == 2) {
       const std::string module = module_of(t->name, ".weight");
-      const bool excluded = hf_module_not_converted(q, module) || module.find("lm_head") != std::string::npos;
+      const bool excluded = not_converted.excludes(module) || module.find("lm_head") != std::string::npos;
       if (packed) {
         if (detail::is_float_dtype(t->dtype) && is_linear_name(module) && !excluded &&
             checkpoint.find(module + ".weight_scale") == nullptr) {
@@ -306,26 +369,82 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
           fail(module, "config.json describes online quantization (float weights), but this projection is stored "
                        "as " + t->dtype + (checkpoint.find(module + ".weight_scale") ? " with a weight_scale" : ""));
         }
-        const SafetensorsTensor* bias = checkpoint.find(module + ".bias");
-#if BITLINEAR_EXCEPTIONS
-        try {
-          model.layers.push_back({module, ternary_from_float_tensor(*t, bias, options.import)});
-        } catch (const std::invalid_argument& e) {
-          fail(module, e.what());
-        }
-#else
-        model.layers.push_back({module, ternary_from_float_tensor(*t, bias, options.import)});
-#endif
-        consumed.push_back(t);
-        if (bias != nullptr) consumed.push_back(bias);
+        plan.push_back({module, t, nullptr, checkpoint.find(module + ".bias")});
       }
     }
   }
-  std::sort(consumed.begin(), consumed.end());
-  for (const SafetensorsTensor* t : checkpoint.tensors()) {
-    if (!std::binary_search(consumed.begin(), consumed.end(), t)) model.tensors.push_back(t);
+
+  // 2. Every projection of every block config.json describes is there (stops at the first missing one, so an
+  // absurd num_hidden_layers costs no more than the tensors there are).
+  const std::uint64_t blocks = checkpoint.config().num_hidden_layers;
+  for (std::uint64_t b = 0; b < blocks; ++b) {
+    for (const std::string& name : options.linear_names) {
+      const std::string module = detail::bitnet_projection_path(b, name);
+      if (!module.empty() && checkpoint.find(module + ".weight") == nullptr) {
+        detail::fail_invalid_argument("bitlinear: config.json describes num_hidden_layers = " + std::to_string(blocks) +
+                                      " blocks, but the checkpoint has no tensor " + detail::quoted(module + ".weight") +
+                                      " (every block needs its " + name + "; a truncated or partial checkpoint?)");
+      }
+    }
   }
-  // Layers were built in the order of their weight_scale (or weight) names, which is the natural order of the
+
+  // 3. The aggregate and growth budgets, before anything is built.
+  std::uint64_t layers_bytes = 0, largest_transient = 0, source_bytes = 0;
+  for (const detail::PlannedLayer& l : plan) {
+    std::uint64_t layer = 0, transient = 0;
+    detail::planned_layer_bytes(l, packed, layer, transient);
+    layers_bytes = detail::saturating_add(layers_bytes, layer);
+    largest_transient = std::max(largest_transient, transient);
+    for (const SafetensorsTensor* t : {l.weight, l.scale, l.bias}) {
+      if (t != nullptr) source_bytes = detail::saturating_add(source_bytes, t->size_bytes);
+    }
+  }
+  const std::uint64_t total = detail::saturating_add(layers_bytes, largest_transient);
+  const std::string need = "loading " + std::to_string(plan.size()) + " BitLinear layers needs " + std::to_string(total) +
+                           " bytes (" + std::to_string(layers_bytes) + " of layer weights + " +
+                           std::to_string(largest_transient) + " transient for the largest conversion)";
+  if (total > options.max_total_bytes) {
+    detail::fail_invalid_argument("bitlinear: " + need + ", more than the aggregate budget "
+                                  "BitNetLoadOptions::max_total_bytes = " + std::to_string(options.max_total_bytes) +
+                                  " (raise it for larger models)");
+  }
+  const std::uint64_t growth_limit =
+      detail::saturating_add(detail::saturating_mul(options.max_growth, source_bytes), std::uint64_t{64} << 20);
+  if (options.max_growth != 0 && total > growth_limit) {
+    detail::fail_invalid_argument("bitlinear: " + need + " from " + std::to_string(source_bytes) +
+                                  " bytes of tensors, more than BitNetLoadOptions::max_growth = " +
+                                  std::to_string(options.max_growth) + " times their size + 64 MiB = " +
+                                  std::to_string(growth_limit) +
+                                  " (narrow matrices grow when imported: a U8 [R, 1] weight takes 256 times its bytes)");
+  }
+
+  // 4. Build, one layer after another.
+  std::vector<const SafetensorsTensor*> consumed;
+  model.layers.reserve(plan.size());
+  const HfScaleConvention convention =
+      model.format == HfWeightFormat::packed_divide ? HfScaleConvention::divide : HfScaleConvention::multiply;
+  for (const detail::PlannedLayer& l : plan) {
+#if BITLINEAR_EXCEPTIONS
+    try {
+      model.layers.push_back({l.module, packed ? ternary_from_hf_tensors(*l.weight, *l.scale, l.bias, convention, options.import)
+                                               : ternary_from_float_tensor(*l.weight, l.bias, options.import)});
+    } catch (const std::invalid_argument& e) {
+      fail(l.module, e.what());
+    }
+#else
+    model.layers.push_back({l.module, packed ? ternary_from_hf_tensors(*l.weight, *l.scale, l.bias, convention, options.import)
+                                             : ternary_from_float_tensor(*l.weight, l.bias, options.import)});
+#endif
+    for (const SafetensorsTensor* t : {l.weight, l.scale, l.bias}) {
+      if (t != nullptr) consumed.push_back(t);
+    }
+  }
+  const std::less<const SafetensorsTensor*> before;
+  std::sort(consumed.begin(), consumed.end(), before);
+  for (const SafetensorsTensor* t : checkpoint.tensors()) {
+    if (!std::binary_search(consumed.begin(), consumed.end(), t, before)) model.tensors.push_back(t);
+  }
+  // Layers were planned in the order of their weight_scale (or weight) names, which is the natural order of the
   // module names too: both orders compare the same module prefixes.
   std::stable_sort(model.layers.begin(), model.layers.end(),
                    [](const BitNetLayer& a, const BitNetLayer& b) { return detail::natural_less(a.name, b.name); });

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -35,7 +36,7 @@ struct HfQuantizationConfig {
   std::vector<std::string> modules_to_not_convert;  // null in the file: empty
 };
 
-// The fields of config.json a BitNet loader needs (0 / empty where absent); `json` keeps the whole document.
+// The fields of config.json a BitNet loader needs (0 / empty where absent). Nothing else of the document is kept.
 struct HfModelConfig {
   std::string model_type;
   std::vector<std::string> architectures;
@@ -45,7 +46,6 @@ struct HfModelConfig {
   std::string hidden_act;
   bool tie_word_embeddings = false;
   HfQuantizationConfig quantization;
-  detail::JsonValue json;
 };
 
 // How the BitLinear weights of a checkpoint are stored, and which scale convention they follow.
@@ -78,76 +78,94 @@ inline std::string quoted(const std::string& s) {
   return out + (s.size() > 80 ? "...\"" : "\"");
 }
 
-inline void read_string_field(const JsonValue& obj, const char* key, std::string& out, const std::string& file,
-                              const std::string& where) {
-  if (const JsonValue* v = obj.get(key)) {
-    if (!v->is_string()) throw_bad_config(file, where + key + " must be a string");
-    out = v->text;
+inline void read_string_field(const JsonDocument& doc, JsonRef v, const char* key, std::string& out,
+                              const std::string& file, const std::string& where) {
+  if (!v) return;
+  if (!doc.is_string(v)) throw_bad_config(file, where + key + " must be a string");
+  doc.string(v, out);
+}
+inline void read_uint_field(const JsonDocument& doc, JsonRef v, const char* key, std::uint64_t& out,
+                            const std::string& file) {
+  if (v && !doc.as_uint64(v, out)) {
+    throw_bad_config(file, std::string(key) + " must be a non-negative integer, not " +
+                               (doc.is_number(v) ? std::string(doc.number_text(v)) : "a non-number"));
   }
 }
-inline void read_uint_field(const JsonValue& obj, const char* key, std::uint64_t& out, const std::string& file) {
-  if (const JsonValue* v = obj.get(key)) {
-    if (!v->as_uint64(out)) throw_bad_config(file, std::string(key) + " must be a non-negative integer, not " + (v->is_number() ? v->text : "a non-number"));
-  }
+inline void read_double_field(const JsonDocument& doc, JsonRef v, const char* key, double& out, const std::string& file) {
+  if (v && !doc.as_double(v, out)) throw_bad_config(file, std::string(key) + " must be a finite number");
 }
-inline void read_double_field(const JsonValue& obj, const char* key, double& out, const std::string& file) {
-  if (const JsonValue* v = obj.get(key)) {
-    if (!v->as_double(out)) throw_bad_config(file, std::string(key) + " must be a finite number");
-  }
-}
-inline void read_bool_field(const JsonValue& obj, const char* key, bool& out, const std::string& file,
+inline void read_bool_field(const JsonDocument& doc, JsonRef v, const char* key, bool& out, const std::string& file,
                             const std::string& where) {
-  if (const JsonValue* v = obj.get(key)) {
-    if (!v->is_bool()) throw_bad_config(file, where + key + " must be true or false");
-    out = v->boolean;
-  }
+  if (!v) return;
+  if (!doc.is_bool(v)) throw_bad_config(file, where + key + " must be true or false");
+  out = doc.boolean(v);
+}
+// An array of strings (or, with null_ok, null: nothing) into `out`.
+inline void read_string_array(const JsonDocument& doc, JsonRef v, std::vector<std::string>& out, const std::string& file,
+                              const std::string& not_array, const std::string& not_string) {
+  if (!doc.is_array(v)) throw_bad_config(file, not_array);
+  doc.for_each_element(v, [&](JsonRef e) {
+    if (!doc.is_string(e)) throw_bad_config(file, not_string);
+    out.push_back(doc.string(e));
+  });
 }
 
 }  // namespace detail
 
 // Parses config.json. Throws std::invalid_argument if it is not a JSON object or a known field has the wrong
-// type (unknown fields are kept in `json` and otherwise ignored).
+// type (unknown fields are validated as JSON and otherwise ignored). Only the fields above are kept: the parse
+// needs the document's bytes and a few bytes per open object member, and nothing of it outlives the call.
 inline HfModelConfig parse_hf_config(std::string_view text) {
   const std::string file = "config.json";
   HfModelConfig c;
-  c.json = detail::JsonParser::parse(text, file);
-  const detail::JsonValue& j = c.json;
-  if (!j.is_object()) detail::throw_bad_config(file, "the document must be a JSON object");
-  detail::read_string_field(j, "model_type", c.model_type, file, "");
-  detail::read_string_field(j, "hidden_act", c.hidden_act, file, "");
-  if (const detail::JsonValue* a = j.get("architectures")) {
-    if (!a->is_array()) detail::throw_bad_config(file, "architectures must be an array of strings");
-    for (const detail::JsonValue& e : a->array) {
-      if (!e.is_string()) detail::throw_bad_config(file, "architectures must be an array of strings");
-      c.architectures.push_back(e.text);
-    }
+  const detail::JsonDocument doc(text, file);
+  if (!doc.is_object(doc.root())) detail::throw_bad_config(file, "the document must be a JSON object");
+  enum Field {
+    model_type, hidden_act, architectures, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
+    num_key_value_heads, vocab_size, max_position_embeddings, rms_norm_eps, rope_theta, tie_word_embeddings,
+    quantization_config, field_count
+  };
+  static constexpr std::string_view names[field_count] = {
+      "model_type", "hidden_act", "architectures", "hidden_size", "intermediate_size", "num_hidden_layers",
+      "num_attention_heads", "num_key_value_heads", "vocab_size", "max_position_embeddings", "rms_norm_eps",
+      "rope_theta", "tie_word_embeddings", "quantization_config"};
+  detail::JsonRef f[field_count];
+  doc.find_members(doc.root(), names, field_count, f);
+  detail::read_string_field(doc, f[model_type], "model_type", c.model_type, file, "");
+  detail::read_string_field(doc, f[hidden_act], "hidden_act", c.hidden_act, file, "");
+  if (f[architectures]) {
+    detail::read_string_array(doc, f[architectures], c.architectures, file, "architectures must be an array of strings",
+                              "architectures must be an array of strings");
   }
-  detail::read_uint_field(j, "hidden_size", c.hidden_size, file);
-  detail::read_uint_field(j, "intermediate_size", c.intermediate_size, file);
-  detail::read_uint_field(j, "num_hidden_layers", c.num_hidden_layers, file);
-  detail::read_uint_field(j, "num_attention_heads", c.num_attention_heads, file);
-  detail::read_uint_field(j, "num_key_value_heads", c.num_key_value_heads, file);
-  detail::read_uint_field(j, "vocab_size", c.vocab_size, file);
-  detail::read_uint_field(j, "max_position_embeddings", c.max_position_embeddings, file);
-  detail::read_double_field(j, "rms_norm_eps", c.rms_norm_eps, file);
-  detail::read_double_field(j, "rope_theta", c.rope_theta, file);
-  detail::read_bool_field(j, "tie_word_embeddings", c.tie_word_embeddings, file, "");
-  const detail::JsonValue* q = j.get("quantization_config");
-  if (q != nullptr && !q->is_null()) {
-    if (!q->is_object()) detail::throw_bad_config(file, "quantization_config must be an object");
+  detail::read_uint_field(doc, f[hidden_size], "hidden_size", c.hidden_size, file);
+  detail::read_uint_field(doc, f[intermediate_size], "intermediate_size", c.intermediate_size, file);
+  detail::read_uint_field(doc, f[num_hidden_layers], "num_hidden_layers", c.num_hidden_layers, file);
+  detail::read_uint_field(doc, f[num_attention_heads], "num_attention_heads", c.num_attention_heads, file);
+  detail::read_uint_field(doc, f[num_key_value_heads], "num_key_value_heads", c.num_key_value_heads, file);
+  detail::read_uint_field(doc, f[vocab_size], "vocab_size", c.vocab_size, file);
+  detail::read_uint_field(doc, f[max_position_embeddings], "max_position_embeddings", c.max_position_embeddings, file);
+  detail::read_double_field(doc, f[rms_norm_eps], "rms_norm_eps", c.rms_norm_eps, file);
+  detail::read_double_field(doc, f[rope_theta], "rope_theta", c.rope_theta, file);
+  detail::read_bool_field(doc, f[tie_word_embeddings], "tie_word_embeddings", c.tie_word_embeddings, file, "");
+  const detail::JsonRef q = f[quantization_config];
+  if (q && !doc.is_null(q)) {
+    if (!doc.is_object(q)) detail::throw_bad_config(file, "quantization_config must be an object");
     HfQuantizationConfig& qc = c.quantization;
     qc.present = true;
     const std::string where = "quantization_config.";
-    detail::read_string_field(*q, "quant_method", qc.quant_method, file, where);
-    detail::read_string_field(*q, "linear_class", qc.linear_class, file, where);
-    detail::read_string_field(*q, "quantization_mode", qc.quantization_mode, file, where);
-    detail::read_bool_field(*q, "use_rms_norm", qc.use_rms_norm, file, where);
-    if (const detail::JsonValue* m = q->get("modules_to_not_convert"); m != nullptr && !m->is_null()) {
-      if (!m->is_array()) detail::throw_bad_config(file, where + "modules_to_not_convert must be an array of strings or null");
-      for (const detail::JsonValue& e : m->array) {
-        if (!e.is_string()) detail::throw_bad_config(file, where + "modules_to_not_convert must hold strings");
-        qc.modules_to_not_convert.push_back(e.text);
-      }
+    enum QField { quant_method, linear_class, quantization_mode, use_rms_norm, modules_to_not_convert, qfield_count };
+    static constexpr std::string_view qnames[qfield_count] = {"quant_method", "linear_class", "quantization_mode",
+                                                              "use_rms_norm", "modules_to_not_convert"};
+    detail::JsonRef g[qfield_count];
+    doc.find_members(q, qnames, qfield_count, g);
+    detail::read_string_field(doc, g[quant_method], "quant_method", qc.quant_method, file, where);
+    detail::read_string_field(doc, g[linear_class], "linear_class", qc.linear_class, file, where);
+    detail::read_string_field(doc, g[quantization_mode], "quantization_mode", qc.quantization_mode, file, where);
+    detail::read_bool_field(doc, g[use_rms_norm], "use_rms_norm", qc.use_rms_norm, file, where);
+    if (const detail::JsonRef m = g[modules_to_not_convert]; m && !doc.is_null(m)) {
+      detail::read_string_array(doc, m, qc.modules_to_not_convert, file,
+                                where + "modules_to_not_convert must be an array of strings or null",
+                                where + "modules_to_not_convert must hold strings");
     }
   }
   return c;
@@ -187,13 +205,51 @@ inline HfWeightFormat hf_weight_format(const HfQuantizationConfig& q) {
 }
 
 // True if `module` (a dotted module path such as "model.layers.0.mlp.up_proj") is excluded by
-// modules_to_not_convert: transformers skips a module when one of the entries is a substring of its path.
+// modules_to_not_convert, by the rule transformers applies (should_convert_module), with the entries taken
+// literally: an entry excludes the modules whose path starts with it ("model.layers.1" excludes
+// "model.layers.1.mlp.up_proj", and also "model.layers.10.mlp.up_proj", as re.match does) or ends with it
+// ("o_proj" excludes every o_proj). An entry in the middle of a path ("layers.1") excludes nothing. One query is
+// linear in the entries; load_bitnet_layers indexes them once (detail::ModuleExclusions).
 inline bool hf_module_not_converted(const HfQuantizationConfig& q, std::string_view module) {
   for (const std::string& m : q.modules_to_not_convert) {
-    if (module.find(m) != std::string_view::npos) return true;
+    if (m.size() <= module.size() &&
+        (module.compare(0, m.size(), m) == 0 || module.compare(module.size() - m.size(), m.size(), m) == 0)) {
+      return true;
+    }
   }
   return false;
 }
+
+namespace detail {
+
+// modules_to_not_convert indexed for many queries: a hash set of the entries and the distinct entry lengths,
+// so a query costs (distinct lengths) x (two hash lookups of a prefix and a suffix), not (entries) x (a search).
+class ModuleExclusions {
+ public:
+  explicit ModuleExclusions(const std::vector<std::string>& entries) {
+    set_.reserve(entries.size());
+    for (const std::string& e : entries) {
+      set_.insert(std::string_view(e));
+      lengths_.push_back(e.size());
+    }
+    std::sort(lengths_.begin(), lengths_.end());
+    lengths_.erase(std::unique(lengths_.begin(), lengths_.end()), lengths_.end());
+  }
+  // hf_module_not_converted, indexed.
+  bool excludes(std::string_view module) const {
+    for (std::size_t n : lengths_) {
+      if (n > module.size()) break;
+      if (set_.count(module.substr(0, n)) != 0 || set_.count(module.substr(module.size() - n)) != 0) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::unordered_set<std::string_view> set_;  // views of the config's strings: keep the config alive
+  std::vector<std::size_t> lengths_;          // distinct entry lengths, ascending
+};
+
+}  // namespace detail
 
 // model.safetensors.index.json: "weight_map" maps each tensor name to the file name of its shard. Returns the
 // (tensor, shard) pairs sorted by tensor name. Throws std::invalid_argument if weight_map is missing or not an
@@ -201,26 +257,29 @@ inline bool hf_module_not_converted(const HfQuantizationConfig& q, std::string_v
 // directory (empty, ".", "..", or containing '/', '\\', ':' or a NUL byte).
 inline std::vector<std::pair<std::string, std::string>> parse_hf_index(std::string_view text) {
   const std::string file = "model.safetensors.index.json";
-  const detail::JsonValue j = detail::JsonParser::parse(text, file);
-  if (!j.is_object()) detail::throw_bad_config(file, "the document must be a JSON object");
-  const detail::JsonValue* map = j.get("weight_map");
-  if (map == nullptr || !map->is_object()) detail::throw_bad_config(file, "needs a \"weight_map\" object");
+  const detail::JsonDocument doc(text, file);
+  if (!doc.is_object(doc.root())) detail::throw_bad_config(file, "the document must be a JSON object");
+  const detail::JsonRef map = doc.get(doc.root(), "weight_map");
+  if (!map || !doc.is_object(map)) detail::throw_bad_config(file, "needs a \"weight_map\" object");
+  std::size_t count = 0;
+  doc.for_each_member(map, [&](const std::string&, detail::JsonRef) { ++count; });
   std::vector<std::pair<std::string, std::string>> entries;
-  entries.reserve(map->object.size());
-  for (const auto& kv : map->object) {
-    if (!kv.second.is_string()) {
-      detail::throw_bad_config(file, "weight_map value of " + detail::quoted(kv.first) + " must be a file name string");
+  entries.reserve(count);  // exactly: no growth slack on a large map
+  std::string shard;
+  doc.for_each_member(map, [&](const std::string& tensor, detail::JsonRef value) {
+    if (!doc.is_string(value)) {
+      detail::throw_bad_config(file, "weight_map value of " + detail::quoted(tensor) + " must be a file name string");
     }
-    const std::string& shard = kv.second.text;
+    doc.string(value, shard);
     const bool plain = !shard.empty() && shard != "." && shard != ".." &&
                        shard.find_first_of(std::string("/\\:\0", 4)) == std::string::npos;
     if (!plain) {
-      detail::throw_bad_config(file, "shard " + detail::quoted(shard) + " of tensor " + detail::quoted(kv.first) +
+      detail::throw_bad_config(file, "shard " + detail::quoted(shard) + " of tensor " + detail::quoted(tensor) +
                                          " is not a plain file name in the checkpoint directory");
     }
-    entries.emplace_back(kv.first, shard);
-  }
-  std::sort(entries.begin(), entries.end());  // keys are unique (the JSON parser rejects duplicates)
+    entries.emplace_back(tensor, shard);
+  });
+  std::sort(entries.begin(), entries.end());  // keys are unique (the document was validated)
   return entries;
 }
 

@@ -177,29 +177,48 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
       out_features, in_features, scaling.beta(), scaling.bias(), options.layer);
 }
 
+namespace detail {
+
+// The tensors of one packed HF BitLinear module, checked and read: `weight` (U8 [out/4, in]), `weight_scale`
+// (one floating value) and an optional `bias` ([out], floating).
+struct HfPackedModule {
+  const std::uint8_t* packed = nullptr;
+  std::size_t rows = 0, in = 0;
+  float weight_scale = 0.0f;
+  std::vector<float> bias;  // empty: no bias
+  const float* bias_data() const noexcept { return bias.empty() ? nullptr : bias.data(); }
+};
+inline HfPackedModule read_hf_packed_module(const SafetensorsTensor& weight, const SafetensorsTensor& scale,
+                                            const SafetensorsTensor* bias) {
+  BITLINEAR_REQUIRE(weight.dtype == "U8" && weight.shape.size() == 2,
+                    "\"" + weight.name + "\" must be a 2-D U8 tensor [out_features / 4, in_features], not " +
+                        weight.dtype + " with " + std::to_string(weight.shape.size()) + " dimensions");
+  BITLINEAR_REQUIRE(scale.element_count() == 1,
+                    "\"" + scale.name + "\" must hold exactly 1 value, not " + std::to_string(scale.element_count()));
+  HfPackedModule m;
+  m.packed = weight.data;
+  m.weight_scale = safetensors_to_float(scale)[0];
+  // Shapes were checked against the data size, so rows * in fits in size_t; the import checks them further.
+  m.rows = static_cast<std::size_t>(weight.shape[0]);
+  m.in = static_cast<std::size_t>(weight.shape[1]);
+  if (bias != nullptr) {
+    BITLINEAR_REQUIRE(bias->shape.size() == 1 && bias->shape[0] == 4 * weight.shape[0],
+                      "\"" + bias->name + "\" must have shape [" + std::to_string(4 * weight.shape[0]) + "]");
+    m.bias = safetensors_to_float(*bias);
+  }
+  return m;
+}
+
+}  // namespace detail
+
 // Builds a layer from the tensors of one packed HF BitLinear module: `weight` (U8 [out/4, in]), `weight_scale`
 // (one floating value) and an optional `bias` ([out], floating). Throws std::invalid_argument if a tensor has
 // the wrong dtype or shape, or for anything ternary_from_hf_packed rejects.
 inline TernaryLinear ternary_from_hf_tensors(const SafetensorsTensor& weight, const SafetensorsTensor& scale,
                                              const SafetensorsTensor* bias, HfScaleConvention convention,
                                              const HfImportOptions& options = {}) {
-  BITLINEAR_REQUIRE(weight.dtype == "U8" && weight.shape.size() == 2,
-                    "\"" + weight.name + "\" must be a 2-D U8 tensor [out_features / 4, in_features], not " +
-                        weight.dtype + " with " + std::to_string(weight.shape.size()) + " dimensions");
-  BITLINEAR_REQUIRE(scale.element_count() == 1,
-                    "\"" + scale.name + "\" must hold exactly 1 value, not " + std::to_string(scale.element_count()));
-  const float weight_scale = safetensors_to_float(scale)[0];
-  // Shapes were checked against the data size, so rows * in fits in size_t; the import checks them further.
-  const auto rows = static_cast<std::size_t>(weight.shape[0]);
-  const auto in = static_cast<std::size_t>(weight.shape[1]);
-  std::vector<float> bias_values;
-  if (bias != nullptr) {
-    BITLINEAR_REQUIRE(bias->shape.size() == 1 && bias->shape[0] == 4 * weight.shape[0],
-                      "\"" + bias->name + "\" must have shape [" + std::to_string(4 * weight.shape[0]) + "]");
-    bias_values = safetensors_to_float(*bias);
-  }
-  return ternary_from_hf_packed(weight.data, rows, in, weight_scale, convention,
-                                bias_values.empty() ? nullptr : bias_values.data(), options);
+  const detail::HfPackedModule m = detail::read_hf_packed_module(weight, scale, bias);
+  return ternary_from_hf_packed(m.packed, m.rows, m.in, m.weight_scale, convention, m.bias_data(), options);
 }
 
 // Loads `<prefix>.weight`, `<prefix>.weight_scale` and, if present, `<prefix>.bias` from a safetensors file.

@@ -50,23 +50,9 @@ inline CompactTernaryLinear compact_ternary_from_hf_checkpoint(const Safetensors
                                                                const HfImportOptions& options = {}) {
   const std::string p(prefix);
   const SafetensorsTensor& weight = file.at(p + ".weight");
-  BITLINEAR_REQUIRE(weight.dtype == "U8" && weight.shape.size() == 2,
-                    "\"" + weight.name + "\" must be a 2-D U8 tensor [out_features / 4, in_features], not " +
-                        weight.dtype + " with " + std::to_string(weight.shape.size()) + " dimensions");
   const SafetensorsTensor& scale = file.at(p + ".weight_scale");
-  BITLINEAR_REQUIRE(scale.element_count() == 1,
-                    "\"" + scale.name + "\" must hold exactly 1 value, not " + std::to_string(scale.element_count()));
-  const float weight_scale = safetensors_to_float(scale)[0];
-  const auto rows = static_cast<std::size_t>(weight.shape[0]);
-  const auto in = static_cast<std::size_t>(weight.shape[1]);
-  std::vector<float> bias;
-  if (const SafetensorsTensor* b = file.find(p + ".bias")) {
-    BITLINEAR_REQUIRE(b->shape.size() == 1 && b->shape[0] == 4 * weight.shape[0],
-                      "\"" + b->name + "\" must have shape [" + std::to_string(4 * weight.shape[0]) + "]");
-    bias = safetensors_to_float(*b);
-  }
-  return compact_ternary_from_hf_packed(weight.data, rows, in, weight_scale, convention,
-                                        bias.empty() ? nullptr : bias.data(), options);
+  const detail::HfPackedModule m = detail::read_hf_packed_module(weight, scale, file.find(p + ".bias"));
+  return compact_ternary_from_hf_packed(m.packed, m.rows, m.in, m.weight_scale, convention, m.bias_data(), options);
 }
 
 BITLINEAR_NAMESPACE_END

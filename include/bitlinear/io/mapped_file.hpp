@@ -8,9 +8,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <fstream>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -175,5 +177,66 @@ class MappedFile {
   std::size_t size_ = 0;
   bool mapped_ = false;
 };
+
+namespace detail {
+
+// True if `name` (a path's last component) is a Windows reserved device name: CON, PRN, AUX, NUL, COM1-9 or
+// LPT1-9, in any case, with or without an extension ("nul.json" is the NUL device too) or trailing spaces.
+inline bool is_windows_device_name(std::string_view name) noexcept {
+  const std::size_t slash = name.find_last_of("/\\");
+  if (slash != std::string_view::npos) name = name.substr(slash + 1);
+  name = name.substr(0, name.find('.'));
+  while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+  auto upper = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; };
+  std::string n;
+  for (char c : name) n += upper(c);
+  if (n == "CON" || n == "PRN" || n == "AUX" || n == "NUL") return true;
+  return n.size() == 4 && (n.compare(0, 3, "COM") == 0 || n.compare(0, 3, "LPT") == 0) && n[3] >= '1' && n[3] <= '9';
+}
+
+// True if something exists at `path` (without opening it: opening a FIFO for reading waits for a writer).
+inline bool path_exists(const std::string& path) {
+#if BITLINEAR_HAVE_FILE_MAPPING && defined(_WIN32)
+  return GetFileAttributesA(path.c_str()) != INVALID_FILE_ATTRIBUTES;
+#elif BITLINEAR_HAVE_FILE_MAPPING
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+#else
+  return std::ifstream(path, std::ios::binary).good();
+#endif
+}
+
+// Refuses (std::invalid_argument) a `path` that exists but is not a regular file: a FIFO, socket, device or
+// directory would block a reader or never end. POSIX: opened with O_NONBLOCK (a FIFO without a writer does not
+// wait) and checked with fstat; Windows: reserved device names and non-disk files. A path that cannot be opened
+// passes: the caller's open reports it as before.
+inline void require_regular_file(const std::string& path) {
+  auto refuse = [&](const char* what) {
+    fail_invalid_argument("bitlinear: \"" + path + "\" is " + what +
+                          ", not a regular file; checkpoint files must be regular files");
+  };
+#if BITLINEAR_HAVE_FILE_MAPPING && defined(_WIN32)
+  if (is_windows_device_name(path)) refuse("a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9)");
+  const DWORD attributes = GetFileAttributesA(path.c_str());
+  if (attributes == INVALID_FILE_ATTRIBUTES) return;
+  if ((attributes & FILE_ATTRIBUTE_DIRECTORY) != 0) refuse("a directory");
+  if ((attributes & FILE_ATTRIBUTE_DEVICE) != 0) refuse("a device");
+#elif BITLINEAR_HAVE_FILE_MAPPING
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st {};
+  const bool ok = ::fstat(fd, &st) == 0;
+  ::close(fd);
+  if (!ok || S_ISREG(st.st_mode)) return;
+  if (S_ISFIFO(st.st_mode)) refuse("a FIFO (named pipe)");
+  if (S_ISDIR(st.st_mode)) refuse("a directory");
+  if (S_ISSOCK(st.st_mode)) refuse("a socket");
+  refuse("a device or other special file");
+#else
+  if (is_windows_device_name(path)) refuse("a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9)");
+#endif
+}
+
+}  // namespace detail
 
 BITLINEAR_NAMESPACE_END

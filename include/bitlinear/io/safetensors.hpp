@@ -15,6 +15,10 @@
 // the caller's buffer).
 #pragma once
 
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#define BITLINEAR_INTERNAL_INCLUDE
+#endif
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +34,7 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "json.hpp"
 #include "mapped_file.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -84,12 +89,14 @@ struct SafetensorsHeader {
   }
 };
 
-// Recursive descent over the header subset described above. Depth is fixed by the grammar (top object ->
-// entry object -> integer array), so hostile nesting cannot overflow the stack. Every step is linear in the
-// header bytes except the duplicate checks, which sort: O(n log n) in the number of names.
+// Recursive descent over the header subset described above, reading its tokens through the JSON lexer
+// (json.hpp). Depth is fixed by the grammar (top object -> entry object -> integer array), so hostile nesting
+// cannot overflow the stack. Every step is linear in the header bytes except the duplicate checks, which sort:
+// O(n log n) in the number of names.
 class SafetensorsHeaderParser {
  public:
-  SafetensorsHeaderParser(const char* text, std::size_t size) : p_(text), end_(text + size) {}
+  SafetensorsHeaderParser(const char* text, std::size_t size)
+      : lex_(std::string_view(text, size), "bitlinear: safetensors: header: ", false) {}
 
   // data_limit: bytes available after the header (offsets beyond it are rejected while parsing); pass the
   // maximum when the size is not known yet, and compare the result's data_size afterwards.
@@ -120,7 +127,7 @@ class SafetensorsHeaderParser {
       }
     }
     skip_space();  // the format pads the header with spaces
-    if (p_ != end_) fail("unexpected bytes after the header object");
+    if (!lex_.at_end()) fail("unexpected bytes after the header object");
 
     h.by_name.resize(h.tensors.size());
     for (std::size_t i = 0; i < h.by_name.size(); ++i) h.by_name[i] = i;
@@ -142,9 +149,9 @@ class SafetensorsHeaderParser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& message) const { throw_bad_safetensors("header: " + message); }
+  [[noreturn]] void fail(const std::string& message) const { lex_.fail(message); }
 
-  static std::string printable(const std::string& s) { return s.size() <= 80 ? s : s.substr(0, 80) + "..."; }
+  static std::string printable(const std::string& s) { return json_printable(s); }
 
   // Tensors must tile the data area exactly: sorted by offset, no overlap, no hole. Returns the area's size.
   static std::uint64_t tiled_size(const std::vector<SafetensorsTensor>& tensors) {
@@ -163,136 +170,25 @@ class SafetensorsHeaderParser {
     return expected;
   }
 
-  void skip_space() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
-  }
-  bool consume(char c) {
-    if (p_ != end_ && *p_ == c) {
-      ++p_;
-      return true;
-    }
-    return false;
-  }
-  void expect(char c, const std::string& message) {
-    if (!consume(c)) fail(message);
-  }
+  void skip_space() noexcept { lex_.skip_space(); }
+  bool consume(char c) noexcept { return lex_.consume(c); }
+  void expect(char c, const std::string& message) { lex_.expect(c, message); }
+  std::string parse_string() { return lex_.read_string(); }
 
-  unsigned hex_digit() {
-    if (p_ == end_) fail("truncated \\u escape");
-    const char c = *p_++;
-    if (c >= '0' && c <= '9') return static_cast<unsigned>(c - '0');
-    if (c >= 'a' && c <= 'f') return static_cast<unsigned>(c - 'a' + 10);
-    if (c >= 'A' && c <= 'F') return static_cast<unsigned>(c - 'A' + 10);
-    fail("bad hex digit in a \\u escape");
-  }
-  unsigned hex4() {
-    unsigned v = 0;
-    for (int i = 0; i < 4; ++i) v = v * 16 + hex_digit();
-    return v;
-  }
-  static void append_utf8(std::string& out, unsigned cp) {
-    if (cp < 0x80) {
-      out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      out += static_cast<char>(0xC0 | (cp >> 6));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      out += static_cast<char>(0xE0 | (cp >> 12));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (cp >> 18));
-      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  // Copies one raw multi-byte UTF-8 sequence whose lead byte `lead` was just consumed, rejecting what RFC 3629
-  // forbids: stray continuation bytes, overlong forms, surrogates, code points above U+10FFFF, truncation.
-  void append_raw_utf8(std::string& out, unsigned char lead) {
-    std::size_t length = 0;
-    unsigned cp = 0;
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2, cp = lead & 0x1Fu;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3, cp = lead & 0x0Fu;
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4, cp = lead & 0x07u;
-    } else {
-      fail("invalid UTF-8 in a string: byte " + std::to_string(lead) + " cannot start a character");
-    }
-    if (static_cast<std::size_t>(end_ - p_) < length - 1) fail("invalid UTF-8 in a string: truncated character");
-    for (std::size_t i = 0; i + 1 < length; ++i) {
-      const auto b = static_cast<unsigned char>(p_[i]);
-      if ((b & 0xC0u) != 0x80u) fail("invalid UTF-8 in a string: missing continuation byte");
-      cp = cp << 6 | (b & 0x3Fu);
-    }
-    if ((length == 3 && cp < 0x800) || (length == 4 && cp < 0x10000)) fail("invalid UTF-8 in a string: overlong form");
-    if (cp >= 0xD800 && cp <= 0xDFFF) fail("invalid UTF-8 in a string: encoded surrogate");
-    if (cp > 0x10FFFF) fail("invalid UTF-8 in a string: code point above U+10FFFF");
-    out += static_cast<char>(lead);
-    out.append(p_, length - 1);
-    p_ += length - 1;
-  }
-
-  std::string parse_string() {
-    expect('"', "expected a string");
-    std::string out;
-    for (;;) {
-      if (p_ == end_) fail("unterminated string");
-      const char c = *p_++;
-      if (c == '"') return out;
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 0x20) fail("raw control character in a string");
-      if (u >= 0x80) {
-        append_raw_utf8(out, u);
-        continue;
-      }
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (p_ == end_) fail("unterminated escape");
-      const char e = *p_++;
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          unsigned cp = hex4();
-          if (cp >= 0xDC00 && cp <= 0xDFFF) fail("unpaired low surrogate in a \\u escape");
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') fail("unpaired high surrogate in a \\u escape");
-            p_ += 2;
-            const unsigned low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate not followed by a low surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: fail(std::string("unknown escape \\") + e);
-      }
-    }
-  }
-
+  // The header's integers: non-negative, no fraction or exponent, 64 bits.
   std::uint64_t parse_uint() {
-    if (p_ == end_ || *p_ < '0' || *p_ > '9') fail("expected a non-negative integer");
-    if (*p_ == '0' && end_ - p_ > 1 && p_[1] >= '0' && p_[1] <= '9') fail("integer with a leading zero");
+    if (lex_.at_end() || lex_.peek() < '0' || lex_.peek() > '9') fail("expected a non-negative integer");
+    const std::string_view text = lex_.text().substr(lex_.pos());
+    if (text[0] == '0' && text.size() > 1 && text[1] >= '0' && text[1] <= '9') fail("integer with a leading zero");
     std::uint64_t v = 0;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') {
-      const auto digit = static_cast<std::uint64_t>(*p_ - '0');
+    std::size_t i = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      const auto digit = static_cast<std::uint64_t>(text[i] - '0');
       if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) fail("integer overflows 64 bits");
       v = v * 10 + digit;
-      ++p_;
     }
-    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) fail("expected an integer, found a fraction");
+    lex_.seek(lex_.pos() + i);
+    if (lex_.next_is('.') || lex_.next_is('e') || lex_.next_is('E')) fail("expected an integer, found a fraction");
     return v;
   }
 
@@ -321,7 +217,7 @@ class SafetensorsHeaderParser {
       skip_space();
       expect(':', "expected ':' in \"__metadata__\"");
       skip_space();
-      if (p_ == end_ || *p_ != '"') fail("\"__metadata__\" value of \"" + printable(key) + "\" is not a string");
+      if (!lex_.next_is('"')) fail("\"__metadata__\" value of \"" + printable(key) + "\" is not a string");
       std::string value = parse_string();
       metadata.emplace_back(std::move(key), std::move(value));  // duplicates: checked once, after parsing
       skip_space();
@@ -397,8 +293,7 @@ class SafetensorsHeaderParser {
     return t;
   }
 
-  const char* p_;
-  const char* end_;
+  JsonLexer lex_;
 };
 
 // Reads 8 little-endian bytes.
