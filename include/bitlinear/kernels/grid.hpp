@@ -33,7 +33,9 @@ inline void compact_via_ternary(const PackedWeightsView& w, const ActivationsVie
 // A family's row of the grid, every slot filled. `Row` (each family's table.hpp) names the family's kernels:
 //   isa, absmax, quantize_row                 activation quantization
 //   ternary, binary                           2-bit and 1-bit matmuls (always native)
-//   ternary_compact                           1.6-bit matmul, or nullptr: the shared fallback is bound instead
+//   ternary_compact, native_compact           1.6-bit matmul, and false if there is none (nullptr): the shared
+//                                             fallback is bound instead (a flag, not a pointer test: comparing a
+//                                             function's address is no constant expression under GCC's UBSan)
 //   layout_rows                               group rows of the 2-bit and 1-bit execution layouts
 //   gemm_min_batch, compact_gemm_min_batch    where the GEMM path takes over from the GEMV (FormatKernels)
 // Every family stores the compact format in the canonical layout (group rows 1).
@@ -45,7 +47,7 @@ inline const KernelTable& grid_row() noexcept {
       Row::quantize_row,
       {FormatKernels{Row::ternary, Row::layout_rows, true, Row::gemm_min_batch},
        FormatKernels{Row::binary, Row::layout_rows, true, Row::gemm_min_batch},
-       Row::ternary_compact != nullptr
+       Row::native_compact
            ? FormatKernels{Row::ternary_compact, 1, true, Row::compact_gemm_min_batch}
            : FormatKernels{&compact_via_ternary<Row>, 1, false, Row::gemm_min_batch}}};
   return row;

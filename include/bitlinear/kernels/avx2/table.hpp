@@ -49,6 +49,7 @@ struct FamilyRow {
   static constexpr MatmulKernel ternary = &matmul<Ternary, Family>;
   static constexpr MatmulKernel binary = &matmul<Binary, Family>;
   static constexpr MatmulKernel ternary_compact = &compact_matmul<Family::compact_gemv, &matmul<Ternary, Family>>;
+  static constexpr bool native_compact = true;
   static constexpr std::size_t layout_rows = 1;
   static constexpr std::size_t gemm_min_batch = Family::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = avx2::compact_gemm_min_batch;

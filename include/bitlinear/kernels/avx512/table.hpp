@@ -67,6 +67,7 @@ struct Row {
   static constexpr MatmulKernel ternary = &ternary_matmul;
   static constexpr MatmulKernel binary = &binary_matmul;
   static constexpr MatmulKernel ternary_compact = nullptr;
+  static constexpr bool native_compact = false;
   static constexpr std::size_t layout_rows = 1;
   static constexpr std::size_t gemm_min_batch = avx512::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = avx512::gemm_min_batch;
@@ -75,6 +76,7 @@ struct Row {
 struct VbmiRow : Row {
   static constexpr Isa isa = Isa::avx512_vbmi;
   static constexpr MatmulKernel ternary_compact = &compact_matmul;
+  static constexpr bool native_compact = true;
 };
 
 }  // namespace detail::avx512

@@ -112,6 +112,7 @@ struct FamilyRow {
   static constexpr MatmulKernel ternary = &matmul<Ternary, DOTPROD>;
   static constexpr MatmulKernel binary = &matmul<Binary, DOTPROD>;
   static constexpr MatmulKernel ternary_compact = &compact_matmul<DOTPROD, &matmul<Ternary, DOTPROD>>;
+  static constexpr bool native_compact = true;
   static constexpr std::size_t layout_rows = layout_group_rows;
   static constexpr std::size_t gemm_min_batch = neon::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = neon::compact_gemm_min_batch;

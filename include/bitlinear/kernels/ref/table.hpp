@@ -17,6 +17,7 @@ struct Row {
   static constexpr MatmulKernel ternary = &ternary_matmul;
   static constexpr MatmulKernel binary = &binary_matmul;
   static constexpr MatmulKernel ternary_compact = &compact_matmul;
+  static constexpr bool native_compact = true;
   static constexpr std::size_t layout_rows = 1;
   // One plain loop for every batch: no GEMV/GEMM switch.
   static constexpr std::size_t gemm_min_batch = 0;
