@@ -1,4 +1,4 @@
-// Checkpoint loading (issues 12 and 14):
+// Checkpoint loading:
 //   BM_ParseHeader/N         SafetensorsView::parse of a header with N tensors (target: 100k in < 0.5 s)
 //   BM_LoadBitNet2Blocks     HfCheckpoint::open + load_bitnet_layers of a two-block 2B4T-shaped checkpoint (real
 //                            tensor names, shapes and dtypes; random codes; 4096-row embedding) written to a

@@ -1,4 +1,4 @@
-// Whole-checkpoint loading (issue 14): the JSON parser, config.json and index parsing, the convention rules,
+// Whole-checkpoint loading: the JSON parser, config.json and index parsing, the convention rules,
 // single-file and sharded checkpoints on the mapped and read paths, online (float) checkpoints, and hostile
 // configs and indexes. Checkpoints are written to temporary directories by the helpers below.
 #include <bitlinear/io/checkpoint.hpp>

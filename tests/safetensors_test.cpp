@@ -160,7 +160,7 @@ TEST(Safetensors, EveryTruncationOfAValidFileIsRejected) {
   }
 }
 
-// --- issue 12, item 8: reader details -------------------------------------------------------------------------
+// --- reader details -------------------------------------------------------------------------------------
 
 TEST(Safetensors, ZeroElementTensorsWithAZeroDimensionAnywhere) {
   // Before the fix, shape [4, 0] was compared against its empty span one dimension at a time and rejected.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# -ffast-math leg (issue 12, item 9): the headers compile under the user's flags, so the exactness tests are
+# -ffast-math leg: the headers compile under the user's flags, so the exactness tests are
 # built with -O2 -ffast-math by GCC and by Clang and must still pass: every kernel family bit for bit against
 # scalar (kernel matrix, per-ISA kernel tests), the hand-worked semantics (ties, NaN rows, non-finite weights),
 # the FP-environment and hardening tests, and the PyTorch float32 reference. Linking with -ffast-math also

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 32-bit size_t leg (issue 12, item 3): g++ -m32 (SSE float, as bitlinear requires FLT_EVAL_METHOD 0) builds and
+# 32-bit size_t leg: g++ -m32 (SSE float, as bitlinear requires FLT_EVAL_METHOD 0) builds and
 # runs tests/m32/size_limits_m32.cpp: normal layers are accepted (64-bit limit arithmetic), sizes a 32-bit address
 # space cannot hold are clear errors, under ASan + UBSan. Debian's gcc-multilib conflicts with the aarch64 cross
 # compiler, so install-deps installs only the 32-bit libraries (lib32stdc++-12-dev, libc6-dev-i386) and the

@@ -1,4 +1,4 @@
-// bench baseline: the plain float32 loop a user would write first (what issue 2's main job compares against).
+// bench baseline: the plain float32 loop a user would write first (what the main benchmark compares against).
 // No intrinsics, no blocking; compiled with the program's flags (Release: -O3, no -m flags), so the compiler
 // may not reorder the float sum and the inner loop stays a scalar multiply-add chain.
 #pragma once

@@ -1,4 +1,4 @@
-// Issue 12 item 2 and issue 14: importing Hugging Face packed weights builds each layer's buffer once. This
+// Importing Hugging Face packed weights builds each layer's buffer once. This
 // program replaces the global operator new/delete to track the live heap bytes and their peak, and checks:
 //   - ternary_from_hf_packed: peak - before <= (after - before) + one row + 64 KiB of slack, i.e. no transient
 //     copy of the weights (before the fix, a canonical copy as large as the layer was made and then copied);
