@@ -30,6 +30,12 @@ struct ActivationsView {
   std::size_t batch = 0;
   std::size_t in_features = 0;
   std::size_t stride = 0;
+  // Per-block activations (ActivationScale::per_block, read by group-scaled layers only): block_size > 0, the
+  // scale of block b (weights b * block_size ...) of row r is block_scale[r * block_stride + b], scale[r] is 1
+  // (NaN for a non-finite row). block_size == 0: per-token or per-tensor, block_scale unused.
+  const float* block_scale = nullptr;
+  std::size_t block_size = 0;
+  std::size_t block_stride = 0;
 };
 
 struct MutableActivationsView {
@@ -39,8 +45,13 @@ struct MutableActivationsView {
   std::size_t batch = 0;
   std::size_t in_features = 0;
   std::size_t stride = 0;
+  float* block_scale = nullptr;
+  std::size_t block_size = 0;
+  std::size_t block_stride = 0;
 
-  operator ActivationsView() const noexcept { return {q, scale, sum, batch, in_features, stride}; }
+  operator ActivationsView() const noexcept {
+    return {q, scale, sum, batch, in_features, stride, block_scale, block_size, block_stride};
+  }
 };
 
 BITLINEAR_NAMESPACE_END

@@ -18,6 +18,7 @@
 #pragma once
 #include "internal_only.hpp"
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -122,6 +123,10 @@ inline float exact_mul(float a, float b) noexcept {
 }
 inline float exact_add(float a, float b) noexcept { return a + b; }
 #endif
+
+// a * b + c rounded once (a fused multiply-add), whatever the flags: std::fma is correctly rounded by
+// definition, and no optimization may split it. The grouped formats accumulate with it (interface.hpp).
+inline float exact_fma(float a, float b, float c) noexcept { return std::fma(a, b, c); }
 
 // Hides a value from the optimizer (an empty asm that "changes" it): a sum accumulated as
 // s = opaque(s + x) cannot be reassociated or vectorized in another order. volatile: not hoisted out of loops.

@@ -44,15 +44,17 @@ inline void decode_compact_row_to_ternary(const PackedWeightsView& w, std::size_
 // rows are decoded into a stack buffer in chunks of up to 32. A row longer than the whole buffer (in_features >
 // 131072, far beyond today's models) runs the scalar reference instead, which reads the compact bytes directly:
 // the same exact result, slower, and still no allocation (forward_quantized has no workspace to borrow).
+// `long_rows` (default: the per-tensor scalar reference) runs the rows that do not fit; grouped formats pass
+// their own reference. The Epilogue's per-row pointers are shifted with the chunk.
 inline void compact_matmul_via_ternary(MatmulKernel ternary, const PackedWeightsView& w, const ActivationsView& a,
                                        std::size_t row_begin, std::size_t row_end, const Epilogue& e, float* y,
-                                       std::size_t y_stride) noexcept {
+                                       std::size_t y_stride, MatmulKernel long_rows = &ref::compact_matmul) noexcept {
   constexpr std::size_t kStackBytes = 32 * 1024;
   constexpr std::size_t kMaxRows = 32;
   const std::size_t row_bytes = Ternary::packed_row_bytes(w.in_features);
   const std::size_t chunk = kStackBytes / row_bytes < kMaxRows ? kStackBytes / row_bytes : kMaxRows;
   if (chunk == 0) {
-    ref::compact_matmul(w, a, row_begin, row_end, e, y, y_stride);
+    long_rows(w, a, row_begin, row_end, e, y, y_stride);
     return;
   }
   alignas(64) std::uint8_t buffer[kStackBytes];
@@ -60,7 +62,9 @@ inline void compact_matmul_via_ternary(MatmulKernel ternary, const PackedWeights
     const std::size_t rows = row_end - j0 < chunk ? row_end - j0 : chunk;
     for (std::size_t r = 0; r < rows; ++r) decode_compact_row_to_ternary(w, j0 + r, buffer + r * row_bytes);
     const PackedWeightsView decoded{buffer, rows, w.in_features, row_bytes, 1};
-    const Epilogue shifted{e.beta, e.s_w, e.bias + j0};
+    Epilogue shifted = e;
+    shifted.bias = e.bias + j0;
+    if (e.group_scale != nullptr) shifted.group_scale = e.group_scale + j0 * e.groups_per_row;
     ternary(decoded, a, 0, rows, shifted, y + j0, y_stride);
   }
 }

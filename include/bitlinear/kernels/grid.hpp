@@ -4,10 +4,13 @@
 #pragma once
 #include "../detail/internal_only.hpp"
 
+#include <type_traits>
+
 #include "../config.hpp"
 #include "../isa.hpp"
 #include "compact_fallback.hpp"
 #include "interface.hpp"
+#include "ref/grouped.hpp"
 #include "ref/table.hpp"
 #if BITLINEAR_ARCH_X86_64
 #include "../detail/x86_intrinsics.hpp"  // before the kernels: clang-cl needs it
@@ -30,6 +33,42 @@ inline void compact_via_ternary(const PackedWeightsView& w, const ActivationsVie
   compact_matmul_via_ternary(Row::ternary, w, a, row_begin, row_end, e, y, y_stride);
 }
 
+// The grouped columns. A family's Row may name ternary_grouped and binary_grouped (with grouped_gemm_min_batch),
+// and ternary_compact_grouped; a slot it does not name gets the scalar reference (native = false), and compact
+// grouped without a kernel of its own decodes to 2-bit rows for the family's ternary_grouped.
+template <class Row, class = void>
+struct NamesGrouped : std::false_type {};
+template <class Row>
+struct NamesGrouped<Row, std::void_t<decltype(Row::ternary_grouped)>> : std::true_type {};
+template <class Row, class = void>
+struct NamesCompactGrouped : std::false_type {};
+template <class Row>
+struct NamesCompactGrouped<Row, std::void_t<decltype(Row::ternary_compact_grouped)>> : std::true_type {};
+
+template <class Row>
+inline void compact_grouped_via_ternary(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                        std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  compact_matmul_via_ternary(Row::ternary_grouped, w, a, row_begin, row_end, e, y, y_stride,
+                             &ref::grouped_matmul<TernaryCompact>);
+}
+
+template <class Row>
+constexpr FormatKernels grouped_slot(WeightFormat format) noexcept {
+  if constexpr (NamesGrouped<Row>::value) {
+    if (format == WeightFormat::ternary_grouped) return {Row::ternary_grouped, 1, true, Row::grouped_gemm_min_batch};
+    if (format == WeightFormat::binary_grouped) return {Row::binary_grouped, 1, true, Row::grouped_gemm_min_batch};
+    if constexpr (NamesCompactGrouped<Row>::value) {
+      return {Row::ternary_compact_grouped, 1, true, Row::grouped_gemm_min_batch};
+    } else {
+      return {&compact_grouped_via_ternary<Row>, 1, false, Row::grouped_gemm_min_batch};
+    }
+  } else {
+    if (format == WeightFormat::ternary_grouped) return {&ref::grouped_matmul<Ternary>, 1, false, 0};
+    if (format == WeightFormat::binary_grouped) return {&ref::grouped_matmul<Binary>, 1, false, 0};
+    return {&ref::grouped_matmul<TernaryCompact>, 1, false, 0};
+  }
+}
+
 // A family's row of the grid, every slot filled. `Row` (each family's table.hpp) names the family's kernels:
 //   isa, absmax, quantize_row                 activation quantization
 //   ternary, binary                           2-bit and 1-bit matmuls (always native)
@@ -49,7 +88,9 @@ inline const KernelTable& grid_row() noexcept {
        FormatKernels{Row::binary, Row::layout_rows, true, Row::gemm_min_batch},
        Row::native_compact
            ? FormatKernels{Row::ternary_compact, 1, true, Row::compact_gemm_min_batch}
-           : FormatKernels{&compact_via_ternary<Row>, 1, false, Row::gemm_min_batch}}};
+           : FormatKernels{&compact_via_ternary<Row>, 1, false, Row::gemm_min_batch},
+       grouped_slot<Row>(WeightFormat::ternary_grouped), grouped_slot<Row>(WeightFormat::binary_grouped),
+       grouped_slot<Row>(WeightFormat::ternary_compact_grouped)}};
   return row;
 }
 

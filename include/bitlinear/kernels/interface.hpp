@@ -59,6 +59,12 @@ struct Epilogue {
   float beta = 0;  // weight_scale(): dequantized weight = code * beta
   float s_w = 0;   // ternary only: 1.0f / beta, as the reference computes it
   const float* bias = nullptr;
+  // Grouped formats only (beta and s_w unused): the scale of group g of row j is
+  // group_scale[j * groups_per_row + g]; group g holds weights g * group_size .. (g + 1) * group_size - 1 of the
+  // row (group_size == in_features: one scale per row). See "Grouped formats" below.
+  const float* group_scale = nullptr;
+  std::size_t group_size = 0;
+  std::size_t groups_per_row = 0;
 };
 
 // The scalar epilogue of the MatmulKernel contract below, written once (the scalar reference and the NEON kernels
@@ -91,10 +97,68 @@ using QuantizeRowKernel = std::int32_t (*)(const float* x, std::size_t n, float 
 using MatmulKernel = void (*)(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                               std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride);
 
+// --------------------------------------------------------------------------------------------------------------
+// Grouped formats: the codes of Ternary (2-bit; field value 3 is the code +2 here, the fourth level of ggml's
+// Q2_0), Binary or TernaryCompact in the canonical layout (group rows 1), with one float scale per group of
+// weights (Epilogue::group_scale). The activations are per token / per tensor (a.block_size == 0) or per block
+// (a.block_size > 0, a multiple of the group size or a divisor of it; today 32). The pinned float32 order, which
+// every family follows bit for bit:
+//
+//   segment: a run of S = min(group_size, block_size or in_features) consecutive weights starting at a multiple
+//            of S (the last segment of a row may be shorter); each segment lies in one group and one block.
+//   lane:    weight k belongs to lane (k % 64) / 4, 16 lanes: the int32 lanes of one 64-weight dot product step
+//            (vpdpbusd on 64 bytes; two 8-lane AVX2 halves; four 4-lane NEON registers).
+//   For row j, token t:  acc[0..15] = +0
+//     for each segment s, in order:  c = group_scale[g(s)]                          (block_size == 0)
+//                                    c = group_scale[g(s)] * block_scale[t][b(s)]    (block_size > 0, rounded)
+//       for each lane l:  p = sum of code[k] * q[k] over the segment's k in lane l  (exact int32)
+//                         acc[l] = fma((float)p, c, acc[l])                          (one rounding)
+//     r = grouped_lane_sum(acc)   (a fixed tree: l + l+8, then + l+4, + l+2, + l+1)
+//     y[t][j] = r / a.scale[t] + bias[j]                                              (two roundings, no fma)
+// (float)p rounds to nearest even. A lane with no weight in a segment adds fma(0, c, acc) = acc (acc is never -0),
+// so a kernel may skip it. Non-finite rows: a.scale[t] is NaN, so y is NaN.
+inline constexpr std::size_t grouped_lanes = 16;
+inline constexpr std::size_t grouped_lane_of(std::size_t k) noexcept { return k % 64 / 4; }
+
+// The segment length S of the order above.
+inline std::size_t grouped_segment(std::size_t group_size, std::size_t block_size, std::size_t in_features) noexcept {
+  const std::size_t block = block_size == 0 ? in_features : block_size;
+  return group_size < block ? group_size : block;
+}
+
+// The fixed reduction tree of the 16 lane accumulators.
+inline float grouped_lane_sum(const float* acc) noexcept {
+  float half[8];
+  for (std::size_t l = 0; l < 8; ++l) half[l] = exact_add(acc[l], acc[l + 8]);
+  for (std::size_t l = 0; l < 4; ++l) half[l] = exact_add(half[l], half[l + 4]);
+  for (std::size_t l = 0; l < 2; ++l) half[l] = exact_add(half[l], half[l + 2]);
+  return exact_add(half[0], half[1]);
+}
+
+// The scale c of a segment at weight k0 of row j, token t.
+inline float grouped_segment_scale(const Epilogue& e, const ActivationsView& a, std::size_t t, std::size_t j,
+                                   std::size_t k0) noexcept {
+  const float w_scale = e.group_scale[j * e.groups_per_row + k0 / e.group_size];
+  if (a.block_size == 0) return w_scale;
+  return exact_mul(w_scale, a.block_scale[t * a.block_stride + k0 / a.block_size]);
+}
+
+inline float grouped_output(float r, float s, const Epilogue& e, std::size_t j) noexcept {
+  return exact_add(exact_div(r, s), e.bias[j]);
+}
+
 // The kernel grid: formats (columns) x families (rows). grid.hpp builds every row complete, so a layer takes its
 // slot once, at construction, and calls it with no switch per call.
-enum class WeightFormat : std::uint8_t { ternary, binary, ternary_compact };
-inline constexpr std::size_t weight_format_count = 3;
+// The first three are per-tensor (one weight scale per matrix); the grouped ones carry a scale per group.
+enum class WeightFormat : std::uint8_t {
+  ternary,
+  binary,
+  ternary_compact,
+  ternary_grouped,
+  binary_grouped,
+  ternary_compact_grouped
+};
+inline constexpr std::size_t weight_format_count = 6;
 
 template <class Format>
 inline constexpr WeightFormat weight_format_of = WeightFormat::ternary;

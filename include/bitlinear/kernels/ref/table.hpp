@@ -3,6 +3,7 @@
 #include "../../detail/internal_only.hpp"
 
 #include "../interface.hpp"
+#include "grouped.hpp"
 #include "matmul.hpp"
 #include "quantize.hpp"
 
@@ -22,6 +23,10 @@ struct Row {
   // One plain loop for every batch: no GEMV/GEMM switch.
   static constexpr std::size_t gemm_min_batch = 0;
   static constexpr std::size_t compact_gemm_min_batch = 0;
+  static constexpr MatmulKernel ternary_grouped = &grouped_matmul<Ternary>;
+  static constexpr MatmulKernel binary_grouped = &grouped_matmul<Binary>;
+  static constexpr MatmulKernel ternary_compact_grouped = &grouped_matmul<TernaryCompact>;
+  static constexpr std::size_t grouped_gemm_min_batch = 0;
 };
 
 }  // namespace detail::ref
