@@ -137,6 +137,25 @@ TEST(SizeArithmetic, ShapeLimitIsTwoToTheFortyWeights) {
 
 // ---------------------------------------------------------------- item 4: strong exception guarantee
 
+// The allocating forward checks x and y before it allocates its workspace: a batch whose workspace would take
+// tens of TiB, with a stride that does not fit, is the stride's invalid_argument (it used to be bad_alloc).
+TEST(SizeArithmetic, AllocatingForwardChecksExtentsBeforeItAllocates) {
+  const std::vector<float> w(15, 0.25f);
+  const auto layer = TernaryLinear::from_float(w.data(), 3, 5);
+  std::vector<float> x(16, 1.0f), y(16, 0.0f);
+  const std::size_t batch = std::size_t{1} << 36;  // workspace: about 2^45 bytes
+  ASSERT_GT(layer.workspace_size(batch), std::size_t{1} << 44);
+  EXPECT_THAT(invalid_argument_message([&] { layer.forward(x.data(), batch, std::size_t{1} << 40, y.data(), 3); }),
+              HasSubstr("input x of"));
+  EXPECT_THAT(invalid_argument_message([&] { layer.forward(x.data(), batch, 5, y.data(), std::size_t{1} << 40); }),
+              HasSubstr("output y of"));
+  ThreadPool pool(2);
+  EXPECT_THAT(invalid_argument_message([&] {
+                layer.forward(x.data(), batch, std::size_t{1} << 40, y.data(), 3, pool);
+              }),
+              HasSubstr("input x of"));
+}
+
 TEST(QuantizedActivationsGuarantee, AFailedCallLeavesTheObjectAsItWas) {
   const std::size_t in = 40;
   const auto w = bitlinear_test::random_floats(7 * in, 11);
