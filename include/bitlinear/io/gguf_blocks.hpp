@@ -1,0 +1,165 @@
+// bitlinear: the group-scaled ternary and 1-bit GGUF block types of upstream ggml, decoded into bitlinear's
+// canonical rows (format.hpp, format_compact.hpp) and one float scale per block.
+//
+// Each type stores a row of in_features weights as in_features / block_weights blocks (in_features must be a
+// multiple); a block is an fp16 scale d and packed codes, weight = code * d. Layouts (ggml-common.h and the
+// reference dequantizers of ggml-quants.c, ggml-org/ggml d99724f):
+//   TQ2_0 (id 35), 256 weights, 66 bytes: qs[64] then d. Byte 32c + m holds, in bits 2l..2l+1, the weight
+//          128c + 32l + m as code + 1 (field 3 reads as +2, as ggml's dequantizer computes (q - 1) * d).
+//   TQ1_0 (id 34), 256 weights, 54 bytes: qs[48], qh[4], d. Base-3 digits: the digit n of a byte v is
+//          ((v * 3^n mod 256) * 3) >> 8, code = digit - 1. Byte m < 32 of qs gives weights 32n + m (n = 0..4);
+//          byte 32 + m (m < 16) gives 160 + 16n + m; byte j of qh gives 240 + 4n + j (n = 0..3).
+//   Q1_0  (id 41), 128 weights, 18 bytes: d then qs[16]. Bit j % 8 of byte j / 8: 1 is +d, 0 is -d.
+//   Q2_0  (id 42), 64 weights, 18 bytes: d then qs[16]. Bits 2(j % 4) of byte j / 4 hold code + 1, field 3 = +2.
+// Every byte value decodes (a TQ1_0 byte above 242, which ggml's quantizer never writes, still gives digits
+// 0..2), so decoding never fails; the layer checks the scales (finite) when the rows are handed to it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "../config.hpp"
+#include "../error.hpp"
+#include "../format.hpp"
+#include "../format_compact.hpp"
+#include "../fp16.hpp"
+
+BITLINEAR_NAMESPACE_BEGIN
+
+enum class GgufBlockType : std::uint8_t { tq1_0, tq2_0, q1_0, q2_0 };
+
+struct GgufBlockTypeInfo {
+  const char* name;
+  std::uint32_t ggml_type;     // the type id in upstream ggml
+  std::size_t block_weights;   // weights per block (= the group size of the layer it becomes)
+  std::size_t block_bytes;
+  bool binary;                 // codes +-1 (Binary rows) rather than ternary (Ternary rows)
+};
+
+inline constexpr GgufBlockTypeInfo gguf_block_info(GgufBlockType type) noexcept {
+  switch (type) {
+    case GgufBlockType::tq1_0: return {"TQ1_0", 34, 256, 54, false};
+    case GgufBlockType::tq2_0: return {"TQ2_0", 35, 256, 66, false};
+    case GgufBlockType::q1_0: return {"Q1_0", 41, 128, 18, true};
+    case GgufBlockType::q2_0: break;
+  }
+  return {"Q2_0", 42, 64, 18, false};
+}
+
+// Bytes of one row of in_features weights. Throws std::invalid_argument unless in_features is a positive multiple
+// of the type's block.
+inline std::size_t gguf_block_row_bytes(GgufBlockType type, std::size_t in_features) {
+  const GgufBlockTypeInfo info = gguf_block_info(type);
+  BITLINEAR_REQUIRE(in_features > 0 && in_features % info.block_weights == 0,
+                    std::string("a ") + info.name + " row of " + std::to_string(in_features) +
+                        " weights: the row length must be a positive multiple of its block of " +
+                        std::to_string(info.block_weights));
+  return in_features / info.block_weights * info.block_bytes;
+}
+
+namespace detail {
+
+// The base-3 digit n (0..4) of a TQ1_0 byte, as ggml's dequantizer computes it.
+inline int tq1_digit(std::uint8_t v, unsigned n) noexcept {
+  static constexpr std::uint8_t pow3[5] = {1, 3, 9, 27, 81};
+  const auto scaled = static_cast<std::uint8_t>(v * pow3[n]);
+  return (scaled * 3) >> 8;
+}
+
+// Codes (code + 1, 0..3) of one block into `fields[0 .. block_weights)`; returns the block's scale.
+inline float decode_gguf_block(GgufBlockType type, const std::uint8_t* block, std::uint8_t* fields) noexcept {
+  switch (type) {
+    case GgufBlockType::tq2_0:
+      for (std::size_t c = 0; c < 2; ++c) {
+        for (unsigned l = 0; l < 4; ++l) {
+          for (std::size_t m = 0; m < 32; ++m) fields[128 * c + 32 * l + m] = (block[32 * c + m] >> (2 * l)) & 3u;
+        }
+      }
+      return fp16_to_float(static_cast<std::uint16_t>(block[64] | (block[65] << 8)));
+    case GgufBlockType::tq1_0:
+      for (unsigned n = 0; n < 5; ++n) {
+        for (std::size_t m = 0; m < 32; ++m) fields[32 * n + m] = static_cast<std::uint8_t>(tq1_digit(block[m], n));
+        for (std::size_t m = 0; m < 16; ++m) {
+          fields[160 + 16 * n + m] = static_cast<std::uint8_t>(tq1_digit(block[32 + m], n));
+        }
+      }
+      for (unsigned n = 0; n < 4; ++n) {
+        for (std::size_t j = 0; j < 4; ++j) fields[240 + 4 * n + j] = static_cast<std::uint8_t>(tq1_digit(block[48 + j], n));
+      }
+      return fp16_to_float(static_cast<std::uint16_t>(block[52] | (block[53] << 8)));
+    case GgufBlockType::q1_0:
+      // Binary: the field is the bit itself (1 = +1, 0 = -1), Binary's own encoding.
+      for (std::size_t j = 0; j < 128; ++j) fields[j] = (block[2 + j / 8] >> (j % 8)) & 1u;
+      return fp16_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
+    case GgufBlockType::q2_0:
+      for (std::size_t j = 0; j < 64; ++j) fields[j] = (block[2 + j / 4] >> (2 * (j % 4))) & 3u;
+      return fp16_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
+  }
+  return 0.0f;
+}
+
+}  // namespace detail
+
+// Decodes one row of `type` (gguf_block_row_bytes(type, in_features) bytes at src) into:
+//   row_out    the canonical packed row: Binary::packed_row_bytes(in_features) bytes for Q1_0,
+//              Ternary::packed_row_bytes(in_features) for the others (padding past in_features canonical);
+//   scales_out in_features / block_weights floats, the blocks' d converted exactly (inf or NaN kept as they are).
+// in_features must be a positive multiple of the block (gguf_block_row_bytes checks it).
+inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                            std::uint8_t* row_out, float* scales_out) {
+  const GgufBlockTypeInfo info = gguf_block_info(type);
+  gguf_block_row_bytes(type, in_features);
+  // A canonical block (256 ternary or 512 binary weights) is a whole number of GGUF blocks (64, 128 or 256).
+  const std::size_t canonical_weights = info.binary ? Binary::weights_per_block : Ternary::weights_per_block;
+  const std::uint8_t pad = info.binary ? 0 : 1;  // the field of the padding code (-1 binary bit 0, ternary 0)
+  std::uint8_t fields[512];
+  std::size_t block = 0;
+  for (std::size_t k0 = 0; k0 < in_features; k0 += canonical_weights) {
+    std::size_t filled = 0;
+    for (; filled < canonical_weights && k0 + filled < in_features; filled += info.block_weights, ++block) {
+      scales_out[block] = detail::decode_gguf_block(type, src + block * info.block_bytes, fields + filled);
+    }
+    for (std::size_t k = filled; k < canonical_weights; ++k) fields[k] = pad;
+    std::uint8_t* out = row_out + k0 / canonical_weights * packed_block_bytes;
+    if (info.binary) {
+      for (std::size_t j = 0; j < 64; ++j) {
+        unsigned byte = 0;
+        for (unsigned i = 0; i < 8; ++i) byte |= static_cast<unsigned>(fields[64 * i + j]) << i;
+        out[j] = static_cast<std::uint8_t>(byte);
+      }
+    } else {
+      for (std::size_t j = 0; j < 64; ++j) {
+        out[j] = static_cast<std::uint8_t>(fields[j] | fields[64 + j] << 2 | fields[128 + j] << 4 | fields[192 + j] << 6);
+      }
+    }
+  }
+}
+
+// TQ1_0 into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features) bytes): TQ1_0 holds only
+// codes -1, 0, +1, so it keeps its size class. Scales as decode_gguf_row.
+inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
+                                    float* scales_out) {
+  constexpr GgufBlockType type = GgufBlockType::tq1_0;
+  gguf_block_row_bytes(type, in_features);
+  std::uint8_t fields[256];
+  const std::size_t row_bytes = TernaryCompact::packed_row_bytes(in_features);
+  for (std::size_t i = 0; i < row_bytes; ++i) row_out[i] = TernaryCompact::zero_byte;
+  for (std::size_t block = 0; block * 256 < in_features; ++block) {
+    scales_out[block] = detail::decode_gguf_block(type, src + block * 54, fields);
+    // A compact block (320 weights) straddles GGUF blocks: place each 64-weight run into its field.
+    for (std::size_t run = 0; run < 4; ++run) {
+      const std::size_t k0 = block * 256 + run * 64;
+      std::uint8_t* bytes = row_out + k0 / 320 * packed_block_bytes;
+      const unsigned f = static_cast<unsigned>(k0 % 320 / 64);
+      for (std::size_t i = 0; i < 64; ++i) {
+        std::uint8_t digits[5];
+        for (unsigned d = 0; d < 5; ++d) digits[d] = static_cast<std::uint8_t>(TernaryCompact::field(bytes[i], d));
+        digits[f] = fields[run * 64 + i];
+        bytes[i] = TernaryCompact::encode(digits);
+      }
+    }
+  }
+}
+
+BITLINEAR_NAMESPACE_END
