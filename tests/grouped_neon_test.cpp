@@ -185,15 +185,15 @@ void expect_grouped_matches(const Case& c, std::uint32_t seed) {
 
 template <class Format>
 void sweep_shapes(std::uint32_t seed) {
-  const std::size_t ins[] = {1, 3, 32, 63, 64, 65, 100, 200, 256, 257, 512, 513, 1000, 1024, 2100};
-  const std::size_t batches[] = {1, 2, 3, 4, 5, 8};
+  const std::size_t ins[] = {1, 3, 32, 63, 64, 65, 100, 200, 256, 257, 512, 513, 1000, 1024, 2100, 4100};
+  const std::size_t batches[] = {1, 2, 3, 4, 5, 8, 1, 4, 6, 37};
   std::size_t pick = 0;
   for (std::size_t in : ins) {
     for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{256}, in}) {
       if (group != in && group > in) continue;
       for (std::size_t block : {std::size_t{0}, std::size_t{32}}) {
         const std::size_t out = 5 + pick % 3;
-        const std::size_t batch = batches[pick % 6];
+        const std::size_t batch = batches[pick % 10];
         const std::size_t row_begin = pick % 2;
         const std::size_t row_end = out - (pick / 2) % 2;
         ++pick;
