@@ -113,12 +113,10 @@ std::vector<Isa> families() {
   return isas;
 }
 
-detail::MatmulKernel direct_kernel(Isa isa, bool binary) {
+template <class Format>
+detail::MatmulKernel direct_kernel(Isa isa) {
   namespace neon = detail::neon;
-  if (isa == Isa::neon_dotprod) {
-    return binary ? &neon::grouped_matmul_dotprod<bitlinear::Binary> : &neon::grouped_matmul_dotprod<bitlinear::Ternary>;
-  }
-  return binary ? &neon::grouped_matmul_neon<bitlinear::Binary> : &neon::grouped_matmul_neon<bitlinear::Ternary>;
+  return isa == Isa::neon_dotprod ? &neon::grouped_matmul_dotprod<Format> : &neon::grouped_matmul_neon<Format>;
 }
 
 detail::WeightFormat grouped_format_of(bool ternary_2bit, bool binary) {
@@ -139,7 +137,7 @@ std::string describe(const Case& c) {
          std::to_string(c.group_rows);
 }
 
-// Runs every runnable NEON family (direct kernels and grid slots; compact: grid slot only) on one case and
+// Runs every runnable NEON family (direct kernels and grid slots) on one case and
 // compares with the scalar reference, including the sentinel outside the row range and the stride gap.
 template <class Format>
 void expect_grouped_matches(const Case& c, std::uint32_t seed) {
@@ -166,9 +164,8 @@ void expect_grouped_matches(const Case& c, std::uint32_t seed) {
 
   for (Isa isa : families()) {
     for (Slot slot : {Slot::direct, Slot::table}) {
-      if (slot == Slot::direct && !ternary_2bit && !binary) continue;  // compact: through the grid only
       const detail::MatmulKernel kernel = slot == Slot::direct
-                                              ? direct_kernel(isa, binary)
+                                              ? direct_kernel<Format>(isa)
                                               : detail::kernel_table(isa)[grouped_format_of(ternary_2bit, binary)].matmul;
       bitlinear_test::Misaligned<float> y(c.batch * y_stride, 4 * (1 + c.out % 3));
       for (std::size_t i = 0; i < c.batch * y_stride; ++i) y.data()[i] = sentinel;
@@ -216,7 +213,7 @@ TEST_F(NeonFamiliesGrouped, EveryFamilyIsInTheGrid) {
     const auto& table = detail::kernel_table(isa);
     EXPECT_TRUE(table[detail::WeightFormat::ternary_grouped].native) << bitlinear::isa_name(isa);
     EXPECT_TRUE(table[detail::WeightFormat::binary_grouped].native) << bitlinear::isa_name(isa);
-    EXPECT_FALSE(table[detail::WeightFormat::ternary_compact_grouped].native) << bitlinear::isa_name(isa);
+    EXPECT_TRUE(table[detail::WeightFormat::ternary_compact_grouped].native) << bitlinear::isa_name(isa);
     EXPECT_EQ(table[detail::WeightFormat::ternary_grouped].gemm_min_batch, detail::neon::grouped_gemm_min_batch);
   }
 }
@@ -224,12 +221,13 @@ TEST_F(NeonFamiliesGrouped, EveryFamilyIsInTheGrid) {
 TEST_F(NeonFamiliesGrouped, TernaryShapesGroupSizesAndTails) { sweep_shapes<bitlinear::Ternary>(100); }
 TEST_F(NeonFamiliesGrouped, BinaryShapesGroupSizesAndTails) { sweep_shapes<bitlinear::Binary>(200); }
 
-TEST_F(NeonFamiliesGrouped, CompactThroughTheGrid) {
+TEST_F(NeonFamiliesGrouped, CompactShapesGroupSizesAndTails) {
   std::uint32_t seed = 300;
-  for (std::size_t in : {std::size_t{3}, std::size_t{320}, std::size_t{1000}, std::size_t{1024}}) {
-    for (std::size_t group : {std::size_t{64}, std::size_t{256}, in}) {
+  for (std::size_t in : {std::size_t{3}, std::size_t{63}, std::size_t{320}, std::size_t{1000}, std::size_t{1024},
+                         std::size_t{1999}, std::size_t{4100}}) {
+    for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{256}, in}) {
       if (group > in && group != in) continue;
-      for (std::size_t batch : {std::size_t{1}, std::size_t{6}}) {
+      for (std::size_t batch : {std::size_t{1}, std::size_t{2}, std::size_t{6}, std::size_t{37}}) {
         expect_grouped_matches<bitlinear::TernaryCompact>({5, in, group, 32, batch, 0, 5}, ++seed);
         expect_grouped_matches<bitlinear::TernaryCompact>({5, in, group, 0, batch, 1, 4}, ++seed);
         if (HasFatalFailure()) return;
@@ -281,7 +279,7 @@ TEST_F(NeonFamiliesGrouped, ExtremeActivations) {
     std::vector<float> y_ref(batch * 2), y(batch * 2);
     detail::ref::grouped_matmul<bitlinear::Ternary>(w, acts.view, 0, 2, e, y_ref.data(), 2);
     for (Isa isa : families()) {
-      direct_kernel(isa, false)(w, acts.view, 0, 2, e, y.data(), 2);
+      direct_kernel<bitlinear::Ternary>(isa)(w, acts.view, 0, 2, e, y.data(), 2);
       for (std::size_t i = 0; i < y.size(); ++i) {
         EXPECT_TRUE(bitlinear_test::same_bits(y[i], y_ref[i])) << bitlinear::isa_name(isa) << " " << i;
       }

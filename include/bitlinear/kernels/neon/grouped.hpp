@@ -42,8 +42,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../../format.hpp"
+#include "../../format_compact.hpp"
 #include "../interface.hpp"
 #include "../ref/grouped.hpp"
 #include "gemm.hpp"
@@ -356,12 +358,54 @@ inline void panel_to_codes(std::int8_t (*panel)[gemm_chunk], std::size_t rows, s
   }
 }
 
+// Compact rows (format_compact.hpp) to signed codes: blocks [block0, block0 + blocks) of rows j0.., 320 weights
+// per block (compact field i of block b holds the weights 320 b + 64 i ..: whole 64-weight fields, so the panel
+// has the same lane structure), decoded with the compact GEMV's TBL decoder (decode_compact_slice, gemv.hpp).
+inline void unpack_compact_codes(const PackedWeightsView& w, std::size_t j0, std::size_t rows, std::size_t block0,
+                                 std::size_t blocks, std::int8_t (*panel)[gemm_chunk]) noexcept {
+  const CompactNeonTables tables = load_compact_neon_tables();
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::uint8_t* row = w.row(j0 + r);
+    const std::size_t step = w.block_step(j0 + r);
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::uint8_t* block = row + (block0 + b) * step;
+      std::int8_t* dst = panel[r] + b * TernaryCompact::weights_per_block;
+      for (std::size_t s = 0; s < slices_per_block; ++s) {
+        uint8x16_t f[5];
+        decode_compact_slice(vld1q_u8(block + 16 * s), tables, f);
+        for (std::size_t i = 0; i < 5; ++i) {
+          vst1q_s8(dst + 64 * i + 16 * s, vsubq_s8(vreinterpretq_s8_u8(f[i]), vdupq_n_s8(1)));
+        }
+      }
+    }
+  }
+}
+
+// Weights per unpacked chunk: whole blocks of the format, and whole 64-weight fields.
+template <class Format>
+inline constexpr std::size_t grouped_chunk = std::is_same<Format, TernaryCompact>::value ? 6 * 320 : gemm_chunk;
+
+// The panel of rows j0.. (rows <= gemm_rows), weights [k0, k0 + len) of the padded rows, as signed codes.
+template <class Format>
+inline void unpack_grouped_panel(const PackedWeightsView& w, std::size_t j0, std::size_t rows, std::size_t k0,
+                                 std::size_t len, std::size_t distance, std::int8_t (*panel)[gemm_chunk]) noexcept {
+  constexpr std::size_t per_block = Format::weights_per_block;
+  if constexpr (std::is_same<Format, TernaryCompact>::value) {
+    (void)distance;
+    unpack_compact_codes(w, j0, rows, k0 / per_block, len / per_block, panel);
+  } else {
+    unpack_panel<Format>(w, j0, rows, k0 / per_block, len / per_block, distance, panel);
+    panel_to_codes<Format>(panel, rows, len);
+  }
+}
+
 template <class Format, bool DOTPROD>
 BITLINEAR_NEON_ALWAYS_INLINE void grouped_gemm(const PackedWeightsView& w, const ActivationsView& a,
                                                std::size_t row_begin, std::size_t row_end, const GroupedShape& shape,
                                                const Epilogue& e, float* y, std::size_t y_stride) noexcept {
   alignas(16) std::int8_t panel[gemm_rows][gemm_chunk];
   SavedLanes saved[grouped_token_block][gemm_rows];
+  constexpr std::size_t chunk = grouped_chunk<Format>;
   const std::size_t padded_k = w.row_bytes / packed_block_bytes * Format::weights_per_block;
   const std::size_t distance = prefetch_distance(w);
   for (std::size_t j0 = row_begin; j0 < row_end;) {
@@ -370,13 +414,11 @@ BITLINEAR_NEON_ALWAYS_INLINE void grouped_gemm(const PackedWeightsView& w, const
     for (std::size_t t0 = 0; t0 < a.batch; t0 += grouped_token_block) {
       const std::size_t tokens = a.batch - t0 < grouped_token_block ? a.batch - t0 : grouped_token_block;
       std::memset(saved, 0, tokens * sizeof(saved[0]));  // +0 in every float and int lane
-      for (std::size_t k0 = 0; k0 < padded_k && k0 / 64 < shape.fields; k0 += gemm_chunk) {
-        const std::size_t len = padded_k - k0 < gemm_chunk ? padded_k - k0 : gemm_chunk;
+      for (std::size_t k0 = 0; k0 < padded_k && k0 / 64 < shape.fields; k0 += chunk) {
+        const std::size_t len = padded_k - k0 < chunk ? padded_k - k0 : chunk;
         const std::size_t f_begin = k0 / 64;
         const std::size_t f_end = (k0 + len) / 64 < shape.fields ? (k0 + len) / 64 : shape.fields;
-        unpack_panel<Format>(w, j0, rows, k0 / Format::weights_per_block, len / Format::weights_per_block, distance,
-                             panel);
-        panel_to_codes<Format>(panel, rows, (f_end - f_begin) * 64);
+        unpack_grouped_panel<Format>(w, j0, rows, k0, len, distance, panel);
         for (std::size_t t = 0; t < tokens; ++t) {
           const std::int8_t* q = a.q + (t0 + t) * a.stride;
           std::size_t r = 0;
@@ -408,32 +450,38 @@ BITLINEAR_NEON_ALWAYS_INLINE void grouped_gemm(const PackedWeightsView& w, const
   }
 }
 
-// The MatmulKernels (interface.hpp) of the two families.
-template <class Format>
-inline void grouped_matmul_neon(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                                std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+// The MatmulKernel (interface.hpp) of either family: unsupported shapes run the reference; 2-bit and 1-bit
+// weights take the GEMV below grouped_gemm_min_batch; compact weights always take the panel path (their codes
+// are decoded into the panel once per call, whatever the batch).
+template <class Format, bool DOTPROD>
+BITLINEAR_NEON_ALWAYS_INLINE void grouped_matmul(const PackedWeightsView& w, const ActivationsView& a,
+                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
+                                                 float* y, std::size_t y_stride) {
   const GroupedShape shape = grouped_shape(w.in_features, a, e);
   if (!shape.supported) {
     ref::grouped_matmul<Format>(w, a, row_begin, row_end, e, y, y_stride);
-  } else if (a.batch < grouped_gemm_min_batch) {
-    grouped_gemv<Format, false>(w, a, row_begin, row_end, shape, e, y, y_stride);
-  } else {
-    grouped_gemm<Format, false>(w, a, row_begin, row_end, shape, e, y, y_stride);
+    return;
   }
+  if constexpr (!std::is_same<Format, TernaryCompact>::value) {
+    if (a.batch < grouped_gemm_min_batch) {
+      grouped_gemv<Format, DOTPROD>(w, a, row_begin, row_end, shape, e, y, y_stride);
+      return;
+    }
+  }
+  grouped_gemm<Format, DOTPROD>(w, a, row_begin, row_end, shape, e, y, y_stride);
+}
+
+template <class Format>
+inline void grouped_matmul_neon(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  grouped_matmul<Format, false>(w, a, row_begin, row_end, e, y, y_stride);
 }
 
 template <class Format>
 BITLINEAR_NEON_DOTPROD_TARGET inline void grouped_matmul_dotprod(const PackedWeightsView& w, const ActivationsView& a,
                                                                  std::size_t row_begin, std::size_t row_end,
                                                                  const Epilogue& e, float* y, std::size_t y_stride) {
-  const GroupedShape shape = grouped_shape(w.in_features, a, e);
-  if (!shape.supported) {
-    ref::grouped_matmul<Format>(w, a, row_begin, row_end, e, y, y_stride);
-  } else if (a.batch < grouped_gemm_min_batch) {
-    grouped_gemv<Format, true>(w, a, row_begin, row_end, shape, e, y, y_stride);
-  } else {
-    grouped_gemm<Format, true>(w, a, row_begin, row_end, shape, e, y, y_stride);
-  }
+  grouped_matmul<Format, true>(w, a, row_begin, row_end, e, y, y_stride);
 }
 
 }  // namespace detail::neon
