@@ -1,14 +1,15 @@
-// bitlinear internal: the aarch64 kernels of the grouped formats (2-bit and 1-bit codes with one float scale per
-// group of weights), both families: a GEMV for small batches and a GEMM for prefill.
+// bitlinear internal: the aarch64 kernels of the grouped formats (2-bit, 1-bit and compact codes with one float
+// scale per group of weights), both families: a GEMV for small batches and a GEMM for prefill.
 #pragma once
 #include "../../detail/internal_only.hpp"
 
 // The pinned order (interface.hpp, "Grouped formats"; ref/grouped.hpp is the oracle) maps onto NEON registers as
 // follows. A row is a run of 64-weight fields (ternary: field i of a 64-byte block, i = 0..3, bits 2i..2i+1 of
-// every byte; binary: bit i, i = 0..7). Slice s (bytes 16 s .. 16 s + 15 of the block) of a field holds the
+// every byte; binary: bit i, i = 0..7; compact: field i of a 320-weight block, i = 0..4). Slice s (bytes 16 s .. 16 s + 15 of the block) of a field holds the
 // weights 64 f + 16 s .. + 15, i.e. the lanes 4 s .. 4 s + 3, so the 16 lanes are four int32x4 registers
 // part0..part3 (slice s -> part_s) and four float32x4 registers acc0..acc3 in the same order:
-//   codes:  signed bytes code in {-1, 0, 1, 2} (ternary, field - 1: field value 3 is +2) or {-1, +1} (binary)
+//   codes:  signed bytes code in {-1, 0, 1, 2} (ternary, field - 1: field value 3 is +2), {-1, +1} (binary) or
+//           {-1, 0, 1} (compact)
 //   p_l:    neon_dotprod: SDOT sums the 4 consecutive byte products of one int32 lane, exactly lane l;
 //           neon: SMULL/SMULL2 (int16 products, |code q| <= 256), ADDP (adjacent pairs, <= 512 in int16) and
 //           SADALP (adjacent pairs of pairs into the int32 lane): the same 4-byte sums (lane_dot below)
@@ -30,10 +31,11 @@
 //
 // GEMV (batch < grouped_gemm_min_batch): rows in pairs, every token of the batch against the pair before the next
 // pair (the pair's bytes stay in L1), codes decoded from the packed bytes per slice (ternary: USHL, AND, SUB;
-// binary: CMTST (negbit, gemv.hpp), BSL). Two rows keep 16 lane registers and 16 accumulators live in the 32
-// vector registers; each activation load serves both rows.
-// GEMM: panels of gemm_rows rows unpacked once per gemm_chunk weights (unpack_panel, gemm.hpp) and turned into
-// signed codes in place, then every token of a block of grouped_token_block tokens runs the same field loop on
+// binary: CMTST (negbit, gemv.hpp), BSL). A pair keeps 16 vector registers of state (8 int32 partials, 8 float
+// accumulators; four rows would take all 32), and each activation load serves both rows.
+// GEMM (and compact weights at every batch): panels of gemm_rows rows unpacked once per chunk (2-bit and 1-bit:
+// gemm_chunk weights, unpack_panel of gemm.hpp, then turned into signed codes in place; compact: six blocks,
+// decoded by the compact GEMV's TBL decoder), then every token of a block of grouped_token_block tokens runs the same field loop on
 // the panel's rows, two at a time. A segment may outlive a chunk (S > gemm_chunk), so the lanes of each (token,
 // row) are saved between chunks (stack: grouped_token_block x gemm_rows x 128 bytes).
 #include "../../config.hpp"
