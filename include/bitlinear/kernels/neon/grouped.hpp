@@ -32,7 +32,8 @@
 // GEMV (batch < grouped_gemm_min_batch): rows in pairs, every token of the batch against the pair before the next
 // pair (the pair's bytes stay in L1), codes decoded from the packed bytes per slice (ternary: USHL, AND, SUB;
 // binary: CMTST (negbit, gemv.hpp), BSL). A pair keeps 16 vector registers of state (8 int32 partials, 8 float
-// accumulators; four rows would take all 32), and each activation load serves both rows.
+// accumulators; four rows would take all 32), and each activation load serves both rows. Each row's blocks are
+// prefetched as in the per-tensor GEMV (prefetch_distance, target.hpp).
 // GEMM (and compact weights at every batch): panels of gemm_rows rows unpacked once per chunk (2-bit and 1-bit:
 // gemm_chunk weights, unpack_panel of gemm.hpp, then turned into signed codes in place; compact: six blocks,
 // decoded by the compact GEMV's TBL decoder), then every token of a block of grouped_token_block tokens runs the same field loop on
@@ -208,11 +209,21 @@ struct PackedCodes {
   const std::uint8_t* row[ROWS];
   std::size_t step[ROWS];
 
+  std::size_t prefetch_offset;  // prefetch_within (target.hpp) of the farthest block these rows read
+
   PackedCodes(const PackedWeightsView& w, std::size_t j) noexcept {
     for (int r = 0; r < ROWS; ++r) {
       row[r] = w.row(j + static_cast<std::size_t>(r));
       step[r] = w.block_step(j + static_cast<std::size_t>(r));
     }
+    const std::size_t blocks = w.row_bytes / packed_block_bytes;
+    prefetch_offset = prefetch_within(w, row[ROWS - 1] + (blocks - 1) * step[ROWS - 1], prefetch_distance(w));
+  }
+  // At the first field of a block: one PRFM per row, prefetch_offset beyond the block (the same block of rows
+  // further on in the canonical layout: prefetch_distance).
+  BITLINEAR_NEON_ALWAYS_INLINE void enter_field(std::size_t f) const noexcept {
+    if (f % fields_per_block != 0) return;
+    for (int r = 0; r < ROWS; ++r) prefetch(row[r] + f / fields_per_block * step[r] + prefetch_offset);
   }
   BITLINEAR_NEON_ALWAYS_INLINE int8x16_t slice(int r, std::size_t f, std::size_t s) const noexcept {
     return packed_code_slice<Format>(row[r] + f / fields_per_block * step[r],
@@ -226,6 +237,7 @@ struct PanelCodes {
   const std::int8_t* row[ROWS];
   std::size_t first;
 
+  BITLINEAR_NEON_ALWAYS_INLINE void enter_field(std::size_t) const noexcept {}
   BITLINEAR_NEON_ALWAYS_INLINE int8x16_t slice(int r, std::size_t f, std::size_t s) const noexcept {
     return vld1q_s8(row[r] + 64 * (f - first) + 16 * s);
   }
@@ -266,6 +278,7 @@ BITLINEAR_NEON_ALWAYS_INLINE void grouped_fields(const Codes& codes, const std::
     SegmentCursor cursor(shape, 2 * f_begin);
     for (std::size_t f = f_begin; f < f_end; ++f) {
       const std::int8_t* qf = q + 64 * f;
+      codes.enter_field(f);
       dot_low<DOTPROD, ROWS>(codes, qf, f, l0, l1);
       flush_low(l0, scales.at(0, cursor));
       if constexpr (ROWS > 1) flush_low(l1, scales.at(1, cursor));
@@ -283,6 +296,7 @@ BITLINEAR_NEON_ALWAYS_INLINE void grouped_fields(const Codes& codes, const std::
   std::size_t position = f_begin % shape.fields_per_segment;  // fields of the open segment already summed
   for (std::size_t f = f_begin; f < f_end; ++f) {
     const std::int8_t* qf = q + 64 * f;
+    codes.enter_field(f);
     dot_low<DOTPROD, ROWS>(codes, qf, f, l0, l1);
     dot_high<DOTPROD, ROWS>(codes, qf, f, l0, l1);
     if (++position == shape.fields_per_segment || f + 1 == shape.fields) {
