@@ -237,7 +237,8 @@ TEST_F(NeonFamiliesGrouped, CompactShapesGroupSizesAndTails) {
 }
 
 // Batches on both sides of grouped_gemm_min_batch and past the GEMM's token block; a row long enough that a
-// per-row segment outlives the GEMM's chunk; NaN rows; rows in an interleaved layout.
+// per-row segment outlives the GEMM's chunk; NaN rows; every execution layout of the tests (the grouped formats
+// are stored canonical, but the kernels read any layout, as the reference does).
 TEST_F(NeonFamiliesGrouped, LargeBatchesLongRowsNanRowsAndLayouts) {
   const std::size_t min_batch = detail::neon::grouped_gemm_min_batch;
   std::uint32_t seed = 400;
@@ -250,8 +251,10 @@ TEST_F(NeonFamiliesGrouped, LargeBatchesLongRowsNanRowsAndLayouts) {
     expect_grouped_matches<bitlinear::Ternary>({3, 5000, 5000, 0, batch, 0, 3}, ++seed);
     expect_grouped_matches<bitlinear::Binary>({3, 5000, 5000, 0, batch, 0, 3}, ++seed);
     expect_grouped_matches<bitlinear::Ternary>({3, 5000, 5000, 32, batch, 0, 3}, ++seed);
-    expect_grouped_matches<bitlinear::Ternary>({9, 768, 256, 0, batch, 2, 9, 4}, ++seed);
-    expect_grouped_matches<bitlinear::Binary>({9, 768, 64, 32, batch, 1, 8, 4}, ++seed);
+    for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
+      expect_grouped_matches<bitlinear::Ternary>({9, 768, 256, 0, batch, 2, 9, group_rows}, ++seed);
+      expect_grouped_matches<bitlinear::Binary>({9, 768, 64, 32, batch, 1, 8, group_rows}, ++seed);
+    }
     if (HasFatalFailure()) return;
   }
 }
