@@ -243,7 +243,8 @@ struct PanelCodes {
   }
 };
 
-// Slices s0, s0 + 1 of field f of ROWS rows into their part registers.
+// Slices 0 and 1 (dot_low: lanes 0-7) or 2 and 3 (dot_high: lanes 8-15) of field f of ROWS rows, into their
+// part registers; each activation vector serves every row.
 template <bool DOTPROD, int ROWS, class Codes>
 BITLINEAR_NEON_ALWAYS_INLINE void dot_low(const Codes& codes, const std::int8_t* qf, std::size_t f, GroupedLanes& l0,
                                           GroupedLanes& l1) noexcept {
