@@ -18,6 +18,7 @@
 #include "target.hpp"
 #include "gemv.hpp"
 #include "gemm.hpp"
+#include "grouped.hpp"
 #include "quantize.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -116,6 +117,14 @@ struct FamilyRow {
   static constexpr std::size_t layout_rows = layout_group_rows;
   static constexpr std::size_t gemm_min_batch = neon::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = neon::compact_gemm_min_batch;
+  // Grouped formats (grouped.hpp), canonical layout; compact grouped decodes its codes into the GEMM's panel
+  // with the compact GEMV's TBL decoder, at every batch size.
+  static constexpr MatmulKernel ternary_grouped =
+      DOTPROD ? &grouped_matmul_dotprod<Ternary> : &grouped_matmul_neon<Ternary>;
+  static constexpr MatmulKernel binary_grouped = DOTPROD ? &grouped_matmul_dotprod<Binary> : &grouped_matmul_neon<Binary>;
+  static constexpr MatmulKernel ternary_compact_grouped =
+      DOTPROD ? &grouped_matmul_dotprod<TernaryCompact> : &grouped_matmul_neon<TernaryCompact>;
+  static constexpr std::size_t grouped_gemm_min_batch = neon::grouped_gemm_min_batch;
 };
 using Row = FamilyRow<false>;
 using DotprodRow = FamilyRow<true>;
