@@ -106,7 +106,9 @@ struct Writer {
     for (std::size_t i = 0; i < tensors.size(); ++i) {
       const std::size_t end = data_start + static_cast<std::size_t>(offsets[i]) + tensors[i].data.size();
       if (b.size() < end) b.resize(end, 0);
-      std::memcpy(b.data() + data_start + offsets[i], tensors[i].data.data(), tensors[i].data.size());
+      if (!tensors[i].data.empty()) {
+        std::memcpy(b.data() + data_start + offsets[i], tensors[i].data.data(), tensors[i].data.size());
+      }
     }
     return b;
   }
