@@ -635,3 +635,47 @@ TEST(GgufI2S, LoadsAWholeModelWithNamesConfigAndViews) {
 }
 
 }  // namespace
+
+namespace {
+
+// Files written by bitnet.cpp's own converter function and gguf-py writer (tests/data/README.md).
+#ifdef BITLINEAR_TEST_DATA_DIR
+TEST(GgufFixture, BitnetCppConverterFileMatchesTheHfImport) {
+  const std::string dir = BITLINEAR_TEST_DATA_DIR;
+  const auto gguf = bitlinear::GgufFile::open(dir + "/tiny_i2s.gguf");
+  const auto hf = bitlinear::SafetensorsFile::open(dir + "/tiny_i2s_hf.safetensors");
+  const auto model = bitlinear::load_gguf_bitnet_layers(gguf.view());
+  EXPECT_EQ(gguf.view().version(), 3u);
+  EXPECT_EQ(model.config.architecture, "bitnet-b1.58");
+  EXPECT_EQ(model.config.name, "bitlinear-tiny-i2s");
+  EXPECT_EQ(model.config.file_type, 40u);
+  EXPECT_EQ(model.config.block_count, 1u);
+  EXPECT_EQ(model.config.embedding_length, 128u);
+  EXPECT_EQ(model.config.feed_forward_length, 256u);
+  EXPECT_EQ(model.config.head_count, 2u);
+  EXPECT_EQ(model.config.head_count_kv, 1u);
+  EXPECT_EQ(model.config.rope_dimension_count, 64u);
+  EXPECT_EQ(model.config.vocab_size, 16u);
+  EXPECT_EQ(model.config.rope_freq_base, 500000.0f);
+  EXPECT_EQ(model.config.rms_norm_eps, 1e-5f);
+  ASSERT_EQ(model.layers.size(), 7u);
+  for (const bitlinear::GgufLayer& l : model.layers) {
+    SCOPED_TRACE(l.gguf_name);
+    const auto reference = bitlinear::ternary_from_hf_checkpoint(hf.view(), l.hf_name, bitlinear::HfScaleConvention::multiply);
+    EXPECT_EQ(l.layer.unpacked_weights(), reference.unpacked_weights());
+    EXPECT_TRUE(bitlinear_test::same_bits(l.layer.weight_scale(), reference.weight_scale()));
+    const auto x = bitlinear_test::random_floats(5 * l.layer.in_features(), 3);
+    std::vector<float> ya(5 * l.layer.out_features()), yb(ya.size());
+    l.layer.forward(x.data(), 5, ya.data());
+    reference.forward(x.data(), 5, yb.data());
+    for (std::size_t i = 0; i < ya.size(); ++i) ASSERT_TRUE(bitlinear_test::same_bits(ya[i], yb[i])) << i;
+  }
+  const auto emb = bitlinear::gguf_to_float(model.tensor("token_embd.weight"));
+  EXPECT_EQ(emb, bitlinear::safetensors_to_float(hf.view().at("model.embed_tokens.weight")));
+  EXPECT_EQ(model.tensor("token_embd.weight").ne[0], 128u);
+  EXPECT_EQ(model.tensor("token_embd.weight").ne[1], 16u);
+  EXPECT_EQ(bitlinear::gguf_to_float(model.tensor("output_norm.weight")).size(), 128u);
+}
+#endif
+
+}  // namespace
