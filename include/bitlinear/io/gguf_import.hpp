@@ -66,24 +66,29 @@ inline constexpr std::size_t i2s_block = 128;  // weights per I2_S block (x86 la
 // from A[g] and B[g], at the shifts of k = h and k = 2 + h. Returns nonzero if a source byte holds a field 3.
 inline unsigned i2s_canonical_row(const std::uint8_t* packed, std::size_t in, std::size_t r, std::uint8_t* row) noexcept {
   const std::uint8_t* src = packed + r * (in / 4);
-  const std::size_t src_bytes = in / 4;
+  const std::size_t pairs = in / (2 * i2s_block);  // canonical blocks made of two I2_S blocks
   unsigned bad = 0;
-  for (std::size_t i = 0; i < src_bytes; ++i) bad |= static_cast<unsigned>(src[i] & (src[i] >> 1) & 0x55u);
-  const std::size_t blocks = Ternary::packed_row_bytes(in) / packed_block_bytes;
-  for (std::size_t b = 0; b < blocks; ++b) {
+  for (std::size_t b = 0; b < pairs; ++b) {
     const std::uint8_t* a = src + b * 64;
-    const bool has_b = (b * 2 + 1) * i2s_block < in;
-    const std::uint8_t* bb = has_b ? a + 32 : nullptr;
+    const std::uint8_t* c = a + 32;
     std::uint8_t* out = row + b * packed_block_bytes;
-    for (unsigned h = 0; h < 2; ++h) {
-      const unsigned hi = 6 - 2 * h, lo = 2 - 2 * h;  // shifts of k = h and k = 2 + h
-      for (std::size_t g = 0; g < 32; ++g) {
-        const unsigned x = a[g];
-        const unsigned y = has_b ? bb[g] : 0x55u;  // missing second block: zero codes
-        const unsigned m0 = (x >> hi) & 3u, m1 = (x >> lo) & 3u;
-        const unsigned m2 = has_b ? (y >> hi) & 3u : 1u, m3 = has_b ? (y >> lo) & 3u : 1u;
-        out[h * 32 + g] = static_cast<std::uint8_t>(m0 | m1 << 2 | m2 << 4 | m3 << 6);
-      }
+    for (std::size_t g = 0; g < 32; ++g) {  // branch-free: the compiler vectorizes both loops
+      const unsigned x = a[g], y = c[g];
+      bad |= x & (x >> 1) & 0x55u;
+      bad |= y & (y >> 1) & 0x55u;
+      // h = 0: k = 0 (bits 6-7) and k = 2 (bits 2-3); h = 1: k = 1 (bits 4-5) and k = 3 (bits 0-1).
+      out[g] = static_cast<std::uint8_t>(((x >> 6) & 3u) | ((x >> 2) & 3u) << 2 | ((y >> 6) & 3u) << 4 | ((y >> 2) & 3u) << 6);
+      out[32 + g] = static_cast<std::uint8_t>(((x >> 4) & 3u) | (x & 3u) << 2 | ((y >> 4) & 3u) << 4 | (y & 3u) << 6);
+    }
+  }
+  if (in % (2 * i2s_block) != 0) {  // a last lone I2_S block: its second half of the canonical block is zero codes
+    const std::uint8_t* a = src + pairs * 64;
+    std::uint8_t* out = row + pairs * packed_block_bytes;
+    for (std::size_t g = 0; g < 32; ++g) {
+      const unsigned x = a[g];
+      bad |= x & (x >> 1) & 0x55u;
+      out[g] = static_cast<std::uint8_t>(((x >> 6) & 3u) | ((x >> 2) & 3u) << 2 | 0x50u);
+      out[32 + g] = static_cast<std::uint8_t>(((x >> 4) & 3u) | (x & 3u) << 2 | 0x50u);
     }
   }
   return bad;
