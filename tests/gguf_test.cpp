@@ -576,9 +576,17 @@ TEST(GgufI2S, LoadsAWholeModelWithNamesConfigAndViews) {
   const Bytes bytes = w.build();
   const TempFile f(bytes);
   const auto file = bitlinear::GgufFile::open(f.path);
-  const auto model = bitlinear::load_gguf_bitnet_layers(file.view());
+  const auto model = bitlinear::load_gguf_bitnet_layers(file);  // releases each imported tensor's pages
   EXPECT_EQ(model.config.architecture, "bitnet-b1.58");
   EXPECT_EQ(model.config.name, "tiny");
+  // Released pages stay readable (read again from the file), and the same as the file's bytes.
+  for (const bitlinear::GgufTensor& t : file.view().tensors()) {
+    const std::uint8_t* expected = bytes.data() + file.view().data_offset() + t.offset;
+    EXPECT_EQ(std::memcmp(t.data, expected, static_cast<std::size_t>(t.size_bytes)), 0) << t.name;
+  }
+  const auto again = bitlinear::load_gguf_bitnet_layers(file.view());
+  ASSERT_EQ(again.layers.size(), 14u);
+  EXPECT_EQ(again.layers[13].layer.unpacked_weights(), model.layers[13].layer.unpacked_weights());
   EXPECT_EQ(model.config.block_count, 2u);
   EXPECT_EQ(model.config.embedding_length, 256u);
   EXPECT_EQ(model.config.feed_forward_length, 384u);
@@ -644,7 +652,7 @@ TEST(GgufFixture, BitnetCppConverterFileMatchesTheHfImport) {
   const std::string dir = BITLINEAR_TEST_DATA_DIR;
   const auto gguf = bitlinear::GgufFile::open(dir + "/tiny_i2s.gguf");
   const auto hf = bitlinear::SafetensorsFile::open(dir + "/tiny_i2s_hf.safetensors");
-  const auto model = bitlinear::load_gguf_bitnet_layers(gguf.view());
+  const auto model = bitlinear::load_gguf_bitnet_layers(gguf);
   EXPECT_EQ(gguf.view().version(), 3u);
   EXPECT_EQ(model.config.architecture, "bitnet-b1.58");
   EXPECT_EQ(model.config.name, "bitlinear-tiny-i2s");

@@ -798,6 +798,28 @@ class GgufFile {
 
   const GgufView& view() const noexcept { return view_; }
   bool is_mapped() const noexcept { return mapping_.is_mapped(); }
+
+  // Drops this process's resident pages that lie wholly inside tensor t's bytes (a mapped file only; POSIX
+  // madvise MADV_DONTNEED on the private read-only mapping). The bytes stay valid: touching them again reads
+  // them from the file. Loaders call it once a tensor is imported, so that the peak memory of a load is the
+  // layers plus about one tensor, not the layers plus the whole file. No effect where it cannot apply.
+  void release(const GgufTensor& t) const noexcept {
+#if BITLINEAR_HAVE_FILE_MAPPING && !defined(_WIN32) && defined(MADV_DONTNEED)
+    if (!mapping_.is_mapped() || t.size_bytes == 0 || t.data < mapping_.data() ||
+        t.size_bytes > static_cast<std::uint64_t>(mapping_.data() + mapping_.size() - t.data)) {
+      return;
+    }
+    const long page_size = ::sysconf(_SC_PAGESIZE);
+    if (page_size <= 0) return;
+    const auto page = static_cast<std::uintptr_t>(page_size);
+    const auto begin = reinterpret_cast<std::uintptr_t>(t.data);
+    const std::uintptr_t first = (begin + page - 1) / page * page;
+    const std::uintptr_t last = (begin + static_cast<std::uintptr_t>(t.size_bytes)) / page * page;
+    if (first < last) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+#else
+    (void)t;
+#endif
+  }
   std::size_t resident_bytes() const { return mapping_.resident_bytes(); }
 
   GgufFile(GgufFile&&) noexcept = default;

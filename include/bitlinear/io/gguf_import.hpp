@@ -2,7 +2,7 @@
 // microsoft/bitnet-b1.58-2B-4T-gguf file), and load a whole BitNet GGUF model.
 //
 //   auto file = bitlinear::GgufFile::open("ggml-model-i2_s.gguf");        // maps the file, O(header)
-//   auto model = bitlinear::load_gguf_bitnet_layers(file.view());          // every I2_S projection
+//   auto model = bitlinear::load_gguf_bitnet_layers(file);                 // every I2_S projection
 //   const bitlinear::TernaryLinear& q = model.layer("blk.0.attn_q.weight");  // or "model.layers.0.self_attn.q_proj"
 //   const bitlinear::GgufTensor& norm = model.tensor("output_norm.weight");   // a view into the mapping
 //
@@ -355,7 +355,10 @@ struct GgufBitNetModel {
 // another type, so the file cannot be told apart); one of the seven projections of a block below
 // <arch>.block_count is missing or not I2_S; the layers need more than options.max_total_bytes; or a layer
 // import fails (ternary_from_gguf_i2s, naming the tensor).
-inline GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufLoadOptions& options = {}) {
+namespace detail {
+
+template <class AfterLayer>
+GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufLoadOptions& options, AfterLayer&& after_layer) {
   GgufBitNetModel model;
   model.config = gguf_model_config(file);
   for (const GgufTensor& t : file.tensors()) {
@@ -403,9 +406,22 @@ inline GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufL
     std::string hf = gguf_to_hf_name(t.name);
     if (hf.size() > 7 && hf.compare(hf.size() - 7, 7, ".weight") == 0) hf.resize(hf.size() - 7);
     model.layers.push_back({t.name, std::move(hf), ternary_from_gguf_i2s(t, options.import)});
+    after_layer(t);
   }
   model.index();
   return model;
+}
+
+}  // namespace detail
+
+inline GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufLoadOptions& options = {}) {
+  return detail::load_gguf_bitnet_layers(file, options, [](const GgufTensor&) {});
+}
+
+// The same from a GgufFile; a mapped file's pages of each imported tensor are released once its layer is built
+// (GgufFile::release), so the peak resident memory is the layers plus about one tensor.
+inline GgufBitNetModel load_gguf_bitnet_layers(const GgufFile& file, const GgufLoadOptions& options = {}) {
+  return detail::load_gguf_bitnet_layers(file.view(), options, [&](const GgufTensor& t) { file.release(t); });
 }
 
 BITLINEAR_NAMESPACE_END
