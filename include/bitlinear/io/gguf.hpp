@@ -760,7 +760,7 @@ class GgufFile {
   }
 
   // Reads a whole GGUF file from a stream into memory and parses it. With the size known, the buffer is sized
-  // once; otherwise it grows geometrically from 1 MiB as bytes arrive (at most twice what was read).
+  // once; otherwise it grows geometrically as 64 KiB chunks arrive (at most twice what was read).
   static GgufFile read(std::istream& in, std::optional<std::uint64_t> total_size = std::nullopt,
                        const std::string& name = "stream") {
     GgufFile file;
@@ -773,16 +773,13 @@ class GgufFile {
       if (in.bad()) detail::fail_runtime_error("bitlinear: gguf: read error in \"" + name + "\"");
       file.bytes_.resize(static_cast<std::size_t>(in.gcount()));
     } else {
-      for (;;) {
-        const std::size_t old = file.bytes_.size();
-        const std::size_t step = std::max<std::size_t>(std::size_t{1} << 20, old);
-        file.bytes_.resize(old + step);
-        in.read(reinterpret_cast<char*>(file.bytes_.data() + old), static_cast<std::streamsize>(step));
-        if (in.bad()) detail::fail_runtime_error("bitlinear: gguf: read error in \"" + name + "\"");
+      // Appended chunk by chunk: the vector grows geometrically, never ahead of the bytes that arrived.
+      std::vector<char> chunk(std::size_t{1} << 16);
+      while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())), in.gcount() > 0) {
         const auto got = static_cast<std::size_t>(in.gcount());
-        file.bytes_.resize(old + got);
-        if (got < step) break;
+        file.bytes_.insert(file.bytes_.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(got));
       }
+      if (in.bad()) detail::fail_runtime_error("bitlinear: gguf: read error in \"" + name + "\"");
       file.bytes_.shrink_to_fit();
     }
     file.view_ = GgufView::parse(file.bytes_.data(), file.bytes_.size());
