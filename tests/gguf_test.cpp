@@ -497,6 +497,12 @@ TEST(GgufI2S, Type36IsI2SOnlyInBitnetCppFiles) {
       EXPECT_NE(std::string(e.what()).find("cannot be told apart"), std::string::npos) << e.what();
     }
   }
+  {  // a bitnet.cpp file whose type-36 tensor spans upstream's 18 bytes per 32 weights: not I2_S
+    Writer w = bitnet_header();
+    w.tensor("x", {128, 4}, 36, Bytes(128 * 4 / 32 * 18, 0x55));
+    w.tensor("y", {1}, 0, f32_bytes({1}));
+    expect_rejected(w.build(), "more than alignment padding: the file's type 36 cannot be told apart");
+  }
   {  // a bitnet.cpp file whose type-36 tensor is too short for I2_S
     Writer w = bitnet_header();
     w.tensor("x", {128, 4}, 36, Bytes(data.begin(), data.end() - 20));

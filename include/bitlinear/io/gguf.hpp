@@ -22,8 +22,8 @@
 //
 // Tensor types: the byte size of every ggml type with a fixed block layout is known (gguf_type_info). Type ids
 // whose meaning depends on who wrote the file are resolved here: id 36 is I2_S in files of bitnet.cpp
-// (general.architecture "bitnet" or "bitnet-b1.58", or general.file_type 40 = bitnet.cpp's MOSTLY_I2_S) and an
-// unknown type otherwise (upstream ggml gave 36 to a repacked type it no longer writes). A tensor of unknown
+// (general.architecture "bitnet" or "bitnet-b1.58", or general.file_type 40 = bitnet.cpp's MOSTLY_I2_S; its span
+// up to the next tensor must then be its size plus less than the alignment of padding) and an unknown type otherwise (upstream ggml gave 36 to a repacked type it no longer writes). A tensor of unknown
 // type is still listed, with size_known == false and size_bytes the span up to the next tensor's offset (or the
 // end of the data section): a raw view that the caller may use, but whose exact size the file does not state.
 #pragma once
@@ -591,6 +591,14 @@ class GgufParser {
       }
       if (!t.size_known) {
         t.size_bytes = next_offset - t.offset;
+      } else if (t.type == GgufType::i2_s && t.size_bytes <= next_offset - t.offset &&
+                 next_offset - t.offset - t.size_bytes >= h.alignment) {
+        // Writers pad each tensor to the alignment only: a longer span holds another type's bytes (upstream's id
+        // 36 needs 18 bytes per 32 weights, I2_S 8 + a 32-byte tail).
+        detail::throw_bad_gguf(named + ": type 36 read as bitnet.cpp's I2_S needs " + std::to_string(t.size_bytes) +
+                               " bytes, but " + std::to_string(next_offset - t.offset) +
+                               " bytes lie before the next tensor (or the end of the data), more than alignment "
+                               "padding: the file's type 36 cannot be told apart");
       } else if (t.size_bytes > h.data_size - t.offset) {
         detail::throw_bad_gguf(named + " (" + t.type_name() + "): bytes [" + std::to_string(t.offset) + ", " +
                                std::to_string(t.offset) + " + " + std::to_string(t.size_bytes) +
