@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the untrusted-input parsers (saved layers, safetensors + Hugging Face import, config.json and the
-# sharded-checkpoint index, and a structured HF import fuzzer) with libFuzzer + ASan
+# sharded-checkpoint index, a structured HF import fuzzer, and GGUF + I2_S import) with libFuzzer + ASan
 # for a bounded time each, starting from seed corpora generated here. FUZZ_SECONDS overrides the time budget.
 set -euo pipefail
 seconds=${FUZZ_SECONDS:-45}
@@ -25,3 +25,8 @@ run_fuzzer safetensors_fuzzer tests/fuzz/make_safetensors_seeds.py
 # the JSON seeds to the first directory, the import seeds to the second).
 run_fuzzer checkpoint_json_fuzzer tests/fuzz/make_checkpoint_seeds.py
 run_fuzzer hf_import_fuzzer tests/fuzz/make_checkpoint_seeds.py "$out/unused-json-seeds"
+# GGUF reader + I2_S import: its own budget (GGUF_FUZZ_SECONDS, default the same FUZZ_SECONDS value, at most 60 s).
+gguf_seconds=${GGUF_FUZZ_SECONDS:-$seconds}
+if [ "$gguf_seconds" -gt 60 ]; then gguf_seconds=60; fi
+seconds=$gguf_seconds
+run_fuzzer gguf_fuzzer tests/fuzz/make_gguf_seeds.py

@@ -8,6 +8,8 @@
 //   - "works" runs a forward (single- and multithreaded when the pool exists) and exits 0 if it matches scalar.
 // Includes every public header, so that each compiles without exceptions.
 #include <bitlinear/bitlinear.hpp>
+#include <bitlinear/io/gguf.hpp>
+#include <bitlinear/io/gguf_import.hpp>
 #include <bitlinear/io/hf_import.hpp>
 #include <bitlinear/io/safetensors.hpp>
 #include <bitlinear/io/serialize.hpp>
@@ -145,6 +147,13 @@ void run_case(const std::string& name) {
     const unsigned char junk[3] = {1, 2, 3};
     expect(ErrorKind::invalid_argument, "bitlinear: safetensors: truncated: 3 bytes");
     bitlinear::SafetensorsView::parse(junk, sizeof junk);
+  } else if (name == "gguf") {
+    const unsigned char junk[8] = {'G', 'G', 'U', 'X', 3, 0, 0, 0};
+    expect(ErrorKind::invalid_argument, "bitlinear: gguf: magic is not \"GGUF\"");
+    bitlinear::GgufView::parse(junk, sizeof junk);
+  } else if (name == "gguf_file") {
+    expect(ErrorKind::runtime_error, "bitlinear: cannot open \"no/such/file.gguf\"");
+    bitlinear::GgufFile::open("no/such/file.gguf");
   } else if (name == "safetensors_file") {
     expect(ErrorKind::runtime_error, "bitlinear: cannot open \"no/such/file.safetensors\"");
     bitlinear::SafetensorsFile::open("no/such/file.safetensors");

@@ -1,0 +1,87 @@
+// libFuzzer target for the GGUF reader and the I2_S import. Build and run: .ci/steps/40-fuzz.sh. Parsing either
+// throws std::invalid_argument or yields metadata and tensors whose bytes lie inside the input (ASan checks every
+// read below); the stream reader agrees with the in-memory parser; importing an I2_S tensor and loading the
+// model either throw std::invalid_argument or build layers. Anything else is a bug.
+#include <bitlinear/io/gguf.hpp>
+#include <bitlinear/io/gguf_import.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+unsigned touch(const bitlinear::GgufValue& v, int depth) {
+  unsigned sum = static_cast<unsigned>(v.type());
+  if (auto s = v.as_string()) {
+    for (char c : *s) sum += static_cast<unsigned char>(c);
+  } else if (auto a = v.as_array()) {
+    if (depth > bitlinear::GgufParser::max_array_depth) std::abort();
+    for (const bitlinear::GgufValue& e : a->elements()) sum += touch(e, depth + 1);
+  } else if (auto u = v.as_uint()) {
+    sum += static_cast<unsigned>(*u);
+  } else if (auto d = v.as_double()) {
+    sum += *d > 0 ? 1u : 0u;
+  }
+  return sum;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (data == nullptr) return 0;
+  bitlinear::GgufView view;
+  bool parsed = true;
+  try {
+    view = bitlinear::GgufView::parse(data, size);
+  } catch (const std::invalid_argument&) {
+    parsed = false;
+  }
+  for (bool size_known : {true, false}) {
+    std::istringstream in(std::string(reinterpret_cast<const char*>(data), size));
+    try {
+      const auto file = bitlinear::GgufFile::read(in, size_known ? std::optional<std::uint64_t>(size) : std::nullopt);
+      if (!parsed || file.view().tensors().size() != view.tensors().size()) std::abort();
+    } catch (const std::invalid_argument&) {
+      if (parsed) std::abort();
+    }
+  }
+  if (!parsed) return 0;
+  unsigned checksum = 0;
+  for (const bitlinear::GgufKeyValue& kv : view.metadata()) {
+    if (view.find_value(kv.key) == nullptr) std::abort();
+    checksum += touch(kv.value, 0);
+  }
+  const std::uint8_t* data_begin = data + view.data_offset();
+  for (const bitlinear::GgufTensor& t : view.tensors()) {
+    if (view.find(t.name) != &t) std::abort();
+    if (t.size_bytes != 0 && (t.data < data_begin || t.offset + t.size_bytes > view.data_size())) std::abort();
+    for (std::uint64_t i = 0; i < t.size_bytes; ++i) checksum += t.data[i];
+    try {
+      (void)bitlinear::gguf_to_float(t);
+    } catch (const std::invalid_argument&) {
+    }
+    if (t.type == bitlinear::GgufType::i2_s) {
+      bitlinear::GgufImportOptions o;
+      o.max_weight_bytes = std::size_t{1} << 22;
+      try {
+        const auto layer = bitlinear::ternary_from_gguf_i2s(t, o);
+        if (layer.in_features() != t.ne[0] || layer.out_features() != t.ne[1]) std::abort();
+      } catch (const std::invalid_argument&) {
+      }
+    }
+  }
+  try {
+    bitlinear::GgufLoadOptions o;
+    o.import.max_weight_bytes = std::size_t{1} << 22;
+    o.max_total_bytes = std::uint64_t{1} << 24;
+    (void)bitlinear::load_gguf_bitnet_layers(view, o);
+  } catch (const std::invalid_argument&) {
+  }
+  volatile unsigned sink = checksum;
+  (void)sink;
+  return 0;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Writes a few small valid GGUF files (every metadata value type, nested arrays, F32/F16 tensors, an I2_S BitNet
+block in bitnet.cpp's layout, another alignment) into argv[1]: the seed corpus of tests/fuzz/gguf_fuzzer.cpp.
+Standard library only."""
+import os
+import random
+import struct
+import sys
+
+U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
+
+
+def s(text):
+    b = text.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def kv(key, vtype, payload):
+    return s(key) + struct.pack("<I", vtype) + payload
+
+
+def gguf(kvs, tensors, version=3, alignment=32):
+    out = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kvs)) + b"".join(kvs)
+    blobs, offset = [], 0
+    for name, ne, ttype, data in tensors:
+        out += s(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", n) for n in ne)
+        out += struct.pack("<IQ", ttype, offset)
+        pad = -len(data) % alignment
+        blobs.append(data + b"\0" * pad)
+        offset += len(data) + pad
+    out += b"\0" * (-len(out) % alignment)
+    return out + b"".join(blobs)
+
+
+def i2s(codes, scale):
+    n = len(codes)
+    out = bytearray(n // 4 + 32)
+    for e, c in enumerate(codes):
+        out[32 * (e // 128) + e % 32] |= (c + 1) << (6 - 2 * (e % 128 // 32))
+    out[n // 4:n // 4 + 4] = struct.pack("<f", scale)
+    return bytes(out)
+
+
+def main():
+    out_dir = sys.argv[1]
+    os.makedirs(out_dir, exist_ok=True)
+    rng = random.Random(11)
+    every = [
+        kv("a.u8", U8, b"\x07"), kv("a.i8", I8, b"\xff"), kv("a.u16", U16, b"\x01\x02"), kv("a.i16", I16, b"\x01\x80"),
+        kv("a.u32", U32, struct.pack("<I", 9)), kv("a.i32", I32, struct.pack("<i", -9)),
+        kv("a.f32", F32, struct.pack("<f", 0.5)), kv("a.bool", BOOL, b"\x01"), kv("a.str", STRING, s("text")),
+        kv("a.u64", U64, struct.pack("<Q", 1 << 40)), kv("a.i64", I64, struct.pack("<q", -5)),
+        kv("a.f64", F64, struct.pack("<d", 2.5)),
+        kv("a.arr", ARRAY, struct.pack("<IQ", STRING, 2) + s("x") + s("yz")),
+        kv("a.nested", ARRAY, struct.pack("<IQ", ARRAY, 2) + struct.pack("<IQ", U8, 2) + b"\x01\x02" +
+           struct.pack("<IQ", BOOL, 1) + b"\x00"),
+    ]
+    f32 = struct.pack("<4f", 1, 2, 3, 4)
+    for version in (2, 3):
+        with open(os.path.join(out_dir, "every_v%d.gguf" % version), "wb") as f:
+            f.write(gguf(every, [("w", [4], F32, f32), ("h", [2], 1, b"\x00\x3c\x00\xc0")], version))
+    arch = "bitnet-b1.58"
+    meta = [kv("general.architecture", STRING, s(arch)), kv("general.file_type", U32, struct.pack("<I", 40)),
+            kv(arch + ".block_count", U32, struct.pack("<I", 1)),
+            kv(arch + ".attention.layer_norm_rms_epsilon", F32, struct.pack("<f", 1e-5))]
+    tensors = [("blk.0.attn_norm.weight", [128], F32, struct.pack("<128f", *([1.0] * 128)))]
+    for name, rows in (("attn_q", 4), ("attn_k", 2), ("attn_v", 2), ("attn_output", 4), ("ffn_gate", 4),
+                       ("ffn_up", 4), ("ffn_down", 4)):
+        codes = [rng.randrange(3) - 1 for _ in range(128 * rows)]
+        tensors.append(("blk.0.%s.weight" % name, [128, rows], 36, i2s(codes, rng.uniform(0.1, 2))))
+    with open(os.path.join(out_dir, "bitnet_block.gguf"), "wb") as f:
+        f.write(gguf(meta, tensors))
+    with open(os.path.join(out_dir, "aligned_64.gguf"), "wb") as f:
+        f.write(gguf([kv("general.alignment", U32, struct.pack("<I", 64))],
+                     [("a", [3], 24, b"\x01\x02\x03"), ("b", [4], F32, f32), ("u", [8], 200, b"\x05" * 8)],
+                     alignment=64))
+
+
+if __name__ == "__main__":
+    main()
