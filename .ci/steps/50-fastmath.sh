@@ -12,7 +12,8 @@ out=build-fastmath
 mkdir -p "$out"
 start=$SECONDS
 tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_test.cpp tests/errors_test.cpp
-       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp)
+       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp
+       tests/grouped_test.cpp)
 /usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
 run_exactness() {  # $1 = compiler, $2 = name, then the optimization flags
   local cxx=$1 name=$2
