@@ -441,6 +441,9 @@ TEST(Fp16, ConversionsEqualGgmlsBitForBit) {
 // fabsf, d = amax / 127, id = d ? 1/d : 0, d stored as fp16, q = roundf(x * id).
 void ggml_quantize_row_q8_0_ref(const float* x, std::size_t k, std::vector<std::uint16_t>& d_out,
                                 std::vector<std::int8_t>& q_out) {
+  // ggml's reference assumes IEEE arithmetic: no flush-to-zero / denormals-are-zero (a -ffast-math program turns
+  // them on at startup), round to nearest.
+  const det::FpEnvironmentGuard fp_environment;
   const std::size_t nb = k / 32;
   d_out.resize(nb);
   q_out.resize(k);
