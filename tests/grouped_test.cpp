@@ -139,6 +139,16 @@ void expect_family_matches_scalar(Isa isa, std::size_t out, std::size_t in, std:
   for (std::size_t i = 0; i < batch * out; ++i) {
     ASSERT_TRUE(same_bits(y_rows[i], y_ref[i])) << where << " row ranges at " << i;
   }
+  // An engine's own split: RowChunks sized for the layer, chunks in any order.
+  bitlinear::RowChunks chunks(layer, 3);
+  std::vector<float> y_chunks(batch * out, -7.0f);
+  for (std::size_t i = chunks.chunks(); i-- > 0;) {
+    const bitlinear::RowRange rows = chunks.chunk(i);
+    layer.forward_quantized(acts.view(), rows.begin, rows.end, y_chunks.data(), out);
+  }
+  for (std::size_t i = 0; i < batch * out; ++i) {
+    ASSERT_TRUE(same_bits(y_chunks[i], y_ref[i])) << where << " RowChunks at " << i;
+  }
   if (with_pool) {
     for (std::size_t threads : {1u, 2u, 3u}) {
       bitlinear::ThreadPool pool(threads);

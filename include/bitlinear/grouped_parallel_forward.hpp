@@ -43,7 +43,7 @@ void GroupedLinear<Format>::forward(const float* x, std::size_t batch, std::size
   const MutableActivationsView acts =
       activation_view_in(workspace, workspace_bytes, batch, in_, options_.activation_scale);
   detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, kernels_->isa, pool);
-  // The decode split sizes its chunks by weight bytes per row: codes plus float scales.
+  // The decode split sizes its chunks by weight bytes per row: codes plus float scales (as RowChunks(layer, n)).
   const std::size_t row_bytes = Format::packed_row_bytes(in_) + groups_ * sizeof(float);
   detail::matmul_on_pool(acts, out_, in_, row_bytes, y, y_stride, pool,
                          [this](const ActivationsView& a, std::size_t row_begin, std::size_t row_end, float* out,

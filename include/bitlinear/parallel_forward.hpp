@@ -44,6 +44,9 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 
+template <class Format>
+class GroupedLinear;  // grouped_layer.hpp
+
 namespace detail {
 
 inline constexpr std::size_t output_chunk_multiple = 64;   // output rows per matmul chunk: a multiple of this
@@ -124,6 +127,14 @@ class RowChunks {
   RowChunks(const BitLinear<Format>& layer, std::size_t threads)
       : RowChunks(layer.out_features(), decode_chunk_count(layer.out_features(),
                                                            Format::packed_row_bytes(layer.in_features()), threads)) {}
+
+  // The same for a group-scaled layer (grouped_layer.hpp), its rows sized as codes plus float scales.
+  template <class Format>
+  RowChunks(const GroupedLinear<Format>& layer, std::size_t threads)
+      : RowChunks(layer.out_features(),
+                  decode_chunk_count(layer.out_features(),
+                                     Format::packed_row_bytes(layer.in_features()) + layer.groups() * sizeof(float),
+                                     threads)) {}
 
   RowChunks(const RowChunks&) = delete;
   RowChunks& operator=(const RowChunks&) = delete;
