@@ -31,6 +31,9 @@ const char* format_label(WeightFormat format) {
     case WeightFormat::ternary: return "ternary";
     case WeightFormat::binary: return "binary";
     case WeightFormat::ternary_compact: return "ternary_compact";
+    case WeightFormat::ternary_grouped: return "ternary_grouped";
+    case WeightFormat::binary_grouped: return "binary_grouped";
+    case WeightFormat::ternary_compact_grouped: return "ternary_compact_grouped";
   }
   return "unknown";
 }
@@ -117,6 +120,7 @@ TEST_P(KernelGrid, CellMatchesScalarBitForBit) {
     case WeightFormat::ternary: run_size_matrix<bitlinear::TernaryLinear>(cell.isa, 1); break;
     case WeightFormat::binary: run_size_matrix<bitlinear::BinaryLinear>(cell.isa, 100000); break;
     case WeightFormat::ternary_compact: run_size_matrix<bitlinear::CompactTernaryLinear>(cell.isa, 200000); break;
+    default: break;  // the grouped columns: tests/grouped_test.cpp (the cells above hold per-tensor formats only)
   }
 }
 
@@ -129,6 +133,7 @@ TEST_P(KernelGrid, BothSidesOfTheGemmSwitchMatchScalar) {
     case WeightFormat::ternary_compact:
       run_switch_over<bitlinear::CompactTernaryLinear>(cell.isa, switch_batch, 500000);
       break;
+    default: break;  // the grouped columns: tests/grouped_test.cpp
   }
 }
 
