@@ -344,7 +344,7 @@ TEST(CompactSerialize, RoundTripAndKinds) {
   for (std::size_t in : {1u, 320u, 333u, 2000u}) {
     const Pair p = make_pair(6, in, 31, Isa::automatic, in % 2 == 1);
     const std::vector<unsigned char> bytes = bitlinear::save_to_bytes(p.compact);
-    EXPECT_EQ(bytes[8], 2);   // version 2
+    EXPECT_EQ(bytes[8], 3);   // version 3 (kind 3 exists since version 2)
     EXPECT_EQ(bytes[12], 3);  // kind 3
     const auto loaded = bitlinear::load<TernaryCompact>(bytes.data(), bytes.size());
     EXPECT_EQ(loaded.packed_weights(), p.compact.packed_weights());
@@ -409,9 +409,9 @@ TEST(CompactSerialize, VersionOneFileStillLoads) {
   float yc[3];
   compact.forward(x, 1, yc);
   for (int j = 0; j < 3; ++j) EXPECT_TRUE(bitlinear_test::same_bits(yc[j], expected[j])) << j;
-  // Re-saved, it becomes a version-2 file of the same layer.
+  // Re-saved, it becomes a file of the current version (3) holding the same layer.
   const std::vector<unsigned char> v2 = bitlinear::save_to_bytes(layer);
-  EXPECT_EQ(v2[8], 2);
+  EXPECT_EQ(v2[8], 3);
   EXPECT_EQ(v2.size(), v1.size());
   EXPECT_EQ(bitlinear::load<Ternary>(v2.data(), v2.size()).packed_weights(), layer.packed_weights());
 }

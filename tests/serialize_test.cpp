@@ -101,7 +101,7 @@ TEST(Serialize, HeaderFieldsAreLittleEndianAtDocumentedOffsets) {
   ASSERT_EQ(b.size(), 52u + 12u + 3u * 128u + 4u);
   EXPECT_EQ(b[0], 0x89);
   EXPECT_EQ(b[1], 'B');
-  EXPECT_EQ(b[8], 2);   // version (2 since the compact format; version 1 files still load)
+  EXPECT_EQ(b[8], 3);   // version (3 since the grouped formats; version 1 and 2 files still load)
   EXPECT_EQ(b[12], 1);  // ternary
   EXPECT_EQ(b[16], 3);  // out
   EXPECT_EQ(b[24], 300 & 0xFF);
@@ -176,14 +176,18 @@ TEST_F(SerializeErrors, WrongMagic) {
 
 TEST_F(SerializeErrors, UnknownVersionKindScaleAndFlags) {
   Bytes b = good;
-  set_u32(b, 8, 3);
-  expect_rejected(b, "format version 3");
+  set_u32(b, 8, 4);
+  expect_rejected(b, "format version 4");
   b = good;
   set_u32(b, 8, 0);
   expect_rejected(b, "format version 0");
   b = good;
+  set_u32(b, 12, 7);
+  expect_rejected(b, "kind 7 is unknown");
+  b = good;
+  set_u32(b, 8, 2);  // version 2 has no grouped kinds
   set_u32(b, 12, 4);
-  expect_rejected(b, "kind 4 is unknown");
+  expect_rejected(b, "kind 4 is unknown in format version 2");
   b = good;
   set_u32(b, 8, 1);  // version 1 has no compact kind
   set_u32(b, 12, 3);

@@ -12,8 +12,10 @@ out=build-fastmath
 mkdir -p "$out"
 start=$SECONDS
 tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_test.cpp tests/errors_test.cpp
-       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp)
+       tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp
+       tests/grouped_test.cpp)
 /usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
+/usr/bin/python3 tests/pytorch/make_grouped_reference.py "$out/pytorch_grouped_reference.bin"
 run_exactness() {  # $1 = compiler, $2 = name, then the optimization flags
   local cxx=$1 name=$2
   shift 2
@@ -24,6 +26,8 @@ run_exactness() {  # $1 = compiler, $2 = name, then the optimization flags
   echo "--- $name: PyTorch reference"
   "$cxx" "${flags[@]}" tests/pytorch/pytorch_reference_test.cpp -o "$out/pytorch_$name" -lgtest -lgtest_main
   BITLINEAR_PYTORCH_REFERENCE="$out/pytorch_reference.bin" "$out/pytorch_$name"
+  "$cxx" "${flags[@]}" tests/pytorch/grouped_reference_test.cpp -o "$out/pytorch_grouped_$name" -lgtest -lgtest_main
+  BITLINEAR_PYTORCH_GROUPED_REFERENCE="$out/pytorch_grouped_reference.bin" "$out/pytorch_grouped_$name"
   echo "$name: $((SECONDS - start)) s"
 }
 run_exactness g++ gcc-fast-math -O2 -ffast-math

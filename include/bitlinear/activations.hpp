@@ -23,6 +23,13 @@ inline constexpr std::size_t activation_stride(std::size_t in_features) noexcept
   return (in_features + activation_row_multiple - 1) / activation_row_multiple * activation_row_multiple;
 }
 
+// Per-block activations (ActivationScale::per_block): one scale per block of this many consecutive values of a
+// row (ggml's Q8_0 block); the last block of a row may be shorter.
+inline constexpr std::size_t activation_block_size = 32;
+inline constexpr std::size_t activation_block_count(std::size_t in_features) noexcept {
+  return (in_features + activation_block_size - 1) / activation_block_size;
+}
+
 struct ActivationsView {
   const std::int8_t* q = nullptr;
   const float* scale = nullptr;
@@ -32,7 +39,9 @@ struct ActivationsView {
   std::size_t stride = 0;
   // Per-block activations (ActivationScale::per_block, read by group-scaled layers only): block_size > 0, the
   // scale of block b (weights b * block_size ...) of row r is block_scale[r * block_stride + b], scale[r] is 1
-  // (NaN for a non-finite row). block_size == 0: per-token or per-tensor, block_scale unused.
+  // (NaN for a non-finite row). block_size == 0: per-token or per-tensor, block_scale unused. Per-tensor layers
+  // (BitLinear) refuse views with block_size != 0; group-scaled layers take block_size 0 or activation_block_size
+  // with block_stride >= activation_block_count(in_features).
   const float* block_scale = nullptr;
   std::size_t block_size = 0;
   std::size_t block_stride = 0;

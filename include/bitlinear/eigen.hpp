@@ -5,6 +5,7 @@
 //   bitlinear::RowMajorMatrixXf X(batch, in), Y(batch, out);
 //   bitlinear::forward(layer, X, Y);                   // Y = layer(X)
 //   bitlinear::forward(layer, QKV.middleCols(in, in), Y2.leftCols(out));  // strided slices, no copies
+//   auto grouped = bitlinear::from_eigen_grouped<bitlinear::Ternary>(W, 128);  // group-scaled, 128 per group
 //
 // Inputs and outputs are row-major Eigen::Ref views with any outer (row) stride: blocks, middleCols() of a
 // row-major matrix and Maps bind without a copy, and the stride is passed to the layer. The output must be a
@@ -91,6 +92,56 @@ BitLinear<Format> from_eigen(const Eigen::MatrixBase<WeightDerived>& weight, con
   Eigen::VectorXf bias_values(bias.size());
   for (Eigen::Index j = 0; j < bias.size(); ++j) bias_values(j) = bias.rows() == 1 ? bias(0, j) : bias(j, 0);
   return detail::layer_from_eigen<Format>(weight, bias_values.data(), options);
+}
+
+namespace detail {
+template <class Format, class WeightDerived>
+GroupedLinear<Format> grouped_layer_from_eigen(const Eigen::MatrixBase<WeightDerived>& weight, std::size_t group_size,
+                                               const float* bias, Options options) {
+  check_eigen_weight(weight);
+  const auto out = static_cast<std::size_t>(weight.rows()), in = static_cast<std::size_t>(weight.cols());
+  const EigenInput view(weight);
+  if (eigen_row_stride(view) == in) {
+    return GroupedLinear<Format>::from_float(view.data(), out, in, group_size, bias, options);
+  }
+  const RowMajorMatrixXf contiguous = view;
+  return GroupedLinear<Format>::from_float(contiguous.data(), out, in, group_size, bias, options);
+}
+}  // namespace detail
+
+// A group-scaled layer (grouped_layer.hpp) from a float weight matrix, as GroupedLinear::from_float.
+template <class Format, class WeightDerived>
+GroupedLinear<Format> from_eigen_grouped(const Eigen::MatrixBase<WeightDerived>& weight, std::size_t group_size,
+                                         Options options = {}) {
+  return detail::grouped_layer_from_eigen<Format>(weight, group_size, nullptr, options);
+}
+
+template <class Format, class WeightDerived, class BiasDerived>
+GroupedLinear<Format> from_eigen_grouped(const Eigen::MatrixBase<WeightDerived>& weight, std::size_t group_size,
+                                         const Eigen::MatrixBase<BiasDerived>& bias, Options options = {}) {
+  static_assert(std::is_same<typename BiasDerived::Scalar, float>::value,
+                "bitlinear::from_eigen_grouped: the bias must hold float (convert with .cast<float>())");
+  BITLINEAR_REQUIRE((bias.rows() == 1 || bias.cols() == 1) && bias.size() == weight.rows(),
+                    "Eigen bias is " + detail::eigen_shape(bias.rows(), bias.cols()) +
+                        " but must be a vector of out_features = " + std::to_string(weight.rows()) + " values");
+  Eigen::VectorXf bias_values(bias.size());
+  for (Eigen::Index j = 0; j < bias.size(); ++j) bias_values(j) = bias.rows() == 1 ? bias(0, j) : bias(j, 0);
+  return detail::grouped_layer_from_eigen<Format>(weight, group_size, bias_values.data(), options);
+}
+
+// y = layer(x) for a group-scaled layer (the overloads below, for BitLinear, say more).
+template <class Format>
+void forward(const GroupedLinear<Format>& layer, const EigenInput& x, EigenOutput y) {
+  detail::check_eigen_forward(layer.in_features(), layer.out_features(), x, y);
+  layer.forward(x.data(), static_cast<std::size_t>(x.rows()), detail::eigen_row_stride(x), y.data(),
+                detail::eigen_row_stride(y));
+}
+
+template <class Format>
+void forward(const GroupedLinear<Format>& layer, const EigenInput& x, EigenOutput y, ThreadPool& pool) {
+  detail::check_eigen_forward(layer.in_features(), layer.out_features(), x, y);
+  layer.forward(x.data(), static_cast<std::size_t>(x.rows()), detail::eigen_row_stride(x), y.data(),
+                detail::eigen_row_stride(y), pool);
 }
 
 // y = layer(x). x: batch x in_features, y: batch x out_features, both row-major with any row stride.

@@ -296,6 +296,9 @@ class BitLinear {
         options_(options),
         kernels_(&detail::kernel_table(resolve_isa(options.isa))),
         group_rows_(kernels_->formats[format_column].group_rows) {
+    BITLINEAR_REQUIRE(options.activation_scale != ActivationScale::per_block,
+                      "options.activation_scale is per_block, which only group-scaled layers (GroupedLinear) take; a "
+                      "per-tensor BitLinear layer takes per_token or per_tensor");
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");
@@ -343,6 +346,10 @@ class BitLinear {
     require_not_empty();
     BITLINEAR_REQUIRE(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
     BITLINEAR_REQUIRE(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
+    BITLINEAR_REQUIRE(a.block_size == 0, "quantized activations are per block (block_size " +
+                                             std::to_string(a.block_size) +
+                                             "); a per-tensor BitLinear layer takes per-token or per-tensor "
+                                             "activations (block_size 0) only");
     BITLINEAR_REQUIRE(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
                                               " but the layer has " + std::to_string(in_));
     BITLINEAR_REQUIRE(a.stride >= activation_stride(in_) && a.stride % activation_row_multiple == 0,

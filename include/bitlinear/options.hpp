@@ -6,10 +6,11 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 
-// How activations are scaled to int8: one absmax per row of x (per token, the BitNet default) or one absmax
+// How activations are scaled to int8: one absmax per row of x (per token, the BitNet default), one absmax
 // over the whole batch (per tensor: every row shares one scale, so one non-finite input makes the whole
-// batch NaN).
-enum class ActivationScale : std::uint8_t { per_token, per_tensor };
+// batch NaN), or one scale per block of 32 consecutive values of a row with ggml's Q8_0 rounding (per block:
+// group-scaled layers only, grouped_layer.hpp; quantize.hpp has the rules of each mode).
+enum class ActivationScale : std::uint8_t { per_token, per_tensor, per_block };
 
 struct Options {
   ActivationScale activation_scale = ActivationScale::per_token;

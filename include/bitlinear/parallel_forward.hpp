@@ -44,6 +44,9 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 
+template <class Format>
+class GroupedLinear;  // grouped_layer.hpp
+
 namespace detail {
 
 inline constexpr std::size_t output_chunk_multiple = 64;   // output rows per matmul chunk: a multiple of this
@@ -125,6 +128,14 @@ class RowChunks {
       : RowChunks(layer.out_features(), decode_chunk_count(layer.out_features(),
                                                            Format::packed_row_bytes(layer.in_features()), threads)) {}
 
+  // The same for a group-scaled layer (grouped_layer.hpp), its rows sized as codes plus float scales.
+  template <class Format>
+  RowChunks(const GroupedLinear<Format>& layer, std::size_t threads)
+      : RowChunks(layer.out_features(),
+                  decode_chunk_count(layer.out_features(),
+                                     Format::packed_row_bytes(layer.in_features()) + layer.groups() * sizeof(float),
+                                     threads)) {}
+
   RowChunks(const RowChunks&) = delete;
   RowChunks& operator=(const RowChunks&) = delete;
 
@@ -193,14 +204,17 @@ inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std
 }
 
 // Rows of activations [row_begin, row_end) as a view of their own.
+// (Per-block views keep their block scales, shifted with the rows.)
 inline ActivationsView activation_rows(const ActivationsView& a, std::size_t row_begin, std::size_t row_end) noexcept {
   return {a.q + row_begin * a.stride, a.scale + row_begin, a.sum + row_begin, row_end - row_begin, a.in_features,
-          a.stride};
+          a.stride, a.block_scale != nullptr ? a.block_scale + row_begin * a.block_stride : nullptr, a.block_size,
+          a.block_stride};
 }
 inline MutableActivationsView activation_rows(const MutableActivationsView& a, std::size_t row_begin,
                                               std::size_t row_end) noexcept {
   return {a.q + row_begin * a.stride, a.scale + row_begin, a.sum + row_begin, row_end - row_begin, a.in_features,
-          a.stride};
+          a.stride, a.block_scale != nullptr ? a.block_scale + row_begin * a.block_stride : nullptr, a.block_size,
+          a.block_stride};
 }
 
 // quantize_activations() with its rows spread over the pool; same results bit for bit. Arguments are checked
@@ -212,6 +226,13 @@ inline void quantize_activations_parallel(const float* x, std::size_t batch, std
   const std::size_t rows_per_task = quantize_chunk_floats / in_features > 0 ? quantize_chunk_floats / in_features : 1;
   const KernelTable& kernels = kernel_table(isa);
   // Every task pins its own thread's FP environment (workers keep the one they were created with).
+  if (mode == ActivationScale::per_block) {
+    pool.parallel_for(0, batch, rows_per_task, [&](std::size_t row_begin, std::size_t row_end) {
+      const FpEnvironmentGuard fp_environment;
+      for (std::size_t r = row_begin; r < row_end; ++r) quantize_block_row(kernels, x + r * x_stride, out, r);
+    });
+    return;
+  }
   if (mode == ActivationScale::per_token) {
     pool.parallel_for(0, batch, rows_per_task, [&](std::size_t row_begin, std::size_t row_end) {
       const FpEnvironmentGuard fp_environment;
@@ -241,6 +262,34 @@ inline void quantize_activations_parallel(const float* x, std::size_t batch, std
   });
 }
 
+// The matmul half of forward() on a pool (steps 2 and 3 above), for any layer kind: run(acts, row_begin,
+// row_end, y, y_stride) computes a block of outputs (the layer's unchecked forward_quantized).
+template <class RunMatmul>
+void matmul_on_pool(const ActivationsView& all_rows, std::size_t out_features, std::size_t in_features,
+                    std::size_t row_bytes, float* y, std::size_t y_stride, ThreadPool& pool, const RunMatmul& run) {
+  const std::size_t batch = all_rows.batch;
+  const MatmulTiling tiling = plan_matmul(batch, out_features, in_features, row_bytes, pool.size());
+  if (tiling.balanced_chunks) {
+    // Decode: the pool hands out chunk indices from its atomic counter, in order, to whichever thread is free.
+    const RowChunks chunks(out_features, tiling.output_chunks);
+    pool.parallel_for(0, chunks.chunks(), 1, [&](std::size_t i, std::size_t) {
+      const RowRange rows = chunks.chunk(i);
+      run(all_rows, rows.begin, rows.end, y, y_stride);
+    });
+    return;
+  }
+  pool.parallel_for(0, tiling.tiles(), 1, [&](std::size_t tile, std::size_t) {
+    const std::size_t token_block = tile / tiling.output_chunks;
+    const std::size_t output_chunk = tile % tiling.output_chunks;
+    const std::size_t t_begin = token_block * tiling.tokens_per_block;
+    const std::size_t t_end = t_begin + tiling.tokens_per_block < batch ? t_begin + tiling.tokens_per_block : batch;
+    const std::size_t j_begin = output_chunk * tiling.outputs_per_chunk;
+    const std::size_t j_end =
+        j_begin + tiling.outputs_per_chunk < out_features ? j_begin + tiling.outputs_per_chunk : out_features;
+    run(activation_rows(all_rows, t_begin, t_end), j_begin, j_end, y + t_begin * y_stride, y_stride);
+  });
+}
+
 }  // namespace detail
 
 template <class Format>
@@ -266,28 +315,9 @@ void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x
   detail::check_activation_input(x, batch, in_, x_stride);
   const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
   detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, kernels_->isa, pool);
-
-  const detail::MatmulTiling tiling =
-      detail::plan_matmul(batch, out_, in_, Format::packed_row_bytes(in_), pool.size());
-  const ActivationsView all_rows = acts;
-  if (tiling.balanced_chunks) {
-    // Decode: the pool hands out chunk indices from its atomic counter, in order, to whichever thread is free.
-    const RowChunks chunks(out_, tiling.output_chunks);
-    pool.parallel_for(0, chunks.chunks(), 1, [&](std::size_t i, std::size_t) {
-      const RowRange rows = chunks.chunk(i);
-      run_matmul(all_rows, rows.begin, rows.end, y, y_stride);
-    });
-    return;
-  }
-  pool.parallel_for(0, tiling.tiles(), 1, [&](std::size_t tile, std::size_t) {
-    const std::size_t token_block = tile / tiling.output_chunks;
-    const std::size_t output_chunk = tile % tiling.output_chunks;
-    const std::size_t t_begin = token_block * tiling.tokens_per_block;
-    const std::size_t t_end = t_begin + tiling.tokens_per_block < batch ? t_begin + tiling.tokens_per_block : batch;
-    const std::size_t j_begin = output_chunk * tiling.outputs_per_chunk;
-    const std::size_t j_end = j_begin + tiling.outputs_per_chunk < out_ ? j_begin + tiling.outputs_per_chunk : out_;
-    run_matmul(detail::activation_rows(all_rows, t_begin, t_end), j_begin, j_end, y + t_begin * y_stride, y_stride);
-  });
+  detail::matmul_on_pool(acts, out_, in_, Format::packed_row_bytes(in_), y, y_stride, pool,
+                         [this](const ActivationsView& a, std::size_t row_begin, std::size_t row_end, float* out,
+                                std::size_t out_stride) { run_matmul(a, row_begin, row_end, out, out_stride); });
 }
 
 BITLINEAR_NAMESPACE_END

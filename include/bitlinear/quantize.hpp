@@ -5,10 +5,23 @@
 //            code = clamp(rne(W * s_w), -1, 1)
 //   binary:  alpha = mean(W), beta = mean|W| (both summed in double, rounded to float),
 //            code = (W - alpha > 0) ? +1 : -1
-// Activations (every forward; vectorized by the kernel family, bit-identical to the scalar reference):
-//   m = max(max|x_row|, 1e-5f), s_x = (1.0f / m) * 127.0f, q = clamp(rne(x * s_x), -128, 127)
+// Activations (every forward; vectorized by the kernel family, bit-identical to the scalar reference), by mode:
+//   per_token:  m = max(max|x_row|, 1e-5f), s_x = (1.0f / m) * 127.0f, q = clamp(rne(x * s_x), -128, 127)
+//   per_tensor: the same with m the maximum over the whole batch (one s_x for every row)
 // PyTorch computes `127 / m` as reciprocal(m) * 127, which differs from a true division in the last bit for
 // about a quarter of all m; the reciprocal-first order above is the one that matches it.
+//   per_block (group-scaled layers only): each run of activation_block_size = 32 values of a row (the last one
+//   may be shorter) is quantized like ggml's reference quantize_row_q8_0, bit for bit:
+//     amax = max|x| over the block, d = amax / 127.0f, id = (d != 0) ? 1.0f / d : 0,
+//     q = round_half_away_from_zero(x * id)   (|q| <= 127: no clamp ever applies)
+//     block scale = fp16_to_float(float_to_fp16_bits(d))   (d rounded to fp16, nearest even; fp16.hpp)
+//   and scale[row] = 1. The dot product uses the fp16-rounded block scale; q uses the unrounded id, as in ggml.
+//   Two edge cases ggml leaves to the hardware: a block whose d is below 2^-128 (amax < about 3.7e-37) has
+//   1 / d = infinity, and its q are all 0 here (what ggml gives on x86; its block scale rounds to fp16 0 anyway);
+//   a block with amax >= 65520 * 127 (about 8.3e6) gets an infinite fp16 scale, as in ggml, which makes its row's
+//   outputs infinite or NaN.
+// Every mode: a row holding a NaN or infinite value (per_tensor: any row) gets scale NaN and q = 0 (per_block:
+// block scales 0 too), and its outputs are NaN; ggml would instead skip NaN in amax.
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -31,6 +44,7 @@
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
 #include "format.hpp"
+#include "fp16.hpp"
 #include "options.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -66,6 +80,46 @@ inline void quantize_activation_row(const KernelTable& kernels, const float* x_r
   }
 }
 
+// Row r of per-block activations (the per_block rule at the top of this header), scalar; `kernels` only tells
+// finite rows from others.
+inline void quantize_block_row(const KernelTable& kernels, const float* x_row, const MutableActivationsView& out,
+                               std::size_t r) noexcept {
+  std::int8_t* q = out.q + r * out.stride;
+  float* block_scale = out.block_scale + r * out.block_stride;
+  const std::size_t n = out.in_features;
+  const std::size_t blocks = activation_block_count(n);
+  if (!is_finite_bits(kernels.absmax(x_row, n))) {
+    out.scale[r] = std::numeric_limits<float>::quiet_NaN();
+    for (std::size_t k = 0; k < out.stride; ++k) q[k] = 0;
+    for (std::size_t b = 0; b < blocks; ++b) block_scale[b] = 0.0f;
+    out.sum[r] = 0;
+    return;
+  }
+  out.scale[r] = 1.0f;
+  std::int32_t sum = 0;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::size_t k0 = b * activation_block_size;
+    const std::size_t k1 = n - k0 < activation_block_size ? n : k0 + activation_block_size;
+    float amax = 0.0f;
+    for (std::size_t k = k0; k < k1; ++k) {
+      const float magnitude = float_from_bits(float_bits(x_row[k]) & float_magnitude_mask);
+      if (magnitude > amax) amax = magnitude;
+    }
+    const float d = exact_div(amax, 127.0f);
+    const float id = (float_bits(d) & float_magnitude_mask) != 0 ? exact_div(1.0f, d) : 0.0f;
+    block_scale[b] = fp16_to_float(float_to_fp16_bits(d));
+    const bool finite_id = is_finite_bits(id);
+    for (std::size_t k = k0; k < k1; ++k) {
+      std::int32_t v = finite_id ? round_half_away(exact_mul(x_row[k], id)) : 0;
+      v = v > 127 ? 127 : (v < -128 ? -128 : v);  // never applies (|x * id| < 127.5); keeps the int8 defined
+      q[k] = static_cast<std::int8_t>(v);
+      sum += v;
+    }
+  }
+  for (std::size_t k = n; k < out.stride; ++k) q[k] = 0;
+  out.sum[r] = sum;
+}
+
 // The per-tensor maximum so far, folded with one row's absmax: a non-finite row makes (and keeps) it non-finite.
 inline float fold_tensor_absmax(float m, float row_max) noexcept {
   if (!is_finite_bits(m)) return m;
@@ -95,6 +149,8 @@ inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_
       const float* row = x + r * x_stride;
       quantize_activation_row(kernels, row, activation_scale_from_absmax(kernels.absmax(row, in_features)), out, r);
     }
+  } else if (mode == ActivationScale::per_block) {
+    for (std::size_t r = 0; r < batch; ++r) quantize_block_row(kernels, x + r * x_stride, out, r);
   } else {
     float m = 0.0f;
     for (std::size_t r = 0; r < batch && is_finite_bits(m); ++r) {
@@ -171,6 +227,21 @@ inline std::size_t activation_workspace_size(std::size_t batch, std::size_t in_f
   return detail::checked_add(total, detail::buffer_alignment, what);  // + alignment slack
 }
 
+// activation_workspace_size() for a mode: per_block adds room for the block scales (batch x
+// activation_block_count(in_features) floats); the other modes need exactly the two-argument size.
+inline std::size_t activation_workspace_size(std::size_t batch, std::size_t in_features, ActivationScale mode) {
+  const std::size_t base = activation_workspace_size(batch, in_features);
+  if (mode != ActivationScale::per_block) return base;
+  auto what = [&] {
+    return "the per-block activation workspace for batch " + std::to_string(batch) + " x in_features " +
+           std::to_string(in_features);
+  };
+  const std::size_t scales = detail::checked_mul(detail::checked_mul(batch, activation_block_count(in_features), what),
+                                                 sizeof(float), what);
+  // + 64: the sums' area is rounded up to 64 bytes before the block scales start.
+  return detail::checked_add(detail::checked_add(base, 64, what), detail::checked_add(scales, 63, what) / 64 * 64, what);
+}
+
 // Carves a MutableActivationsView for `batch` rows out of caller-owned memory (at least
 // activation_workspace_size(batch, in_features) bytes, any alignment).
 inline MutableActivationsView activation_view_in(void* workspace, std::size_t workspace_bytes, std::size_t batch,
@@ -195,6 +266,26 @@ inline MutableActivationsView activation_view_in(void* workspace, std::size_t wo
   return view;
 }
 
+// activation_view_in() for a mode: per_block also carves the block scales (needs
+// activation_workspace_size(batch, in_features, mode) bytes) and sets block_size and block_stride.
+inline MutableActivationsView activation_view_in(void* workspace, std::size_t workspace_bytes, std::size_t batch,
+                                                 std::size_t in_features, ActivationScale mode) {
+  if (mode != ActivationScale::per_block) return activation_view_in(workspace, workspace_bytes, batch, in_features);
+  const std::size_t need = activation_workspace_size(batch, in_features, mode);
+  BITLINEAR_REQUIRE(workspace != nullptr, "activation workspace is null");
+  if (workspace_bytes < need) {
+    detail::fail_invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
+                                  " bytes is too small; per-block batch " + std::to_string(batch) +
+                                  " of in_features " + std::to_string(in_features) + " needs " + std::to_string(need));
+  }
+  MutableActivationsView view = activation_view_in(workspace, workspace_bytes, batch, in_features);
+  auto* sums_end = reinterpret_cast<unsigned char*>(view.sum) + (batch * sizeof(std::int32_t) + 63) / 64 * 64;
+  view.block_scale = reinterpret_cast<float*>(sums_end);
+  view.block_size = activation_block_size;
+  view.block_stride = activation_block_count(in_features);
+  return view;
+}
+
 // Quantizes `batch` rows of x (row r starts at x + r * x_stride) into `out` (sized for batch and in_features)
 // with the kernels of family `isa`. No allocation. Non-finite inputs are not errors: they mark their row
 // (per-tensor: every row) with scale NaN, which makes those outputs NaN. Throws std::invalid_argument on bad
@@ -208,6 +299,18 @@ inline void quantize_activations(const float* x, std::size_t batch, std::size_t 
                       std::to_string(out.in_features) + ", not " + std::to_string(batch) + " x " +
                       std::to_string(in_features));
   detail::check_rows_extent(batch, out.stride, out.stride, 1, "quantized activations");
+  if (mode == ActivationScale::per_block) {
+    BITLINEAR_REQUIRE(out.block_scale != nullptr && out.block_size == activation_block_size &&
+                          out.block_stride >= activation_block_count(in_features),
+                      "per-block activations need block scales: block_size " + std::to_string(out.block_size) +
+                          " must be " + std::to_string(activation_block_size) + " and block_stride " +
+                          std::to_string(out.block_stride) + " at least " +
+                          std::to_string(activation_block_count(in_features)) +
+                          " (carve the view with activation_view_in(..., ActivationScale::per_block))");
+  } else {
+    BITLINEAR_REQUIRE(mode == ActivationScale::per_token || mode == ActivationScale::per_tensor,
+                      "activation scale mode holds an unknown value");
+  }
   const detail::KernelTable& kernels = detail::kernel_table(resolve_isa(isa));
   detail::quantize_rows(kernels, x, batch, x_stride, mode, out);
 }
@@ -223,11 +326,14 @@ class QuantizedActivations {
     // Everything that can throw happens before the first write to this object's memory.
     detail::check_activation_input(x, batch, in_features, x_stride);
     const detail::KernelTable& kernels = detail::kernel_table(resolve_isa(isa));
-    const std::size_t need = activation_workspace_size(batch, in_features);
+    BITLINEAR_REQUIRE(mode == ActivationScale::per_token || mode == ActivationScale::per_tensor ||
+                          mode == ActivationScale::per_block,
+                      "activation scale mode holds an unknown value");
+    const std::size_t need = activation_workspace_size(batch, in_features, mode);
     detail::AlignedBytes grown;
     if (buffer_.size() < need) grown = detail::AlignedBytes(need);
     detail::AlignedBytes& target = grown.size() != 0 ? grown : buffer_;
-    const MutableActivationsView view = activation_view_in(target.data(), target.size(), batch, in_features);
+    const MutableActivationsView view = activation_view_in(target.data(), target.size(), batch, in_features, mode);
     detail::quantize_rows(kernels, x, batch, x_stride, mode, view);  // noexcept
     if (grown.size() != 0) buffer_ = std::move(grown);
     view_ = view;

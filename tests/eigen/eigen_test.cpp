@@ -168,4 +168,32 @@ TEST(Eigen, ShapeErrorsSayWhatIsWrong) {
   EXPECT_NE(m.find("8x0"), std::string::npos) << m;
 }
 
+// Group-scaled layers: from_eigen_grouped from a column-major matrix equals from_float on the row-major copy, and
+// forward through Eigen views equals the pointer API (also on a pool).
+TEST(EigenAdaptor, GroupedLayers) {
+  const Eigen::MatrixXf w = Eigen::MatrixXf::Random(6, 128);
+  const Eigen::VectorXf bias = Eigen::VectorXf::Random(6);
+  const RowMajorMatrixXf w_rows = w;
+  const auto layer = bitlinear::from_eigen_grouped<bitlinear::Ternary>(w, 64, bias);
+  const auto expected = bitlinear::GroupedTernaryLinear::from_float(w_rows.data(), 6, 128, 64, bias.data());
+  EXPECT_EQ(layer.packed_weights(), expected.packed_weights());
+  EXPECT_EQ(layer.group_scales(), expected.group_scales());
+  const RowMajorMatrixXf x = RowMajorMatrixXf::Random(3, 128);
+  RowMajorMatrixXf y(3, 6), y_pool(3, 6);
+  bitlinear::forward(layer, x, y);
+  bitlinear::ThreadPool pool(2);
+  bitlinear::forward(layer, x, y_pool, pool);
+  std::vector<float> y_ref(3 * 6);
+  expected.forward(x.data(), 3, y_ref.data());
+  for (Eigen::Index t = 0; t < 3; ++t) {
+    for (Eigen::Index j = 0; j < 6; ++j) {
+      EXPECT_TRUE(bitlinear_test::same_bits(y(t, j), y_ref[static_cast<std::size_t>(t * 6 + j)]));
+      EXPECT_TRUE(bitlinear_test::same_bits(y_pool(t, j), y(t, j)));
+    }
+  }
+  const auto binary = bitlinear::from_eigen_grouped<bitlinear::Binary>(w, 128);
+  EXPECT_EQ(binary.group_size(), 128u);
+  EXPECT_THROW((void)bitlinear::from_eigen_grouped<bitlinear::Binary>(w, 48), std::invalid_argument);
+}
+
 }  // namespace

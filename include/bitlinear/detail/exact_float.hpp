@@ -165,5 +165,24 @@ inline std::int32_t round_half_even(float v) noexcept {
   return (bits >> 31) != 0 ? -m : m;
 }
 
+// Round half away from zero (C's roundf, what ggml's reference quantizers use) for a finite |v| < 2^30, on the bit
+// pattern like round_half_even above: the discarded bits at or above half round the magnitude up.
+inline std::int32_t round_half_away(float v) noexcept {
+  const std::uint32_t bits = float_bits(v);
+  const int exponent = static_cast<int>((bits >> 23) & 0xFFu);
+  if (exponent < 126) return 0;  // |v| < 0.5
+  const std::uint32_t significand = (bits & 0x7FFFFFu) | 0x800000u;
+  std::uint32_t magnitude;
+  if (exponent >= 150) {
+    magnitude = significand << (exponent - 150);
+  } else {
+    const int shift = 150 - exponent;  // 1..24
+    magnitude = significand >> shift;
+    if ((significand & ((1u << shift) - 1u)) >= (1u << (shift - 1))) ++magnitude;
+  }
+  const auto m = static_cast<std::int32_t>(magnitude);
+  return (bits >> 31) != 0 ? -m : m;
+}
+
 }  // namespace detail
 BITLINEAR_NAMESPACE_END
