@@ -66,7 +66,7 @@ enum class GgufType : std::uint32_t {
   f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9, q2_k = 10, q3_k = 11, q4_k = 12,
   q5_k = 13, q6_k = 14, q8_k = 15, iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21,
   iq2_s = 22, iq4_xs = 23, i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30, tq1_0 = 34,
-  tq2_0 = 35, i2_s = 36, mxfp4 = 39,
+  tq2_0 = 35, i2_s = 36, mxfp4 = 39, q1_0 = 41, q2_0 = 42,
   unknown = 0xFFFFFFFFu,
 };
 
@@ -113,6 +113,11 @@ inline GgufTypeInfo gguf_type_info(GgufType type) noexcept {
     case GgufType::tq2_0: return {"TQ2_0", 256, 66};
     case GgufType::i2_s: return {"I2_S", 0, 0};
     case GgufType::mxfp4: return {"MXFP4", 32, 17};
+    // Upstream ggml's 2026 types. Id 42 in legacy PrismML files is Q2_0 with 128-weight blocks of 34 bytes: read
+    // as upstream's 64-weight 18-byte blocks, such a tensor claims more bytes than it has, so the overlap check
+    // refuses the file.
+    case GgufType::q1_0: return {"Q1_0", 128, 18};
+    case GgufType::q2_0: return {"Q2_0", 64, 18};
     case GgufType::unknown: break;
   }
   return {"unknown", 0, 0};
