@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -129,9 +130,23 @@ bool find_noncanonical(const std::uint8_t* packed, std::size_t out_features, std
                        std::size_t& bad_row, std::size_t& bad_weight, unsigned& bad_field) noexcept {
   const std::size_t row_bytes = Format::packed_row_bytes(in_features);
   const std::size_t padded = row_bytes / packed_block_bytes * Format::weights_per_block;
+  // Blocks without padding are checked a word at a time first: a 2-bit field is 3 exactly when both its bits are
+  // set, i.e. when bit 2i of (w & (w >> 1)) is (the bit shifted in from the next byte lands on an odd position,
+  // which the mask drops); binary blocks without padding have no rule. Only a row that fails, and the blocks with
+  // padding, take the weight-by-weight loop that finds the first bad weight.
+  const std::size_t full_bytes = in_features / Format::weights_per_block * packed_block_bytes;
   for (std::size_t r = 0; r < out_features; ++r) {
     const std::uint8_t* row = packed + r * row_bytes;
-    for (std::size_t k = 0; k < padded; ++k) {
+    std::uint64_t field_3 = 0;
+    if (Format::bits_per_weight == 2) {
+      for (std::size_t i = 0; i < full_bytes; i += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, row + i, sizeof word);
+        field_3 |= word & (word >> 1) & 0x5555555555555555u;
+      }
+    }
+    const std::size_t k_begin = field_3 == 0 ? full_bytes / packed_block_bytes * Format::weights_per_block : 0;
+    for (std::size_t k = k_begin; k < padded; ++k) {
       const unsigned field =
           (row[Format::byte_of(k)] >> Format::shift_of(k)) & ((1u << Format::bits_per_weight) - 1u);
       const bool padding = k >= in_features;
