@@ -209,8 +209,16 @@ TEST(GroupedKernels, BatchesAcrossTheGemmThreshold) {
   check_all_formats({21, 1000, 256, 0, 130, 1, 20, 7}, seed++);
 }
 
+TEST(GroupedKernels, LongRows) {
+  // Beyond the AVX2 lane-sum buffer (256 segments) with segments of 32 and 64; 2^20 weights with one segment.
+  SKIP_WITHOUT_X86_FAMILY();
+  check_all_formats({3, 20000, 32, 0, 1, 0, 3, 0}, 500);
+  check_all_formats({2, 20000, 64, 32, 2, 0, 2, 1}, 501);
+  check_all_formats({2, 1u << 20, 1u << 20, 0, 1, 0, 2, 0}, 502);
+}
+
 TEST(GroupedKernels, EveryRowIsSelectedByTheGrid) {
-  // Each runnable x86 row binds native grouped 2-bit and 1-bit kernels (compact: the decode fallback).
+  // Each runnable x86 row binds native grouped 2-bit and 1-bit kernels.
   SKIP_WITHOUT_X86_FAMILY();
   for (bl::Isa isa : kX86Isas) {
     if (!det::isa_runnable(isa)) continue;
@@ -219,6 +227,9 @@ TEST(GroupedKernels, EveryRowIsSelectedByTheGrid) {
     EXPECT_TRUE(table[det::WeightFormat::ternary_grouped].native) << bitlinear_test::isa_label(isa);
     EXPECT_TRUE(table[det::WeightFormat::binary_grouped].native) << bitlinear_test::isa_label(isa);
     EXPECT_GT(table[det::WeightFormat::ternary_grouped].gemm_min_batch, 1u) << bitlinear_test::isa_label(isa);
+    // Compact grouped: native with VBMI (avx512_vbmi), the grid's decode-to-2-bit fallback elsewhere.
+    EXPECT_EQ(table[det::WeightFormat::ternary_compact_grouped].native, isa == bl::Isa::avx512_vbmi)
+        << bitlinear_test::isa_label(isa);
   }
 }
 

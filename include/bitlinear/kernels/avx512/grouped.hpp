@@ -21,7 +21,10 @@
 // (row_streams.hpp, the RowSet of gemv.hpp with its prefetch: each stream one linear pass over canonical rows).
 // GEMM: the same row kernel, loop order blocked for cache: kGroupedGemmRows rows at a time stay in L1/L2 while
 // every group of 4 tokens passes over them.
+#include <type_traits>
+
 #include "../../format.hpp"
+#include "../../format_compact.hpp"
 #include "../grouped_plan.hpp"
 #include "../interface.hpp"
 #include "../ref/grouped.hpp"
@@ -194,12 +197,109 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
   }
 }
 
+// The compact grouped format (avx512_vbmi row): one 64-byte block is 320 weights = 5 steps, decoded by codes.hpp
+// (decode_compact_block: six vpermb) into five u8 field vectors f in {0, 1, 2}, code = f - 1: the 2-bit epilogue
+// above. The row kernel of grouped_rows with that decode; a block's steps do not line up with segments of 2 or 4
+// steps, so the segment end is tested per step. Only steps below ceil(in / 64) are read (activation rows are
+// padded to 512 bytes, which can be shorter than the last 320-weight block).
+template <int Seg, int R, int T>
+BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, const std::size_t* js,
+                                                             const GroupedPlan& plan, const ActivationsView& a,
+                                                             std::size_t t0, const Epilogue& e, float* y,
+                                                             std::size_t y_stride) {
+  constexpr int fields = 5;
+  const __m512i ones = _mm512_set1_epi8(1);
+  const CompactTables tables = load_compact_tables();
+  GroupedAccumulators<R, T> x;
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      x.raw[r][t] = _mm512_setzero_si512();
+      x.acc[r][t] = _mm512_setzero_ps();
+    }
+  }
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
+  const float* gs[R];
+  const std::uint8_t* block[R];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    gs[r] = e.group_scale + js[r] * e.groups_per_row;
+    block[r] = set.rows[r];
+  }
+  const float* bs[T];
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) {
+    bs[t] = a.block_size == 0 ? nullptr : a.block_scale + (t0 + static_cast<std::size_t>(t)) * a.block_stride;
+  }
+  const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t steps = plan.steps;
+  const std::size_t full_blocks = steps / fields;
+  const std::size_t blocks = (steps + fields - 1) / fields;
+  const std::size_t in = a.in_features;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::size_t live = b < full_blocks ? fields : steps - full_blocks * fields;
+    __m512i f[R][5];
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      decode_compact_block(_mm512_loadu_si512(block[r]), tables, f[r]);
+      if (set.prefetch_offset != 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+      }
+      block[r] += set.block_step[r];
+    }
+    BITLINEAR_UNROLL
+    for (int i = 0; i < fields; ++i) {
+      if (static_cast<std::size_t>(i) >= live) break;
+      const std::size_t s = b * fields + static_cast<std::size_t>(i);
+      __m512i qv[T];
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) {
+        qv[t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * a.stride + 64 * s);
+        x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
+      }
+      BITLINEAR_UNROLL
+      for (int r = 0; r < R; ++r) {
+        BITLINEAR_UNROLL
+        for (int t = 0; t < T; ++t) x.raw[r][t] = dpbusd(x.raw[r][t], f[r][i], qv[t]);
+      }
+      if constexpr (Seg == kGroupedHalfStep) {
+        grouped_flush<R, T, true>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s);
+      } else if constexpr (Seg != kGroupedWholeRow) {
+        if ((s + 1) % Seg == 0 || s + 1 == steps) grouped_flush<R, T, false>(x, gs, bs, plan, s / Seg, 0);
+      }
+    }
+  }
+  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false>(x, gs, bs, plan, 0, 0);
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      const std::size_t token = t0 + static_cast<std::size_t>(t);
+      y[token * y_stride + js[r]] = grouped_output(grouped_tree(x.acc[r][t]), a.scale[token], e, js[r]);
+    }
+  }
+}
+
+// Marks the compact format in the drivers below (its rows: compact_grouped_rows, at most 2 per set).
+struct GroupedCompactFields {
+  using Format = TernaryCompact;
+  static constexpr int fields = 5;
+};
+
 template <class Fields, int Seg, int MaxRows, int T>
 BITLINEAR_AVX512_TARGET inline void grouped_row_set(std::size_t rows, const RowSet& set, const std::size_t* js,
                                                     const GroupedPlan& plan, const ActivationsView& a,
                                                     std::size_t t0, const Epilogue& e, float* y,
                                                     std::size_t y_stride) {
-  if constexpr (MaxRows == 4) {
+  if constexpr (std::is_same_v<Fields, GroupedCompactFields>) {
+    if (rows == 1) {
+      compact_grouped_rows<Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride);
+    } else {
+      compact_grouped_rows<Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride);
+    }
+  } else if constexpr (MaxRows == 4) {
     switch (rows) {
       case 1: grouped_rows<Fields, Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride); return;
       case 2: grouped_rows<Fields, Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride); return;
@@ -215,9 +315,9 @@ BITLINEAR_AVX512_TARGET inline void grouped_row_set(std::size_t rows, const RowS
   }
 }
 
-// Rows per set at T tokens: 2 R T + T + R zmm stay below 32.
-template <int T>
-inline constexpr int kGroupedRows = T <= 2 ? 4 : 2;
+// Rows per set at T tokens: 2 R T + T + R zmm stay below 32 (compact: 5 R decoded fields and 7 tables too).
+template <class Fields, int T>
+inline constexpr int kGroupedRows = std::is_same_v<Fields, GroupedCompactFields> ? 2 : T <= 2 ? 4 : 2;
 
 // GEMV: outputs [row_begin, row_end) of tokens [t0, t0 + T) as kGroupedRows<T> streams side by side.
 template <class Fields, int Seg, int T>
@@ -225,7 +325,7 @@ BITLINEAR_AVX512_TARGET inline void grouped_gemv_tokens(const PackedWeightsView&
                                                         std::size_t t0, std::size_t row_begin, std::size_t row_end,
                                                         const Epilogue& e, float* y, std::size_t y_stride,
                                                         const GroupedPlan& plan) {
-  constexpr std::size_t streams = kGroupedRows<T>;
+  constexpr std::size_t streams = kGroupedRows<Fields, T>;
   const std::size_t rows = row_end - row_begin;
   const std::size_t part = stream_part_rows(rows, streams, 1);
   const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, part, 0);
@@ -234,7 +334,7 @@ BITLINEAR_AVX512_TARGET inline void grouped_gemv_tokens(const PackedWeightsView&
     const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
     std::size_t js[kGemvMaxRows] = {};
     for (std::size_t s = 0; s < active; ++s) js[s] = chunk.first[s] + i;
-    grouped_row_set<Fields, Seg, kGroupedRows<T>, T>(active, set, js, plan, a, t0, e, y, y_stride);
+    grouped_row_set<Fields, Seg, kGroupedRows<Fields, T>, T>(active, set, js, plan, a, t0, e, y, y_stride);
   }
 }
 
@@ -308,6 +408,11 @@ inline void ternary_grouped_matmul(const PackedWeightsView& w, const Activations
 inline void binary_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                                   std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
   grouped_matmul<GroupedBinaryFields>(w, a, row_begin, row_end, e, y, y_stride);
+}
+// The avx512_vbmi row's compact grouped slot (needs VBMI: the avx512 row takes the grid's decode fallback).
+inline void compact_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                   std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  grouped_matmul<GroupedCompactFields>(w, a, row_begin, row_end, e, y, y_stride);
 }
 
 }  // namespace detail::avx512
