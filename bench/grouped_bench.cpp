@@ -83,18 +83,32 @@ std::vector<std::uint8_t> random_packed(const Shape& s, bool binary) {
   return packed;
 }
 
-Weights make_weights(Kind k, const Shape& s) {
-  std::vector<std::uint8_t> packed = k == Kind::compact_g128  ? random_packed<bl::TernaryCompact>(s, false)
-                                     : k == Kind::binary_g128 ? random_packed<bl::Binary>(s, true)
-                                                              : random_packed<bl::Ternary>(s, false);
+// The bytes of one layer, generated once per format and shape; every copy (hot or cold set) is made from them.
+struct Source {
+  std::vector<std::uint8_t> packed;
   std::vector<float> scales;
+};
+const Source& source_of(Kind k, const Shape& s) {
+  static std::map<std::pair<int, std::pair<std::size_t, std::size_t>>, Source> sources;
+  auto key = std::make_pair(static_cast<int>(k), std::make_pair(s.out, s.in));
+  auto it = sources.find(key);
+  if (it != sources.end()) return it->second;
+  Source src;
+  src.packed = k == Kind::compact_g128  ? random_packed<bl::TernaryCompact>(s, false)
+               : k == Kind::binary_g128 ? random_packed<bl::Binary>(s, true)
+                                        : random_packed<bl::Ternary>(s, false);
   if (k != Kind::ternary) {
-    scales.resize(s.out * ((s.in + kGroup - 1) / kGroup));
+    src.scales.resize(s.out * ((s.in + kGroup - 1) / kGroup));
     std::mt19937 rng(9);
     std::uniform_real_distribution<float> dist(0.01f, 0.1f);
-    for (float& v : scales) v = dist(rng);
+    for (float& v : src.scales) v = dist(rng);
   }
-  return Weights{harness::Bytes(packed), std::move(scales)};
+  return sources.emplace(key, std::move(src)).first->second;
+}
+
+Weights make_weights(Kind k, const Shape& s) {
+  const Source& src = source_of(k, s);
+  return Weights{harness::Bytes(src.packed), src.scales};
 }
 
 std::size_t weight_bytes(Kind k, const Shape& s) {
