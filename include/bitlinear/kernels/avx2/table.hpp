@@ -14,6 +14,7 @@
 #include "../interface.hpp"
 #include "gemv.hpp"
 #include "gemm.hpp"
+#include "grouped.hpp"
 #include "quantize.hpp"
 #include "target.hpp"
 
@@ -53,6 +54,11 @@ struct FamilyRow {
   static constexpr std::size_t layout_rows = 1;
   static constexpr std::size_t gemm_min_batch = Family::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = avx2::compact_gemm_min_batch;
+  // Grouped formats (grouped.hpp): native 2-bit and 1-bit; compact grouped takes the grid's decode-to-2-bit
+  // fallback into ternary_grouped (grid.hpp).
+  static constexpr MatmulKernel ternary_grouped = Family::ternary_grouped;
+  static constexpr MatmulKernel binary_grouped = Family::binary_grouped;
+  static constexpr std::size_t grouped_gemm_min_batch = Family::grouped_gemm_min_batch;
 };
 
 struct Family {
@@ -66,6 +72,9 @@ struct Family {
   // temporaries fit the 16 ymm registers.
   static constexpr GemvShape gemv_shape(int /*bits_per_weight*/) { return {2, 2, 3}; }
   static constexpr MatmulKernel compact_gemv = &compact_gemv_avx2;  // gemv.hpp
+  static constexpr MatmulKernel ternary_grouped = &avx2::ternary_grouped_matmul;  // grouped.hpp
+  static constexpr MatmulKernel binary_grouped = &avx2::binary_grouped_matmul;
+  static constexpr std::size_t grouped_gemm_min_batch = avx2::grouped_gemm_min_batch;
 };
 
 using Row = FamilyRow<Family>;

@@ -8,6 +8,7 @@
 #include "codes.hpp"
 #include "gemm.hpp"
 #include "gemv.hpp"
+#include "grouped.hpp"
 #include "target.hpp"
 #include "quantize.hpp"
 
@@ -71,12 +72,18 @@ struct Row {
   static constexpr std::size_t layout_rows = 1;
   static constexpr std::size_t gemm_min_batch = avx512::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = avx512::gemm_min_batch;
+  // Grouped formats (grouped.hpp): native 2-bit and 1-bit; compact grouped takes the grid's decode-to-2-bit
+  // fallback into ternary_grouped (grid.hpp) here, its own VBMI kernel in VbmiRow.
+  static constexpr MatmulKernel ternary_grouped = &ternary_grouped_matmul;
+  static constexpr MatmulKernel binary_grouped = &binary_grouped_matmul;
+  static constexpr std::size_t grouped_gemm_min_batch = avx512::grouped_gemm_min_batch;
 };
 
 struct VbmiRow : Row {
   static constexpr Isa isa = Isa::avx512_vbmi;
   static constexpr MatmulKernel ternary_compact = &compact_matmul;
   static constexpr bool native_compact = true;
+  static constexpr MatmulKernel ternary_compact_grouped = &compact_grouped_matmul;  // grouped.hpp (VBMI decode)
 };
 
 }  // namespace detail::avx512

@@ -11,6 +11,7 @@
 #include "../interface.hpp"
 #include "gemm.hpp"
 #include "gemv.hpp"
+#include "grouped.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avxvnni {
@@ -26,6 +27,9 @@ struct Family {
     return bits_per_weight == 2 ? avx2::GemvShape{2, 4, 2} : avx2::GemvShape{1, 8, 1};
   }
   static constexpr MatmulKernel compact_gemv = &avx2::compact_gemv_avxvnni;  // avx2/gemv.hpp
+  static constexpr MatmulKernel ternary_grouped = &avxvnni::ternary_grouped_matmul;  // grouped.hpp
+  static constexpr MatmulKernel binary_grouped = &avxvnni::binary_grouped_matmul;
+  static constexpr std::size_t grouped_gemm_min_batch = avxvnni::grouped_gemm_min_batch;
 };
 
 using Row = avx2::FamilyRow<Family>;

@@ -1,0 +1,421 @@
+// bitlinear internal: the avx512 kernels of the grouped formats (2-bit with field 3 = +2, 1-bit), GEMV and GEMM.
+#pragma once
+#include "../../detail/internal_only.hpp"
+
+// The pinned order of interface.hpp ("Grouped formats"), vector by vector. Lane l of a zmm int32 accumulator is
+// exactly the pinned lane l: vpdpbusd on the 64 bytes of a 64-weight step sums weights 4l .. 4l+3 of the step
+// into lane l. Per (row, token) one int32 accumulator `raw` (reset per segment) and one float accumulator `acc`.
+//
+// Epilogue, derived once: the unsigned operand u is the field shifted to u8 with code = u - 1:
+//   2-bit:  u = field value f in {0, 1, 2, 3} (code -1, 0, +1, +2), code = f - 1
+//   1-bit:  u = 2 * bit in {0, 2}                                   code = 2 bit - 1 = u - 1
+// so per lane l and segment, p_l = sum code * q = raw_l - sum_l(q), where sum_l(q) is the same lane sum of the
+// activations (vpdpbusd of all-ones bytes with q), shared by every row and accumulated beside the rows.
+// Padding weights have q = 0 (activation rows are zero-padded), so they add nothing to either. |raw_l| <=
+// 3 * 128 * 4 * (steps of the segment) < 2^28: exact. Then per segment acc = fma((float)p, c, acc) with c the
+// group scale (times the block scale, a rounded product: mul_rn), all in {rn-sae} rounding (target.hpp); after the
+// last segment the tree l + l+8, + l+4, + l+2, + l+1 (operand order of grouped_lane_sum) and the scalar
+// y = r / s_x + bias of grouped_output().
+//
+// GEMV (batch < grouped_gemm_min_batch): T <= 4 tokens at a time, R rows side by side from R streams
+// (row_streams.hpp, the RowSet of gemv.hpp with its prefetch: each stream one linear pass over canonical rows).
+// GEMM: the same row kernel, loop order blocked for cache: kGroupedGemmRows rows at a time stay in L1/L2 while
+// every group of 4 tokens passes over them.
+#include <type_traits>
+
+#include "../../format.hpp"
+#include "../../format_compact.hpp"
+#include "../grouped_plan.hpp"
+#include "../interface.hpp"
+#include "../ref/grouped.hpp"
+#include "../row_streams.hpp"
+#include "codes.hpp"
+#include "gemv.hpp"
+#include "target.hpp"
+
+#if BITLINEAR_ARCH_X86_64
+
+BITLINEAR_NAMESPACE_BEGIN
+namespace detail::avx512 {
+
+// The u8 operand of field F of a 64-byte block (see above).
+struct GroupedTernaryFields {
+  using Format = Ternary;
+  static constexpr int fields = 4;
+  template <int F>
+  BITLINEAR_AVX512_INLINE static __m512i field(__m512i block) {
+    return TernaryCodes::field<F>(block);
+  }
+};
+struct GroupedBinaryFields {
+  using Format = Binary;
+  static constexpr int fields = 8;
+  template <int F>
+  BITLINEAR_AVX512_INLINE static __m512i field(__m512i block) {
+    const __m512i two = _mm512_set1_epi8(2);
+    if constexpr (F == 0) return _mm512_and_si512(_mm512_add_epi8(block, block), two);
+    return _mm512_and_si512(_mm512_srli_epi16(block, F - 1), two);
+  }
+};
+
+inline constexpr std::size_t kGroupedGemmRows = 16;
+inline constexpr std::size_t grouped_gemm_min_batch = 16;
+
+// The scale c of segment n of one row and token (bs: the token's block scales, or null).
+BITLINEAR_AVX512_INLINE __m512 grouped_scale(const float* gs, const float* bs, const GroupedPlan& plan,
+                                             std::size_t n) {
+  const __m512 c = _mm512_set1_ps(gs[n >> plan.group_shift]);
+  return bs == nullptr ? c : mul_rn(c, _mm512_set1_ps(bs[n >> plan.block_shift]));
+}
+
+// The pinned tree of interface.hpp over the 16 lanes.
+BITLINEAR_AVX512_INLINE float grouped_tree(__m512 v) {
+  v = add_rn(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));  // lane l < 8: v[l] + v[l + 8]
+  v = add_rn(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));  // l < 4: + [l + 4]
+  v = add_rn(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));       // l < 2: + [l + 2]
+  v = add_rn(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));       // l = 0: + [1]
+  return _mm512_cvtss_f32(v);
+}
+
+// The R x T accumulators of one row set.
+template <int R, int T>
+struct GroupedAccumulators {
+  __m512i raw[R][T];
+  __m512i sum[T];
+  __m512 acc[R][T];
+};
+
+// Ends segment(s) of every (row, token): acc = fma((float)(raw - sum), c, acc), then raw = sum = 0. Half: lanes
+// 0..7 are segment n, lanes 8..15 segment n_high.
+template <int R, int T, bool Half>
+BITLINEAR_AVX512_INLINE void grouped_flush(GroupedAccumulators<R, T>& x, const float* const (&gs)[R],
+                                           const float* const (&bs)[T], const GroupedPlan& plan, std::size_t n,
+                                           std::size_t n_high) {
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      __m512 c = grouped_scale(gs[r], bs[t], plan, n);
+      if constexpr (Half) c = _mm512_mask_mov_ps(c, 0xFF00, grouped_scale(gs[r], bs[t], plan, n_high));
+      const __m512 p = cvtepi32_ps_rn(_mm512_sub_epi32(x.raw[r][t], x.sum[t]));
+      x.acc[r][t] = _mm512_fmadd_round_ps(p, c, x.acc[r][t], BITLINEAR_AVX512_RN);
+      x.raw[r][t] = _mm512_setzero_si512();
+    }
+  }
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
+}
+
+// y of rows js[0, R) (block 0 of row r at set.rows[r]) and tokens [t0, t0 + T).
+template <class Fields, int Seg, int R, int T>
+BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::size_t* js, const GroupedPlan& plan,
+                                                 const ActivationsView& a, std::size_t t0, const Epilogue& e,
+                                                 float* y, std::size_t y_stride) {
+  constexpr int fields = Fields::fields;
+  const __m512i ones = _mm512_set1_epi8(1);
+  GroupedAccumulators<R, T> x;
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      x.raw[r][t] = _mm512_setzero_si512();
+      x.acc[r][t] = _mm512_setzero_ps();
+    }
+  }
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
+  const float* gs[R];
+  const std::uint8_t* block[R];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    gs[r] = e.group_scale + js[r] * e.groups_per_row;
+    block[r] = set.rows[r];
+  }
+  const float* bs[T];
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) {
+    bs[t] = a.block_size == 0 ? nullptr : a.block_scale + (t0 + static_cast<std::size_t>(t)) * a.block_stride;
+  }
+  const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t steps = plan.steps;
+  const std::size_t full_blocks = steps / fields;
+  const std::size_t blocks = (steps + fields - 1) / fields;
+  const std::size_t in = a.in_features;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::size_t live = b < full_blocks ? fields : steps - full_blocks * fields;
+    __m512i w[R];
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      w[r] = _mm512_loadu_si512(block[r]);
+      if (set.prefetch_offset != 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+      }
+      block[r] += set.block_step[r];
+    }
+    BITLINEAR_UNROLL
+    for (int f = 0; f < fields; ++f) {
+      if (static_cast<std::size_t>(f) >= live) break;
+      const std::size_t s = b * fields + static_cast<std::size_t>(f);
+      __m512i qv[T];
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) {
+        qv[t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * a.stride + 64 * s);
+        x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
+      }
+      BITLINEAR_UNROLL
+      for (int r = 0; r < R; ++r) {
+        __m512i u;
+        switch (f) {  // a constant after unrolling
+          case 0: u = Fields::template field<0>(w[r]); break;
+          case 1: u = Fields::template field<1 % fields>(w[r]); break;
+          case 2: u = Fields::template field<2 % fields>(w[r]); break;
+          case 3: u = Fields::template field<3 % fields>(w[r]); break;
+          case 4: u = Fields::template field<4 % fields>(w[r]); break;
+          case 5: u = Fields::template field<5 % fields>(w[r]); break;
+          case 6: u = Fields::template field<6 % fields>(w[r]); break;
+          default: u = Fields::template field<7 % fields>(w[r]); break;
+        }
+        BITLINEAR_UNROLL
+        for (int t = 0; t < T; ++t) x.raw[r][t] = dpbusd(x.raw[r][t], u, qv[t]);
+      }
+      if constexpr (Seg == kGroupedHalfStep) {
+        // The high half of a step past in_features holds padding only: its lanes are 0, any scale will do.
+        grouped_flush<R, T, true>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s);
+      } else if constexpr (Seg != kGroupedWholeRow) {
+        if ((f + 1) % Seg == 0 || s + 1 == steps) grouped_flush<R, T, false>(x, gs, bs, plan, s / Seg, 0);
+      }
+    }
+  }
+  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false>(x, gs, bs, plan, 0, 0);
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      const std::size_t token = t0 + static_cast<std::size_t>(t);
+      y[token * y_stride + js[r]] = grouped_output(grouped_tree(x.acc[r][t]), a.scale[token], e, js[r]);
+    }
+  }
+}
+
+// The compact grouped format (avx512_vbmi row): one 64-byte block is 320 weights = 5 steps, decoded by codes.hpp
+// (decode_compact_block: six vpermb) into five u8 field vectors f in {0, 1, 2}, code = f - 1: the 2-bit epilogue
+// above. The row kernel of grouped_rows with that decode; a block's steps do not line up with segments of 2 or 4
+// steps, so the segment end is tested per step. Only steps below ceil(in / 64) are read (activation rows are
+// padded to 512 bytes, which can be shorter than the last 320-weight block).
+template <int Seg, int R, int T>
+BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, const std::size_t* js,
+                                                             const GroupedPlan& plan, const ActivationsView& a,
+                                                             std::size_t t0, const Epilogue& e, float* y,
+                                                             std::size_t y_stride) {
+  constexpr int fields = 5;
+  const __m512i ones = _mm512_set1_epi8(1);
+  const CompactTables tables = load_compact_tables();
+  GroupedAccumulators<R, T> x;
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      x.raw[r][t] = _mm512_setzero_si512();
+      x.acc[r][t] = _mm512_setzero_ps();
+    }
+  }
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
+  const float* gs[R];
+  const std::uint8_t* block[R];
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    gs[r] = e.group_scale + js[r] * e.groups_per_row;
+    block[r] = set.rows[r];
+  }
+  const float* bs[T];
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) {
+    bs[t] = a.block_size == 0 ? nullptr : a.block_scale + (t0 + static_cast<std::size_t>(t)) * a.block_stride;
+  }
+  const std::int8_t* q = a.q + t0 * a.stride;
+  const std::size_t steps = plan.steps;
+  const std::size_t full_blocks = steps / fields;
+  const std::size_t blocks = (steps + fields - 1) / fields;
+  const std::size_t in = a.in_features;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::size_t live = b < full_blocks ? fields : steps - full_blocks * fields;
+    __m512i f[R][5];
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      decode_compact_block(_mm512_loadu_si512(block[r]), tables, f[r]);
+      if (set.prefetch_offset != 0) {
+        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+      }
+      block[r] += set.block_step[r];
+    }
+    BITLINEAR_UNROLL
+    for (int i = 0; i < fields; ++i) {
+      if (static_cast<std::size_t>(i) >= live) break;
+      const std::size_t s = b * fields + static_cast<std::size_t>(i);
+      __m512i qv[T];
+      BITLINEAR_UNROLL
+      for (int t = 0; t < T; ++t) {
+        qv[t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * a.stride + 64 * s);
+        x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
+      }
+      BITLINEAR_UNROLL
+      for (int r = 0; r < R; ++r) {
+        BITLINEAR_UNROLL
+        for (int t = 0; t < T; ++t) x.raw[r][t] = dpbusd(x.raw[r][t], f[r][i], qv[t]);
+      }
+      if constexpr (Seg == kGroupedHalfStep) {
+        grouped_flush<R, T, true>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s);
+      } else if constexpr (Seg != kGroupedWholeRow) {
+        if ((s + 1) % Seg == 0 || s + 1 == steps) grouped_flush<R, T, false>(x, gs, bs, plan, s / Seg, 0);
+      }
+    }
+  }
+  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false>(x, gs, bs, plan, 0, 0);
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      const std::size_t token = t0 + static_cast<std::size_t>(t);
+      y[token * y_stride + js[r]] = grouped_output(grouped_tree(x.acc[r][t]), a.scale[token], e, js[r]);
+    }
+  }
+}
+
+// Marks the compact format in the drivers below (its rows: compact_grouped_rows, at most 2 per set).
+struct GroupedCompactFields {
+  using Format = TernaryCompact;
+  static constexpr int fields = 5;
+};
+
+template <class Fields, int Seg, int MaxRows, int T>
+BITLINEAR_AVX512_TARGET inline void grouped_row_set(std::size_t rows, const RowSet& set, const std::size_t* js,
+                                                    const GroupedPlan& plan, const ActivationsView& a,
+                                                    std::size_t t0, const Epilogue& e, float* y,
+                                                    std::size_t y_stride) {
+  if constexpr (std::is_same_v<Fields, GroupedCompactFields>) {
+    if (rows == 1) {
+      compact_grouped_rows<Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride);
+    } else {
+      compact_grouped_rows<Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride);
+    }
+  } else if constexpr (MaxRows == 4) {
+    switch (rows) {
+      case 1: grouped_rows<Fields, Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride); return;
+      case 2: grouped_rows<Fields, Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride); return;
+      case 3: grouped_rows<Fields, Seg, 3, T>(set, js, plan, a, t0, e, y, y_stride); return;
+      default: grouped_rows<Fields, Seg, 4, T>(set, js, plan, a, t0, e, y, y_stride); return;
+    }
+  } else {
+    if (rows == 1) {
+      grouped_rows<Fields, Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride);
+    } else {
+      grouped_rows<Fields, Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride);
+    }
+  }
+}
+
+// Rows per set at T tokens: 2 R T + T + R zmm stay below 32 (compact: 5 R decoded fields and 7 tables too).
+template <class Fields, int T>
+inline constexpr int kGroupedRows = std::is_same_v<Fields, GroupedCompactFields> ? 2 : T <= 2 ? 4 : 2;
+
+// GEMV: outputs [row_begin, row_end) of tokens [t0, t0 + T) as kGroupedRows<T> streams side by side.
+template <class Fields, int Seg, int T>
+BITLINEAR_AVX512_TARGET inline void grouped_gemv_tokens(const PackedWeightsView& w, const ActivationsView& a,
+                                                        std::size_t t0, std::size_t row_begin, std::size_t row_end,
+                                                        const Epilogue& e, float* y, std::size_t y_stride,
+                                                        const GroupedPlan& plan) {
+  constexpr std::size_t streams = kGroupedRows<Fields, T>;
+  const std::size_t rows = row_end - row_begin;
+  const std::size_t part = stream_part_rows(rows, streams, 1);
+  const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, part, 0);
+  for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+    RowSet set{};
+    const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
+    std::size_t js[kGemvMaxRows] = {};
+    for (std::size_t s = 0; s < active; ++s) js[s] = chunk.first[s] + i;
+    grouped_row_set<Fields, Seg, kGroupedRows<Fields, T>, T>(active, set, js, plan, a, t0, e, y, y_stride);
+  }
+}
+
+// GEMM: kGroupedGemmRows rows at a time, every token over them in groups of 4, 2 rows per set.
+template <class Fields, int Seg>
+BITLINEAR_AVX512_TARGET inline void grouped_gemm(const PackedWeightsView& w, const ActivationsView& a,
+                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
+                                                 float* y, std::size_t y_stride, const GroupedPlan& plan) {
+  for (std::size_t j0 = row_begin; j0 < row_end; j0 += kGroupedGemmRows) {
+    const std::size_t j_end = row_end - j0 < kGroupedGemmRows ? row_end : j0 + kGroupedGemmRows;
+    for (std::size_t t0 = 0; t0 < a.batch; t0 += 4) {
+      for (std::size_t j = j0; j < j_end; j += 2) {
+        const std::size_t rows = j_end - j < 2 ? 1 : 2;
+        RowSet set{};
+        std::size_t js[kGemvMaxRows] = {j, j + 1, 0, 0};
+        for (std::size_t r = 0; r < rows; ++r) {
+          set.rows[r] = w.row(j + r);
+          set.block_step[r] = w.block_step(j + r);
+        }
+        switch (a.batch - t0) {
+          case 1: grouped_row_set<Fields, Seg, 2, 1>(rows, set, js, plan, a, t0, e, y, y_stride); break;
+          case 2: grouped_row_set<Fields, Seg, 2, 2>(rows, set, js, plan, a, t0, e, y, y_stride); break;
+          case 3: grouped_row_set<Fields, Seg, 2, 3>(rows, set, js, plan, a, t0, e, y, y_stride); break;
+          default: grouped_row_set<Fields, Seg, 2, 4>(rows, set, js, plan, a, t0, e, y, y_stride); break;
+        }
+      }
+    }
+  }
+}
+
+template <class Fields, int Seg>
+BITLINEAR_AVX512_TARGET inline void grouped_matmul_segments(const PackedWeightsView& w, const ActivationsView& a,
+                                                            std::size_t row_begin, std::size_t row_end,
+                                                            const Epilogue& e, float* y, std::size_t y_stride,
+                                                            const GroupedPlan& plan) {
+  if (a.batch >= grouped_gemm_min_batch) {
+    grouped_gemm<Fields, Seg>(w, a, row_begin, row_end, e, y, y_stride, plan);
+    return;
+  }
+  for (std::size_t t0 = 0; t0 < a.batch; t0 += 4) {
+    switch (a.batch - t0) {
+      case 1: grouped_gemv_tokens<Fields, Seg, 1>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
+      case 2: grouped_gemv_tokens<Fields, Seg, 2>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
+      case 3: grouped_gemv_tokens<Fields, Seg, 3>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
+      default: grouped_gemv_tokens<Fields, Seg, 4>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
+    }
+  }
+}
+
+// The grid slot (table.hpp): the segment mode picks the kernel; a shape grouped_plan() does not cover goes to
+// the scalar reference.
+template <class Fields>
+inline void grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  if (row_begin >= row_end || a.batch == 0) return;
+  const GroupedPlan plan = grouped_plan(w, a, e);
+  switch (plan.supported ? plan.segment : -2) {
+    case kGroupedWholeRow: grouped_matmul_segments<Fields, kGroupedWholeRow>(w, a, row_begin, row_end, e, y, y_stride, plan); return;
+    case kGroupedHalfStep: grouped_matmul_segments<Fields, kGroupedHalfStep>(w, a, row_begin, row_end, e, y, y_stride, plan); return;
+    case 1: grouped_matmul_segments<Fields, 1>(w, a, row_begin, row_end, e, y, y_stride, plan); return;
+    case 2: grouped_matmul_segments<Fields, 2>(w, a, row_begin, row_end, e, y, y_stride, plan); return;
+    case 4: grouped_matmul_segments<Fields, 4>(w, a, row_begin, row_end, e, y, y_stride, plan); return;
+    default: ref::grouped_matmul<typename Fields::Format>(w, a, row_begin, row_end, e, y, y_stride); return;
+  }
+}
+
+inline void ternary_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                   std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  grouped_matmul<GroupedTernaryFields>(w, a, row_begin, row_end, e, y, y_stride);
+}
+inline void binary_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                  std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  grouped_matmul<GroupedBinaryFields>(w, a, row_begin, row_end, e, y, y_stride);
+}
+// The avx512_vbmi row's compact grouped slot (needs VBMI: the avx512 row takes the grid's decode fallback).
+inline void compact_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
+                                   std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
+  grouped_matmul<GroupedCompactFields>(w, a, row_begin, row_end, e, y, y_stride);
+}
+
+}  // namespace detail::avx512
+BITLINEAR_NAMESPACE_END
+
+#endif  // BITLINEAR_ARCH_X86_64
