@@ -4,8 +4,9 @@
 //                                     access 0 = mapped, 1 = read; MB/s of the packed weight bytes
 //   BM_LoadOnlineBF16/<threads>       the same for a 1-block online checkpoint (BF16 weights quantized at load),
 //                                     MB/s of BF16 weight bytes
-//   BM_CopyMapped                     the roofline of the mapped path: map the packed shard, copy its weight bytes
-//                                     into a fresh heap buffer (new pages, as a layer gets)
+//   BM_CopyMapped/<huge>              the roofline of the mapped path: map the packed shard, copy its weight bytes
+//                                     into a fresh heap buffer (new pages, as a layer gets); huge = 1: with the
+//                                     transparent-huge-page hint the layer builder gives its buffers
 //   BM_ReadFile                       the roofline of the read path: read the packed shard into a fresh buffer
 //   BM_Repack/<threads>               the repack alone (io/repack.hpp) into a buffer allocated and touched once:
 //                                     what the conversion costs without the page faults of fresh memory
@@ -168,7 +169,10 @@ int rss_child(const char* dir, int access, int threads) {
 }
 
 void measure_rss(benchmark::State& state, const fs::path& dir, bitlinear::FileAccess access, std::size_t threads) {
-  const std::string command = "/proc/self/exe --rss " + dir.string() + " " +
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);  // popen runs a shell: name this program itself
+  if (ec) return;
+  const std::string command = "'" + self.string() + "' --rss '" + dir.string() + "' " +
                               std::to_string(access == bitlinear::FileAccess::map ? 0 : 1) + " " + std::to_string(threads);
   FILE* child = popen(command.c_str(), "r");
   if (child == nullptr) return;
@@ -210,19 +214,22 @@ void BM_LoadOnlineBF16(benchmark::State& state) {
 }
 BENCHMARK(BM_LoadOnlineBF16)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The packed shard's weight bytes, mapped and copied into fresh memory (what a load does at best).
+// The packed shard's bytes, mapped and copied into fresh memory (what a load does at best); MB/s of weight bytes.
 void BM_CopyMapped(benchmark::State& state) {
   const std::string path = (checkpoints().root / "packed" / "model.safetensors").string();
   for (auto _ : state) {
     const bitlinear::MappedFile file = bitlinear::MappedFile::open(path);
     const std::size_t n = file.size();
     std::unique_ptr<std::uint8_t[]> copy(new std::uint8_t[n]);
+#if LOAD_BENCH_HAS_REPACK
+    if (state.range(0) != 0) bitlinear::detail::advise_huge_pages(copy.get(), n);
+#endif
     std::memcpy(copy.get(), file.data(), n);
     benchmark::DoNotOptimize(copy.get());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(checkpoints().packed_bytes));
 }
-BENCHMARK(BM_CopyMapped)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_CopyMapped)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_ReadFile(benchmark::State& state) {
   const std::string path = (checkpoints().root / "packed" / "model.safetensors").string();
