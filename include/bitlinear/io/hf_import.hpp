@@ -223,16 +223,20 @@ inline TernaryLinear ternary_from_float_tensor(const SafetensorsTensor& weight, 
     bias_values = safetensors_to_float(*bias);
   }
   const auto out = static_cast<std::size_t>(weight.shape[0]), in = static_cast<std::size_t>(weight.shape[1]);
+  // In from_float's order: shape, bias and options (the empty layer), then the weights and their scale.
+  TernaryLinear layer =
+      detail::LayerBuilder<Ternary>::make(out, in, bias_values.empty() ? nullptr : bias_values.data(), options.layer);
   const float beta = detail::ternary_beta_of(dtype, weight.data, out, in);
   const float s_w = detail::reciprocal_in_default_environment(beta);
   const std::size_t padded = Ternary::packed_row_bytes(in) / packed_block_bytes * Ternary::weights_per_block;
-  return detail::LayerBuilder<Ternary>::build(
-      out, in, beta, bias_values.empty() ? nullptr : bias_values.data(), options.layer, out,
-      detail::hf_rows_per_task(in * detail::float_dtype_size(dtype)), options.pool,
+  detail::LayerBuilder<Ternary>::fill_rows(
+      layer, out, detail::hf_rows_per_task(in * detail::float_dtype_size(dtype)), options.pool,
       [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
         std::vector<float> row(padded);  // per task: one row of floats
         detail::ternary_quantize_rows(dtype, weight.data, in, s_w, w, begin, end, row.data());
       });
+  detail::LayerBuilder<Ternary>::finish(layer, beta);
+  return layer;
 }
 
 BITLINEAR_NAMESPACE_END

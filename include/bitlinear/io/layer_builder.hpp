@@ -70,12 +70,27 @@ struct LayerBuilder {
     Layer::check_shape(out_features, in_features);
     Layer::check_weight_scale(weight_scale);
     Layer layer(out_features, in_features, bias, options);
+    fill_rows(layer, tasks, chunk, pool, fill);
+    finish(layer, weight_scale);
+    return layer;
+  }
+
+  // The steps of build() for importers that learn the weight scale from the weights (online quantization): an
+  // empty layer checked as from_float checks it (shape, then bias and options), its rows, then its scale.
+  static Layer make(std::size_t out_features, std::size_t in_features, const float* bias, const Options& options) {
+    Layer::check_shape(out_features, in_features);
+    return Layer(out_features, in_features, bias, options);
+  }
+  template <class Fill>
+  static void fill_rows(Layer& layer, std::size_t tasks, std::size_t chunk, ThreadPool* pool, Fill&& fill) {
     const PackedWeightsView view = layer.weights();
     advise_huge_pages(layer.packed_.data(), layer.packed_.size());
     for_each_chunk(pool, tasks, chunk, [&](std::size_t begin, std::size_t end) { fill(view, begin, end); });
+  }
+  static void finish(Layer& layer, float weight_scale) {
+    Layer::check_weight_scale(weight_scale);
     layer.beta_ = weight_scale;
     layer.finish_scale();
-    return layer;
   }
 };
 
