@@ -9,6 +9,10 @@
 // infinity, as safetensors_to_float does).
 #pragma once
 
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#define BITLINEAR_INTERNAL_INCLUDE
+#endif
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
