@@ -45,6 +45,13 @@ BITLINEAR_NAMESPACE_BEGIN
 
 class ThreadPool;  // thread_pool.hpp
 
+namespace detail {
+// Importers that write validated canonical rows straight into a new layer's execution layout, in parallel
+// (io/layer_builder.hpp). The only code besides the layer itself that sees its private members.
+template <class Format>
+struct LayerBuilder;
+}  // namespace detail
+
 template <class Format>
 class BitLinear {
  public:
@@ -264,6 +271,9 @@ class BitLinear {
   ~BitLinear() = default;
 
  private:
+  template <class>
+  friend struct detail::LayerBuilder;
+
   void swap(BitLinear& other) noexcept {
     std::swap(out_, other.out_);
     std::swap(in_, other.in_);

@@ -168,11 +168,29 @@ class HfCheckpoint {
     return *t;
   }
 
-  // Bytes of the shards' mappings resident in RAM now (0 for shards that were read, or where unknown).
-  std::size_t resident_bytes() const {
+  // Bytes of the mapped shards that are in the OS page cache now (MappedFile::page_cache_bytes: mincore; 0 for
+  // shards that were read, or where unknown). The kernel's cache of the files, not this process's memory: pages
+  // load_bitnet_layers released stay counted. A read shard's bytes are this process's heap instead.
+  std::size_t page_cache_bytes() const {
     std::size_t n = 0;
-    for (const SafetensorsFile& s : shards_) n += s.resident_bytes();
+    for (const SafetensorsFile& s : shards_) n += s.resident_bytes();  // SafetensorsFile's name for the same count
     return n;
+  }
+  [[deprecated("counts the page cache, not this process's memory: use page_cache_bytes()")]]
+  std::size_t resident_bytes() const { return page_cache_bytes(); }
+
+  // The mapped shard whose tensor data holds [data, data + size), or null (a read shard, or not in any shard).
+  const SafetensorsFile* mapped_shard_of(const std::uint8_t* data, std::size_t size) const noexcept {
+    for (const SafetensorsFile& s : shards_) {
+      if (!s.is_mapped() || s.view().tensors().empty()) continue;
+      const SafetensorsTensor& first = s.view().tensors().front();
+      const std::uint8_t* base = first.data - first.offset;  // the start of the data area
+      const auto address = reinterpret_cast<std::uintptr_t>(data), begin = reinterpret_cast<std::uintptr_t>(base);
+      if (address >= begin && address - begin <= s.view().data_size() && size <= s.view().data_size() - (address - begin)) {
+        return &s;
+      }
+    }
+    return nullptr;
   }
 
   HfCheckpoint(HfCheckpoint&&) noexcept = default;
@@ -233,6 +251,12 @@ struct BitNetLoadOptions {
   // plus 64 MiB. Packed weights import at about 1x, float weights shrink, but a narrow matrix grows (a U8 [R, 1]
   // weight imports to 256 times its bytes), so a small hostile file cannot demand gigabytes. 0: no growth limit.
   std::uint64_t max_growth = 16;
+
+  // Mapped shards: once a layer is built, drop the pages of its source tensors from this process's resident set
+  // (MADV_DONTNEED; Windows: VirtualUnlock), so that a load's peak RSS is about the layers, not layers plus the
+  // shards. The bytes stay in the page cache and stay valid: views of those tensors still read the same bytes
+  // (faulting them in again). Each tensor is also announced with MADV_WILLNEED just before it is read.
+  bool release_source_pages = true;
 };
 
 struct BitNetLayer {
@@ -303,7 +327,9 @@ inline void planned_layer_bytes(const PlannedLayer& l, bool packed, std::uint64_
     layer = saturating_mul(saturating_mul(4, w.shape[0]), row_bytes);
   } else {
     layer = saturating_mul(w.shape[0], row_bytes);
-    transient = saturating_mul(saturating_mul(w.shape[0], w.shape[1]), 5);  // float32 copy + int8 codes
+    // The budget of the former conversion (a float32 copy and int8 codes of the matrix), kept as an upper bound:
+    // the import now quantizes row by row and needs a few rows of floats.
+    transient = saturating_mul(saturating_mul(w.shape[0], w.shape[1]), 5);
   }
 }
 
@@ -319,7 +345,8 @@ inline std::string bitnet_projection_path(std::uint64_t block, const std::string
 }  // namespace detail
 
 // Builds every BitLinear layer of `checkpoint`, one after another (the transient memory is one layer's
-// conversion at most). Packed formats: each module P with a tensor P.weight_scale is a layer (P.weight U8
+// conversion at most; each layer's rows in parallel on options.import.pool if given; mapped source pages
+// released after each layer unless options.release_source_pages is false). Packed formats: each module P with a tensor P.weight_scale is a layer (P.weight U8
 // [out/4, in], optional P.bias). Online: each 2-D float P.weight whose last path component is in
 // options.linear_names and which modules_to_not_convert (or the name lm_head) does not exclude. Throws
 // std::invalid_argument for a config the loader refuses (hf_weight_format), tensors that contradict the format
@@ -423,7 +450,15 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
   model.layers.reserve(plan.size());
   const HfScaleConvention convention =
       model.format == HfWeightFormat::packed_divide ? HfScaleConvention::divide : HfScaleConvention::multiply;
+  auto advise = [&](const detail::PlannedLayer& l, detail::PageAdvice advice) {
+    for (const SafetensorsTensor* t : {l.weight, l.scale, l.bias}) {
+      if (t != nullptr && checkpoint.mapped_shard_of(t->data, t->size_bytes) != nullptr) {
+        detail::advise_mapped_pages(t->data, t->size_bytes, advice);
+      }
+    }
+  };
   for (const detail::PlannedLayer& l : plan) {
+    if (options.release_source_pages) advise(l, detail::PageAdvice::will_need);
 #if BITLINEAR_EXCEPTIONS
     try {
       model.layers.push_back({l.module, packed ? ternary_from_hf_tensors(*l.weight, *l.scale, l.bias, convention, options.import)
@@ -435,6 +470,7 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
     model.layers.push_back({l.module, packed ? ternary_from_hf_tensors(*l.weight, *l.scale, l.bias, convention, options.import)
                                              : ternary_from_float_tensor(*l.weight, l.bias, options.import)});
 #endif
+    if (options.release_source_pages) advise(l, detail::PageAdvice::release);
     for (const SafetensorsTensor* t : {l.weight, l.scale, l.bias}) {
       if (t != nullptr) consumed.push_back(t);
     }

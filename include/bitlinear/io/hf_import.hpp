@@ -23,6 +23,7 @@
 // (a few ulp), while the quantized activations are bit-identical to PyTorch's.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +37,9 @@
 #include "../format.hpp"
 #include "../layer.hpp"
 #include "../options.hpp"
+#include "layer_builder.hpp"
+#include "online_quantize.hpp"
+#include "repack.hpp"
 #include "safetensors.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -55,56 +59,15 @@ struct HfImportOptions {
 
   Options layer;                                             // the built layer's options (kernel family, ...)
   std::size_t max_weight_bytes = default_max_weight_bytes;  // limit on the layer's packed weight bytes
+  // Threads for the conversion: rows are converted in parallel on this pool (null: on the calling thread).
+  // The result is the same for every pool. Builds without std::thread (BITLINEAR_HAS_THREADS 0) ignore it.
+  ThreadPool* pool = nullptr;
 
   HfImportOptions() = default;
   HfImportOptions(Options layer_options) : layer(layer_options) {}  // NOLINT: implicit, so `Options` still works
 };
 
 namespace detail {
-
-[[noreturn]] inline void throw_hf_field_3(std::size_t j, std::size_t k, std::size_t i) {
-  detail::fail_invalid_argument("bitlinear: HF packed weight byte [" + std::to_string(j) + "][" + std::to_string(k) +
-                              "] holds field value 3 in bits " + std::to_string(2 * i) + ".." +
-                              std::to_string(2 * i + 1) + "; valid fields are 0, 1, 2 (code + 1)");
-}
-
-// Row r (0 <= r < 4 * packed_rows) of the canonical ternary matrix of an HF-packed weight, written to `row`
-// (Ternary::packed_row_bytes(in_features) bytes). Row r = i * R + j lives in bits 2i..2i+1 of packed row j, as
-// code + 1: the same field value as the canonical format, so each canonical byte gathers four fields.
-// Throws std::invalid_argument on a field value 3.
-inline void hf_canonical_row(const std::uint8_t* packed, std::size_t packed_rows, std::size_t in_features,
-                             std::size_t r, std::uint8_t* row) {
-  const std::size_t i = r / packed_rows, j = r % packed_rows;
-  const unsigned shift = static_cast<unsigned>(2 * i);
-  const std::uint8_t* src = packed + j * in_features;
-  auto field = [&](std::size_t k) { return static_cast<unsigned>(src[k] >> shift) & 3u; };
-  const std::size_t full_blocks = in_features / Ternary::weights_per_block;
-  unsigned bad = 0;  // a field is 3 iff both of its bits are set
-  for (std::size_t b = 0; b < full_blocks; ++b) {
-    const std::size_t k0 = b * Ternary::weights_per_block;
-    std::uint8_t* block = row + b * packed_block_bytes;
-    for (std::size_t t = 0; t < packed_block_bytes; ++t) {
-      const unsigned byte = field(k0 + t) | field(k0 + 64 + t) << 2 | field(k0 + 128 + t) << 4 | field(k0 + 192 + t) << 6;
-      bad |= byte & (byte >> 1) & 0x55u;
-      block[t] = static_cast<std::uint8_t>(byte);
-    }
-  }
-  const std::size_t k_tail = full_blocks * Ternary::weights_per_block;
-  if (k_tail < in_features) {
-    std::uint8_t* block = row + full_blocks * packed_block_bytes;
-    for (std::size_t t = 0; t < packed_block_bytes; ++t) block[t] = Ternary::zero_byte;
-    for (std::size_t k = k_tail; k < in_features; ++k) {
-      const unsigned f = field(k);
-      bad |= f & (f >> 1) & 1u;
-      Ternary::set_code(row, k, static_cast<int>(f) - 1);  // a field 3 is reported below
-    }
-  }
-  if (bad != 0) {
-    for (std::size_t k = 0; k < in_features; ++k) {
-      if (field(k) == 3u) throw_hf_field_3(j, k, i);
-    }
-  }
-}
 
 // Checks the dimensions of an HF-packed weight against the library's limits and the import budget.
 inline void check_hf_packed_shape(std::size_t packed_rows, std::size_t in_features, std::size_t max_weight_bytes) {
@@ -170,11 +133,17 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
   detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
   const std::size_t out_features = 4 * packed_rows;
   const detail::HfScaling scaling(weight_scale, convention, bias, out_features);
-  // One canonical row at a time, straight into the layer's own buffer (in its execution layout): the layer is
-  // the only full copy of the weights ever made.
-  return TernaryLinear::from_packed_rows(
-      [&](std::size_t r, std::uint8_t* row) { detail::hf_canonical_row(packed, packed_rows, in_features, r, row); },
-      out_features, in_features, scaling.beta(), scaling.bias(), options.layer);
+  // Source rows are repacked straight into the layer's own buffer (in its execution layout), checked in bulk as
+  // they are read (io/repack.hpp): the layer is the only full copy of the weights ever made.
+  std::atomic<bool> bad{false};
+  TernaryLinear layer = detail::LayerBuilder<Ternary>::build(
+      out_features, in_features, scaling.beta(), scaling.bias(), options.layer, packed_rows,
+      detail::hf_rows_per_task(in_features), options.pool,
+      [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
+        if (!detail::hf_repack_rows(packed, packed_rows, in_features, w, begin, end)) bad = true;
+      });
+  if (bad) detail::throw_first_hf_field_3(packed, packed_rows, in_features);
+  return layer;
 }
 
 namespace detail {
@@ -232,8 +201,9 @@ inline TernaryLinear ternary_from_hf_checkpoint(const SafetensorsView& file, std
 }
 
 // Builds a layer from a float weight tensor ([out, in]; F32, F16, BF16 or F64) quantized now, as transformers'
-// AutoBitLinear does in online mode (the same absmean rule as from_float), with an optional bias. The float
-// copy of the matrix is transient (4 bytes per weight while the layer is built).
+// AutoBitLinear does in online mode (the same absmean rule as from_float, the same codes and scale), with an
+// optional bias. The weights are read twice from the tensor's bytes (io/online_quantize.hpp): once for the
+// scale, then row by row into the layer, in parallel on options.pool if given; no float copy of the matrix.
 inline TernaryLinear ternary_from_float_tensor(const SafetensorsTensor& weight, const SafetensorsTensor* bias,
                                                const HfImportOptions& options = {}) {
   BITLINEAR_REQUIRE(weight.shape.size() == 2 && weight.shape[0] > 0 && weight.shape[1] > 0,
@@ -245,16 +215,28 @@ inline TernaryLinear ternary_from_float_tensor(const SafetensorsTensor& weight, 
                     "\"" + weight.name + "\" [" + std::to_string(weight.shape[0]) + ", " + std::to_string(weight.shape[1]) +
                         "] needs " + std::to_string(bytes) + " bytes of ternary weights, more than the import budget "
                         "max_weight_bytes = " + std::to_string(options.max_weight_bytes));
-  const std::vector<float> w = safetensors_to_float(weight);
+  const detail::FloatDtype dtype = detail::float_dtype_of(weight);
   std::vector<float> bias_values;
   if (bias != nullptr) {
     BITLINEAR_REQUIRE(bias->shape.size() == 1 && bias->shape[0] == weight.shape[0],
                       "\"" + bias->name + "\" must have shape [" + std::to_string(weight.shape[0]) + "]");
     bias_values = safetensors_to_float(*bias);
   }
-  return TernaryLinear::from_float(w.data(), static_cast<std::size_t>(weight.shape[0]),
-                                   static_cast<std::size_t>(weight.shape[1]),
-                                   bias_values.empty() ? nullptr : bias_values.data(), options.layer);
+  const auto out = static_cast<std::size_t>(weight.shape[0]), in = static_cast<std::size_t>(weight.shape[1]);
+  // In from_float's order: shape, bias and options (the empty layer), then the weights and their scale.
+  TernaryLinear layer =
+      detail::LayerBuilder<Ternary>::make(out, in, bias_values.empty() ? nullptr : bias_values.data(), options.layer);
+  const float beta = detail::ternary_beta_of(dtype, weight.data, out, in);
+  const float s_w = detail::reciprocal_in_default_environment(beta);
+  const std::size_t padded = Ternary::packed_row_bytes(in) / packed_block_bytes * Ternary::weights_per_block;
+  detail::LayerBuilder<Ternary>::fill_rows(
+      layer, out, detail::hf_rows_per_task(in * detail::float_dtype_size(dtype)), options.pool,
+      [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
+        std::vector<float> row(padded);  // per task: one row of floats
+        detail::ternary_quantize_rows(dtype, weight.data, in, s_w, w, begin, end, row.data());
+      });
+  detail::LayerBuilder<Ternary>::finish(layer, beta);
+  return layer;
 }
 
 BITLINEAR_NAMESPACE_END

@@ -1,9 +1,11 @@
 // bitlinear: build a CompactTernaryLinear (1.6 bits per weight, format_compact.hpp) straight from the packed
 // BitNet b1.58 weights of Hugging Face checkpoints (the packed form and HfScaleConvention: hf_import.hpp). Rows are
-// converted one at a time into the layer's own buffer (from_packed_rows): no 2-bit copy of the matrix is made.
+// converted straight into the layer's own buffer (io/repack.hpp), in parallel on HfImportOptions::pool if given:
+// no 2-bit copy of the matrix is made.
 // The result equals to_compact(ternary_from_hf_packed(...)) exactly.
 #pragma once
 
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -24,8 +26,8 @@ BITLINEAR_NAMESPACE_BEGIN
 
 // `packed` holds packed_rows x in_features bytes (row-major), out_features = 4 * packed_rows; everything else as
 // in ternary_from_hf_packed (same checks, same errors; the weight-byte budget is applied to the 2-bit size, an upper
-// bound of the compact one). Each row goes HF bytes -> canonical 2-bit row (detail::hf_canonical_row) -> compact
-// row, straight into the layer's buffer.
+// bound of the compact one). Each source row is checked in bulk for field values 3, split into its four rows'
+// fields and encoded five fields to a byte, straight into the layer's buffer.
 inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* packed, std::size_t packed_rows,
                                                            std::size_t in_features, float weight_scale,
                                                            HfScaleConvention convention, const float* bias = nullptr,
@@ -34,13 +36,18 @@ inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* p
   detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
   const std::size_t out_features = 4 * packed_rows;
   const detail::HfScaling scaling(weight_scale, convention, bias, out_features);
-  std::vector<std::uint8_t> two_bit(Ternary::packed_row_bytes(in_features));
-  return CompactTernaryLinear::from_packed_rows(
-      [&](std::size_t r, std::uint8_t* row) {
-        detail::hf_canonical_row(packed, packed_rows, in_features, r, two_bit.data());
-        compact_row_from_ternary(two_bit.data(), in_features, row);
-      },
-      out_features, in_features, scaling.beta(), scaling.bias(), options.layer);
+  const std::size_t padded =
+      TernaryCompact::packed_row_bytes(in_features) / packed_block_bytes * TernaryCompact::weights_per_block;
+  std::atomic<bool> bad{false};
+  CompactTernaryLinear layer = detail::LayerBuilder<TernaryCompact>::build(
+      out_features, in_features, scaling.beta(), scaling.bias(), options.layer, packed_rows,
+      detail::hf_rows_per_task(in_features), options.pool,
+      [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
+        std::vector<std::uint8_t> fields(padded);  // one row's fields: per task, a few KiB
+        if (!detail::hf_compact_rows(packed, packed_rows, in_features, w, begin, end, fields.data())) bad = true;
+      });
+  if (bad) detail::throw_first_hf_field_3(packed, packed_rows, in_features);
+  return layer;
 }
 
 // Loads `<prefix>.weight`, `<prefix>.weight_scale` and, if present, `<prefix>.bias` from a safetensors file, as

@@ -119,8 +119,12 @@ class MappedFile {
   const std::uint8_t* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
 
-  // Bytes of the mapping resident in physical memory now (POSIX mincore); 0 where the platform cannot tell.
-  std::size_t resident_bytes() const {
+  // Bytes of the file that are in the OS page cache now (POSIX mincore over the mapping); 0 where the platform
+  // cannot tell (Windows). This is the kernel's cache of the file, shared by every process that reads it: it is
+  // not this process's memory. Pages released with detail::advise_mapped_pages stay counted here (they leave
+  // this process's resident set, not the cache), and pages another process read count even if this one never
+  // touched them.
+  std::size_t page_cache_bytes() const {
 #if BITLINEAR_HAVE_FILE_MAPPING && !defined(_WIN32)
     if (data_ == nullptr) return 0;
     const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
@@ -140,6 +144,9 @@ class MappedFile {
     return 0;
 #endif
   }
+
+  // The old name of page_cache_bytes() (which says what it counts: the page cache, not this process's RSS).
+  std::size_t resident_bytes() const { return page_cache_bytes(); }
 
   MappedFile(MappedFile&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
@@ -234,6 +241,38 @@ inline void require_regular_file(const std::string& path) {
   refuse("a device or other special file");
 #else
   if (is_windows_device_name(path)) refuse("a Windows device name (CON, PRN, AUX, NUL, COM1-9, LPT1-9)");
+#endif
+}
+
+// What advise_mapped_pages tells the OS about a range of a read-only file mapping.
+enum class PageAdvice {
+  will_need,  // read it soon: start reading it from disk now (POSIX MADV_WILLNEED; nothing on Windows)
+  release,    // done with it: drop it from this process's resident set (POSIX MADV_DONTNEED, Windows VirtualUnlock)
+};
+
+// Hints about the pages of [data, data + size), which must lie inside a read-only MappedFile mapping (PROT_READ,
+// MAP_PRIVATE, never written: no page of it is private to this process). The range is widened to whole pages,
+// which stay inside the mapping (it covers whole pages). Releasing is safe for such a mapping: the file's pages
+// stay in the page cache and a later read of the range faults them in again with the same bytes. On Windows,
+// VirtualUnlock of pages that are not locked removes them from the working set (documented behaviour; the call
+// then "fails" with ERROR_NOT_LOCKED, which is ignored). Errors are ignored: these are hints.
+inline void advise_mapped_pages(const void* data, std::size_t size, PageAdvice advice) noexcept {
+  if (data == nullptr || size == 0) return;
+#if BITLINEAR_HAVE_FILE_MAPPING && defined(_WIN32)
+  if (advice == PageAdvice::release) (void)VirtualUnlock(const_cast<void*>(data), size);
+#elif BITLINEAR_HAVE_FILE_MAPPING
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  if (page == 0 || (page & (page - 1)) != 0) return;
+  const auto begin = reinterpret_cast<std::uintptr_t>(data) & ~(page - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + size + page - 1) & ~(page - 1);
+  void* const start = reinterpret_cast<void*>(begin);
+#if defined(MADV_WILLNEED) && defined(MADV_DONTNEED)
+  (void)::madvise(start, end - begin, advice == PageAdvice::will_need ? MADV_WILLNEED : MADV_DONTNEED);
+#else
+  (void)start, (void)advice;
+#endif
+#else
+  (void)advice;
 #endif
 }
 
