@@ -27,10 +27,10 @@ inline float fp16_by_definition(std::uint16_t h) {
 inline std::uint16_t read_half(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
 
 // ggml's dequantizers, one weight at a time in ggml's output order.
-inline std::vector<float> dequantize_reference(GgufBlockType type, const std::vector<std::uint8_t>& bytes, std::size_t n) {
+inline std::vector<float> dequantize_reference(GgufBlockType type, const std::vector<std::uint8_t>& bytes, std::size_t count) {
   std::vector<float> y;
   const auto info = bitlinear::gguf_block_info(type);
-  for (std::size_t b = 0; b < n / info.block_weights; ++b) {
+  for (std::size_t b = 0; b < count / info.block_weights; ++b) {
     const std::uint8_t* x = bytes.data() + b * info.block_bytes;
     if (type == GgufBlockType::tq2_0) {
       const float d = fp16_by_definition(read_half(x + 64));
