@@ -236,10 +236,10 @@ BITLINEAR_AVX2_TARGET inline void grouped_token_group(const PackedWeightsView& w
                                                       const GroupedPlan& plan, std::size_t prefetch) {
   GroupedLaneSums sums;  // only the entries of the first T tokens and the row's segments are written and read
   grouped_lane_sums<Dot, Seg, T>(a, t0, plan.steps, sums);
-  const std::int32_t* lanes = &sums.lanes[0][0][0];
-#if defined(__GNUC__) || defined(__clang__)
-  __asm__("" : "+r"(lanes));  // GCC cannot follow which entries were written and warns (maybe-uninitialized)
-#endif
+  // Through a volatile pointer: GCC cannot follow which entries were written and would warn (maybe-uninitialized);
+  // portable, unlike an asm barrier (the no-GNU-paths build compiles without GNU extensions).
+  const std::int32_t* volatile lanes_through = &sums.lanes[0][0][0];
+  const std::int32_t* lanes = lanes_through;
   grouped_rows<Fields, Dot, Seg, T>(w, a, t0, row_begin, row_end, e, y, y_stride, plan, lanes, prefetch);
 }
 
