@@ -40,9 +40,21 @@
 #define BITLINEAR_ABI_CONCAT_(a, b) a##b
 #define BITLINEAR_ABI_CONCAT(a, b) BITLINEAR_ABI_CONCAT_(a, b)
 #if BITLINEAR_EXCEPTIONS
-#define BITLINEAR_ABI_NS BITLINEAR_ABI_ISA_TAG
+#define BITLINEAR_ABI_MODE_NS BITLINEAR_ABI_ISA_TAG
 #else
-#define BITLINEAR_ABI_NS BITLINEAR_ABI_CONCAT(BITLINEAR_ABI_ISA_TAG, _noexcept)
+#define BITLINEAR_ABI_MODE_NS BITLINEAR_ABI_CONCAT(BITLINEAR_ABI_ISA_TAG, _noexcept)
+#endif
+// Separately compiled kernels (BITLINEAR_SEPARATE_KERNELS = 1, kernels/grid.hpp): such a translation unit only
+// declares the kernel table. It gets a namespace of its own as well, so a program whose translation units
+// disagree on the macro links two consistent copies (or fails to link), never one unit's inline table with
+// another's declaration.
+#if !defined(BITLINEAR_SEPARATE_KERNELS)
+#define BITLINEAR_SEPARATE_KERNELS 0
+#endif
+#if BITLINEAR_SEPARATE_KERNELS
+#define BITLINEAR_ABI_NS BITLINEAR_ABI_CONCAT(BITLINEAR_ABI_MODE_NS, _separate_kernels)
+#else
+#define BITLINEAR_ABI_NS BITLINEAR_ABI_MODE_NS
 #endif
 
 #define BITLINEAR_NAMESPACE_BEGIN \

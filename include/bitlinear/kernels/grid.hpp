@@ -94,8 +94,10 @@ inline const KernelTable& grid_row() noexcept {
   return row;
 }
 
-// The row of a runnable family (callers resolve Isa::automatic and check support first).
-inline const KernelTable& kernel_table(Isa isa) noexcept {
+// The row of a runnable family (callers resolve Isa::automatic and check support first). Naming a row's
+// kernels is what makes a translation unit compile them, so this switch is where the compile time of every
+// kernel family goes; kernel_table() below decides which translation units pay it.
+inline const KernelTable& grid_dispatch(Isa isa) noexcept {
   switch (isa) {
 #if BITLINEAR_ARCH_X86_64
     case Isa::avx2: return grid_row<avx2::Row>();
@@ -110,6 +112,17 @@ inline const KernelTable& kernel_table(Isa isa) noexcept {
     default: return grid_row<ref::Row>();
   }
 }
+
+// Header-only (the default): every translation unit that runs a layer compiles every family's kernels (about
+// 25 s of -O2 per translation unit with GCC 12) and the linker keeps one copy. With BITLINEAR_SEPARATE_KERNELS
+// defined to 1 in every translation unit of a program, kernel_table() is only declared here and one
+// translation unit defines it by including <bitlinear/kernels_definition.hpp> (docs/build-time.md): the
+// kernels compile once, with that unit's flags. Numbers do not change: the same code, one copy either way.
+#if BITLINEAR_SEPARATE_KERNELS
+const KernelTable& kernel_table(Isa isa) noexcept;
+#else
+inline const KernelTable& kernel_table(Isa isa) noexcept { return grid_dispatch(isa); }
+#endif
 
 }  // namespace detail
 BITLINEAR_NAMESPACE_END
