@@ -267,3 +267,14 @@ INSTANTIATE_TEST_SUITE_P(AllRunnable, Semantics, ::testing::ValuesIn(bitlinear_t
                          });
 
 }  // namespace
+
+// exact_fma rounds once: (1 + 2^-12)^2 - (1 + 2^-11) is 2^-24 exactly, but a multiply then an add rounds the
+// square to 1 + 2^-11 (a tie, to even) and gives 0. Clang with -ffast-math expands a plain std::fma into exactly
+// that on baseline x86-64 (the fast-math CI leg builds this test); the grouped reference depends on one rounding.
+TEST(ExactFloat, FmaRoundsOnceWhateverTheFlags) {
+  namespace det = bitlinear::detail;
+  volatile float a = 1.0f + std::ldexp(1.0f, -12), c = -(1.0f + std::ldexp(1.0f, -11));
+  EXPECT_EQ(det::exact_fma(a, a, c), std::ldexp(1.0f, -24));
+  volatile float product = det::exact_mul(a, a);
+  EXPECT_EQ(det::exact_add(product, c), 0.0f);  // the two-rounding result the fma must not give
+}

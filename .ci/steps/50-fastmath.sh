@@ -16,17 +16,29 @@ tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_tes
        tests/grouped_test.cpp)
 /usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
 /usr/bin/python3 tests/pytorch/make_grouped_reference.py "$out/pytorch_grouped_reference.bin"
+jobs=$(nproc)
+[ "$jobs" -gt 2 ] && jobs=2
+# The kernels compile once per variant (BITLINEAR_SEPARATE_KERNELS, tests/kernels_definition/) with the same
+# flags as the tests, and the translation units compile in parallel.
 run_exactness() {  # $1 = compiler, $2 = name, then the optimization flags
   local cxx=$1 name=$2
   shift 2
-  local flags=(-std=c++17 "$@" -Wall -Wextra -Wpedantic -Wshadow -Werror -Iinclude -pthread)
+  local flags=(-std=c++17 "$@" -Wall -Wextra -Wpedantic -Wshadow -Werror -Iinclude -pthread -DBITLINEAR_SEPARATE_KERNELS=1)
+  local objdir="$out/$name"
+  mkdir -p "$objdir"
+  echo "--- $name: compile"
+  printf '%s\n' tests/kernels_definition/kernels_definition.cpp "${tests[@]}" tests/pytorch/pytorch_reference_test.cpp \
+      tests/pytorch/grouped_reference_test.cpp |
+    xargs -P "$jobs" -I{} sh -c 'd=$1; shift; "$0" "$@" -c "{}" -o "$d/$(basename "{}" .cpp).o"' "$cxx" "$objdir" "${flags[@]}"
+  local kernels="$objdir/kernels_definition.o" objects=()
+  for t in "${tests[@]}"; do objects+=("$objdir/$(basename "$t" .cpp).o"); done
+  "$cxx" "${flags[@]}" "${objects[@]}" "$kernels" -o "$out/exactness_$name" -lgmock -lgtest -lgtest_main
+  "$cxx" "${flags[@]}" "$objdir/pytorch_reference_test.o" "$kernels" -o "$out/pytorch_$name" -lgtest -lgtest_main
+  "$cxx" "${flags[@]}" "$objdir/grouped_reference_test.o" "$kernels" -o "$out/pytorch_grouped_$name" -lgtest -lgtest_main
   echo "--- $name: exactness tests"
-  "$cxx" "${flags[@]}" "${tests[@]}" -o "$out/exactness_$name" -lgmock -lgtest -lgtest_main
   "$out/exactness_$name"
   echo "--- $name: PyTorch reference"
-  "$cxx" "${flags[@]}" tests/pytorch/pytorch_reference_test.cpp -o "$out/pytorch_$name" -lgtest -lgtest_main
   BITLINEAR_PYTORCH_REFERENCE="$out/pytorch_reference.bin" "$out/pytorch_$name"
-  "$cxx" "${flags[@]}" tests/pytorch/grouped_reference_test.cpp -o "$out/pytorch_grouped_$name" -lgtest -lgtest_main
   BITLINEAR_PYTORCH_GROUPED_REFERENCE="$out/pytorch_grouped_reference.bin" "$out/pytorch_grouped_$name"
   echo "$name: $((SECONDS - start)) s"
 }

@@ -19,6 +19,7 @@
 #include "internal_only.hpp"
 
 #include <cmath>
+#include <math.h>  // ::fmaf, called by exact_fma
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -124,9 +125,27 @@ inline float exact_mul(float a, float b) noexcept {
 inline float exact_add(float a, float b) noexcept { return a + b; }
 #endif
 
-// a * b + c rounded once (a fused multiply-add), whatever the flags: std::fma is correctly rounded by
-// definition, and no optimization may split it. The grouped formats accumulate with it (interface.hpp).
-inline float exact_fma(float a, float b, float c) noexcept { return std::fma(a, b, c); }
+// a * b + c rounded once (a fused multiply-add), whatever the flags. std::fma alone is not enough: Clang with
+// -ffast-math (or -fassociative-math) marks the fma "fast", and on a target without FMA instructions (baseline
+// x86-64) its backend then expands it into a multiply and an add, two roundings. So the aarch64 asm path
+// uses fmadd (baseline there), and everywhere else the C library's fmaf is called through a pointer the
+// compiler cannot see through (an empty asm, or a volatile): an ordinary call that no flag rewrites, and the
+// C library computes a correctly rounded fma (with the FMA instruction where the CPU has it). Only the scalar
+// reference of the grouped formats uses it (kernels/ref/grouped.hpp); SIMD kernels use their fma instruction.
+inline float exact_fma(float a, float b, float c) noexcept {
+#if BITLINEAR_EXACT_FLOAT_ASM && BITLINEAR_ARCH_AARCH64
+  float result;
+  __asm__("fmadd %s0, %s1, %s2, %s3" : "=w"(result) : "w"(a), "w"(b), "w"(c));
+  return result;
+#elif BITLINEAR_EXACT_FLOAT_ASM
+  float (*fma_function)(float, float, float) = &::fmaf;
+  __asm__("" : "+r"(fma_function));
+  return fma_function(a, b, c);
+#else
+  float (*volatile fma_function)(float, float, float) = &::fmaf;
+  return fma_function(a, b, c);
+#endif
+}
 
 // Hides a value from the optimizer (an empty asm that "changes" it): a sum accumulated as
 // s = opaque(s + x) cannot be reassociated or vectorized in another order. volatile: not hoisted out of loops.

@@ -17,8 +17,6 @@ namespace detail::ref {
 
 // Code of weight k of a row whose block 0 is at `row`, blocks `step` bytes apart (canonical bit order inside a
 // block: format.hpp, format_compact.hpp). The 2-bit field value 3 reads as +2.
-// Code of weight k of a row whose block 0 is at `row`, blocks `step` bytes apart (canonical bit order inside a
-// block: format.hpp, format_compact.hpp). The 2-bit field value 3 reads as +2.
 template <class Format>
 inline int grouped_code_at(const std::uint8_t* row, std::size_t step, std::size_t k) noexcept {
   return Format::code_at(row + k / Format::weights_per_block * step, k % Format::weights_per_block);
