@@ -1,9 +1,12 @@
 // libFuzzer target for the GGUF reader and the I2_S import. Build and run: .ci/steps/40-fuzz.sh. Parsing either
 // throws std::invalid_argument or yields metadata and tensors whose bytes lie inside the input (ASan checks every
 // read below); the stream reader agrees with the in-memory parser; importing an I2_S tensor and loading the
-// model either throw std::invalid_argument or build layers. Anything else is a bug.
+// model either throw std::invalid_argument or build layers; the same for the group-scaled types (TQ1_0, TQ2_0,
+// Q1_0, Q2_0), row reads and the whole-model loader of every type. Anything else is a bug.
 #include <bitlinear/io/gguf.hpp>
+#include <bitlinear/io/gguf_grouped_import.hpp>
 #include <bitlinear/io/gguf_import.hpp>
+#include <bitlinear/io/gguf_model.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <variant>
+#include <vector>
 
 namespace {
 
@@ -64,6 +69,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       (void)bitlinear::gguf_to_float(t);
     } catch (const std::invalid_argument&) {
     }
+    if (t.n_dims == 2 && t.ne[0] > 0 && t.ne[0] <= 4096 && t.ne[1] > 0) {
+      std::vector<float> row(static_cast<std::size_t>(t.ne[0]));
+      try {
+        bitlinear::gguf_row_to_float(t, static_cast<std::size_t>(t.ne[1] - 1), row.data());
+      } catch (const std::invalid_argument&) {
+      }
+    }
+    if (bitlinear::gguf_block_type(t)) {
+      bitlinear::GgufImportOptions o;
+      o.max_weight_bytes = std::size_t{1} << 22;
+      try {
+        if (bitlinear::gguf_block_info(*bitlinear::gguf_block_type(t)).binary) {
+          const auto layer = bitlinear::grouped_from_gguf<bitlinear::Binary>(t, o);
+          if (layer.in_features() != t.ne[0] || layer.out_features() != t.ne[1]) std::abort();
+        } else {
+          const auto layer = bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, o);
+          if (layer.in_features() != t.ne[0] || layer.out_features() != t.ne[1]) std::abort();
+        }
+      } catch (const std::invalid_argument&) {
+      }
+    }
     if (t.type == bitlinear::GgufType::i2_s) {
       bitlinear::GgufImportOptions o;
       o.max_weight_bytes = std::size_t{1} << 22;
@@ -79,6 +105,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     o.import.max_weight_bytes = std::size_t{1} << 22;
     o.max_total_bytes = std::uint64_t{1} << 24;
     (void)bitlinear::load_gguf_bitnet_layers(view, o);
+  } catch (const std::invalid_argument&) {
+  }
+  try {
+    bitlinear::GgufModelLoadOptions o;
+    o.import.max_weight_bytes = std::size_t{1} << 22;
+    o.max_total_bytes = std::uint64_t{1} << 24;
+    const bitlinear::GgufModel model = bitlinear::load_gguf_layers(view, o);
+    for (const bitlinear::GgufModelLayer& l : model.layers) {
+      if (model.find_layer(l.gguf_name) == nullptr) std::abort();
+      std::visit([](const auto& layer) { if (layer.in_features() == 0) std::abort(); }, l.layer);
+    }
   } catch (const std::invalid_argument&) {
   }
   volatile unsigned sink = checksum;

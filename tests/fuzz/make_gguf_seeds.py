@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes a few small valid GGUF files (every metadata value type, nested arrays, F32/F16 tensors, an I2_S BitNet
-block in bitnet.cpp's layout, another alignment) into argv[1]: the seed corpus of tests/fuzz/gguf_fuzzer.cpp.
+block in bitnet.cpp's layout, a block of the group-scaled types TQ1_0 / TQ2_0 / Q1_0 / Q2_0, another alignment)
+into argv[1]: the seed corpus of tests/fuzz/gguf_fuzzer.cpp.
 Standard library only."""
 import os
 import random
@@ -69,6 +70,22 @@ def main():
         codes = [rng.randrange(3) - 1 for _ in range(128 * rows)]
         tensors.append(("blk.0.%s.weight" % name, [128, rows], 36, i2s(codes, rng.uniform(0.1, 2))))
     with open(os.path.join(out_dir, "bitnet_block.gguf"), "wb") as f:
+        f.write(gguf(meta, tensors))
+    # One block whose projections are the four group-scaled types (ggml ids, bytes per block, weights per
+    # block): random bytes with finite fp16 scales (0x3C00 = 1.0) where the scale field is.
+    grouped = {"TQ1_0": (34, 54, 256, 52), "TQ2_0": (35, 66, 256, 64), "Q1_0": (41, 18, 128, 0), "Q2_0": (42, 18, 64, 0)}
+    meta = [kv("general.architecture", STRING, s("llama")), kv("llama.block_count", U32, struct.pack("<I", 1))]
+    tensors = [("token_embd.weight", [256, 2], 35, b"")]
+    kinds = ["TQ2_0", "TQ1_0", "Q2_0", "Q1_0", "TQ2_0", "Q1_0", "Q2_0"]
+    for name, kind in zip(("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"), kinds):
+        tid, block_bytes, weights, scale_at = grouped[kind]
+        rows, blocks = 2, 256 // weights
+        data = bytearray(rng.randrange(256) for _ in range(rows * blocks * block_bytes))
+        for b in range(rows * blocks):
+            data[b * block_bytes + scale_at:b * block_bytes + scale_at + 2] = b"\x00\x3c"
+        tensors.append(("blk.0.%s.weight" % name, [256, rows], tid, bytes(data)))
+    tensors[0] = ("token_embd.weight", [256, 2], 35, tensors[1][3])
+    with open(os.path.join(out_dir, "grouped_block.gguf"), "wb") as f:
         f.write(gguf(meta, tensors))
     with open(os.path.join(out_dir, "aligned_64.gguf"), "wb") as f:
         f.write(gguf([kv("general.alignment", U32, struct.pack("<I", 64))],

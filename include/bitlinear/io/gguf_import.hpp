@@ -243,6 +243,14 @@ inline std::string gguf_to_hf_name(std::string_view name) {
   return "";
 }
 
+// The Hugging Face module name of a GGUF weight ("blk.0.attn_q.weight" -> "model.layers.0.self_attn.q_proj"),
+// "" if there is none.
+inline std::string gguf_to_hf_module(std::string_view gguf_name) {
+  std::string hf = gguf_to_hf_name(gguf_name);
+  if (hf.size() > 7 && hf.compare(hf.size() - 7, 7, ".weight") == 0) hf.resize(hf.size() - 7);
+  return hf;
+}
+
 // The model hyperparameters a BitNet GGUF file declares (keys "<architecture>.*"; 0 where a key is absent).
 struct GgufModelConfig {
   std::string architecture;  // general.architecture
@@ -357,22 +365,29 @@ struct GgufBitNetModel {
 // import fails (ternary_from_gguf_i2s, naming the tensor).
 namespace detail {
 
-template <class AfterLayer>
-GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufLoadOptions& options, AfterLayer&& after_layer) {
-  GgufBitNetModel model;
-  model.config = gguf_model_config(file);
+// Refuses a file with a tensor of type id 36 that the reader could not take as bitnet.cpp's I2_S.
+inline void check_no_ambiguous_i2s(const GgufView& file, const GgufModelConfig& config) {
   for (const GgufTensor& t : file.tensors()) {
     if (t.type_id == 36 && t.type != GgufType::i2_s) {
       detail::fail_invalid_argument(
           "bitlinear: gguf: tensor " + GgufParser::quoted(t.name) + " has type id 36, which is I2_S in bitnet.cpp "
           "files but another type in upstream ggml; this file's general.architecture is " +
-          GgufParser::quoted(model.config.architecture) + " and general.file_type " + std::to_string(model.config.file_type) +
+          GgufParser::quoted(config.architecture) + " and general.file_type " + std::to_string(config.file_type) +
           " (bitnet.cpp writes \"bitnet\" / \"bitnet-b1.58\" or file type 40), so it cannot be told apart");
     }
   }
-  static constexpr const char* projections[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+}
+
+inline constexpr const char* gguf_block_projections[] = {"attn_q",      "attn_k",   "attn_v", "attn_output",
+                                                         "ffn_gate",    "ffn_up",   "ffn_down"};
+
+template <class AfterLayer>
+GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufLoadOptions& options, AfterLayer&& after_layer) {
+  GgufBitNetModel model;
+  model.config = gguf_model_config(file);
+  check_no_ambiguous_i2s(file, model.config);
   for (std::uint64_t b = 0; b < model.config.block_count; ++b) {
-    for (const char* p : projections) {
+    for (const char* p : gguf_block_projections) {
       const std::string name = "blk." + std::to_string(b) + "." + p + ".weight";
       const GgufTensor* t = file.find(name);
       if (t == nullptr || t->type != GgufType::i2_s) {
@@ -403,9 +418,7 @@ GgufBitNetModel load_gguf_bitnet_layers(const GgufView& file, const GgufLoadOpti
       model.tensors.push_back(&t);
       continue;
     }
-    std::string hf = gguf_to_hf_name(t.name);
-    if (hf.size() > 7 && hf.compare(hf.size() - 7, 7, ".weight") == 0) hf.resize(hf.size() - 7);
-    model.layers.push_back({t.name, std::move(hf), ternary_from_gguf_i2s(t, options.import)});
+    model.layers.push_back({t.name, gguf_to_hf_module(t.name), ternary_from_gguf_i2s(t, options.import)});
     after_layer(t);
   }
   model.index();
