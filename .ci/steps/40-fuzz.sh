@@ -6,12 +6,25 @@ set -euo pipefail
 seconds=${FUZZ_SECONDS:-45}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Iinclude)
+flags=(-std=c++17 -O1 -g -fno-sanitize-recover=undefined -Iinclude -DBITLINEAR_SEPARATE_KERNELS=1)
+fuzzers=(load_fuzzer safetensors_fuzzer checkpoint_json_fuzzer hf_import_fuzzer gguf_fuzzer)
+start=$SECONDS
+
+# The kernels compile once (BITLINEAR_SEPARATE_KERNELS, docs/build-time.md), under the same sanitizers, and the
+# fuzzers in parallel: compiling every kernel family into each of them took most of this leg's time.
+clang++ "${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -c tests/kernels_definition/kernels_definition.cpp \
+  -o "$out/kernels_definition.o" &
+printf '%s\n' "${fuzzers[@]}" | xargs -P 2 -I{} clang++ "${flags[@]}" -fsanitize=fuzzer,address,undefined -c \
+  "tests/fuzz/{}.cpp" -o "$out/{}.o"
+wait $!
+for name in "${fuzzers[@]}"; do
+  clang++ "${flags[@]}" -fsanitize=fuzzer,address,undefined "$out/$name.o" "$out/kernels_definition.o" -o "$out/$name"
+done
+echo "fuzzers built: $((SECONDS - start)) s"
 
 run_fuzzer() {
   local name=$1 seed_script=$2
   shift 2
-  clang++ "${flags[@]}" "tests/fuzz/$name.cpp" -o "$out/$name"
   rm -rf "$out/$name-corpus" && mkdir -p "$out/$name-corpus"
   /usr/bin/python3 "$seed_script" "$@" "$out/$name-seeds"
   # -malloc_limit_mb: a loader must never allocate more than the input justifies; inputs are <= 64 KiB.
