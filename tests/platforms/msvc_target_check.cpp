@@ -1,6 +1,7 @@
 // Compiled (not run) by .ci/steps/26-msvc-target.sh with clang in MSVC mode: every public header, and every kernel
 // family of the architecture instantiated through the dispatch tables, as MSVC or clang-cl would see them.
 #include <bitlinear/bitlinear.hpp>
+#include <bitlinear/io/gguf_model.hpp>
 #include <bitlinear/io/hf_import.hpp>
 #include <bitlinear/io/safetensors.hpp>
 #include <bitlinear/io/serialize.hpp>
