@@ -767,11 +767,29 @@ TEST(Checkpoint, HostileDirectoriesAreClearErrors) {
     write_single(dir, "{\"hidden_size\":", tensors);
     expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(dir.str()); }, "config.json: invalid JSON at byte 15");
     write_file(dir.path / "config.json", config_json(bitlinear_offline));
+    fs::rename(dir.path / "model.safetensors", dir.path / "aside.safetensors");
     write_file(dir.path / "model.safetensors.index.json", std::string(R"({"weight_map":{"a":"../model.safetensors"}})"));
     expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(dir.str()); }, "is not a plain file name");
     fs::remove(dir.path / "model.safetensors.index.json");
     write_file(dir.path / "model.safetensors", std::string("\x02\0\0\0\0\0\0\0{}x", 11));
     expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(dir.str()); }, "1 bytes after the last tensor");
+    // A broken shard is named in the error, mapped or read.
+    const TempDir sharded;
+    write_sharded(sharded, config_json(bitlinear_offline), tensors, 2);
+    write_file(sharded.path / "model-00002-of-00002.safetensors", std::string("\x02\0\0\0\0\0\0\0{}x", 11));
+    expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(sharded.str()); }, "model-00002-of-00002.safetensors");
+    expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(sharded.str(), bitlinear::FileAccess::read); },
+                   "model-00002-of-00002.safetensors");
+  }
+  {  // model.safetensors beside an index: transformers takes model.safetensors, and so does HfCheckpoint
+    const TinyModel want(2, 5), other(2, 99);
+    const TempDir dir;
+    write_sharded(dir, config_json(bitlinear_offline), other.packed_tensors(true), 2);
+    write_file(dir.path / "model.safetensors", safetensors_bytes(want.packed_tensors(true)));
+    const auto c = bitlinear::HfCheckpoint::open(dir.str());
+    ASSERT_EQ(c.shard_names().size(), 1u);
+    EXPECT_EQ(c.shard_names()[0], "model.safetensors");
+    expect_model_matches(bitlinear::load_bitnet_layers(c), want);
   }
 }
 

@@ -101,8 +101,8 @@ class HfCheckpoint {
   static constexpr std::size_t max_config_bytes = std::size_t{16} << 20;  // config.json
   static constexpr std::size_t max_index_bytes = 100'000'000;              // the index (like a safetensors header)
 
-  // Opens `directory`: config.json, then model.safetensors.index.json and every shard it names, or else
-  // model.safetensors. Shards are memory-mapped (FileAccess::map) or read. Throws std::runtime_error if a file
+  // Opens `directory`: config.json, then model.safetensors if present (as transformers does, even with an index
+  // beside it), or else model.safetensors.index.json and every shard it names. Shards are memory-mapped (FileAccess::map) or read. Throws std::runtime_error if a file
   // cannot be opened, std::invalid_argument if a file is malformed, is not a regular file (a FIFO, device or
   // directory is refused up front instead of blocking; on Windows also reserved device names such as NUL or
   // COM1.json), or the index and the shards disagree (a tensor missing from its shard, or a shard tensor the
@@ -113,8 +113,9 @@ class HfCheckpoint {
     const std::string config_path = path_in(directory, "config.json");
     detail::require_regular_file(config_path);
     c.config_ = parse_hf_config(detail::read_text_file(config_path, max_config_bytes));
+    // As transformers decides: model.safetensors if it is there (an index beside it is not read), else the index.
     const std::string index_path = path_in(directory, "model.safetensors.index.json");
-    if (detail::file_exists(index_path)) {
+    if (!detail::file_exists(path_in(directory, "model.safetensors")) && detail::file_exists(index_path)) {
       detail::require_regular_file(index_path);
       const auto entries = parse_hf_index(detail::read_text_file(index_path, max_index_bytes));
       for (const auto& e : entries) c.shard_names_.push_back(e.second);

@@ -394,6 +394,19 @@ class SafetensorsFile {
   // Mapped: opening costs O(header); tensor pages are read from disk when first used. The file must not be
   // truncated while mapped (that is SIGBUS on POSIX, as for any mapping).
   static SafetensorsFile open(const std::string& path, FileAccess access = FileAccess::map) {
+#if BITLINEAR_EXCEPTIONS
+    try {  // the parser sees bytes only: name the file (a shard of a checkpoint, say) in its errors
+      return open_unnamed(path, access);
+    } catch (const std::invalid_argument& e) {
+      detail::fail_invalid_argument(std::string(e.what()) + " (in \"" + path + "\")");
+    }
+#else
+    return open_unnamed(path, access);
+#endif
+  }
+
+ private:
+  static SafetensorsFile open_unnamed(const std::string& path, FileAccess access) {
     SafetensorsFile file;
     if (access == FileAccess::map) {
       file.mapping_ = MappedFile::open(path);
@@ -406,6 +419,8 @@ class SafetensorsFile {
     if (!in) detail::fail_runtime_error("bitlinear: safetensors: cannot open \"" + path + "\"");
     return read(in, MappedFile::regular_file_size(path), path);
   }
+
+ public:
 
   // Reads a safetensors file from a stream: the 8-byte length, then the header (parsed and validated), then
   // exactly the data bytes the header describes, and checks that the stream ends there. `total_size` (if
