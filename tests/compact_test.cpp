@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -337,6 +338,59 @@ TEST(CompactKernels, EveryFamilyEveryLayoutAgainstReference) {
     }
   }
 }
+
+// The SIMD 1.6-bit -> 2-bit row decode of the x86 families' fallback against the scalar decode, byte for byte:
+// every in_features from 1 to 700 (every tail of a field and of a block) and longer rows, every valid byte value,
+// interleaved layouts, output rows at odd addresses with guard bytes around them. (The aarch64 families have
+// native compact kernels and use the scalar decode for their large batches.)
+#if BITLINEAR_ARCH_X86_64
+TEST(CompactKernels, SimdRowDecodeEqualsScalarDecode) {
+  namespace det = bitlinear::detail;
+  if (!det::isa_runnable(Isa::avx2)) GTEST_SKIP() << "this CPU cannot run avx2";
+  std::vector<std::size_t> ins;
+  for (std::size_t in = 1; in <= 700; ++in) ins.push_back(in);
+  for (std::size_t in : {1279u, 1280u, 1281u, 2560u, 6912u}) ins.push_back(in);
+  std::uint32_t seed = 900;
+  for (std::size_t in : ins) {
+    const std::size_t out = 5;
+    std::mt19937 rng(++seed);
+    std::vector<std::int8_t> codes(out * in);
+    for (auto& c : codes) c = static_cast<std::int8_t>(static_cast<int>(rng() % 3) - 1);
+    std::vector<std::uint8_t> canonical(bitlinear::packed_size<TernaryCompact>(out, in));
+    bitlinear::pack_codes<TernaryCompact>(codes.data(), out, in, canonical.data());
+    for (std::size_t group_rows : {std::size_t{1}, std::size_t{3}}) {
+      const bitlinear_test::LaidOutWeights laid(canonical.data(), out, in, TernaryCompact::packed_row_bytes(in),
+                                                group_rows);
+      const std::size_t row_bytes = Ternary::packed_row_bytes(in);
+      for (std::size_t j = 0; j < out; ++j) {
+        std::vector<std::uint8_t> expected(row_bytes + 2, 0xA5), got(row_bytes + 3, 0xA5);
+        det::decode_compact_row_to_ternary(laid.view(), j, expected.data() + 1);
+        det::avx2::decode_compact_row_avx2(laid.view(), j, got.data() + 2);  // odd address, one byte off
+        ASSERT_EQ(got[0], 0xA5);
+        ASSERT_EQ(got[1], 0xA5);
+        ASSERT_EQ(got[row_bytes + 2], 0xA5) << "in " << in << ": wrote past the row";
+        ASSERT_TRUE(std::equal(expected.begin() + 1, expected.end() - 1, got.begin() + 2))
+            << "in " << in << " row " << j << " group_rows " << group_rows;
+      }
+    }
+  }
+  // Every valid byte value in every position of a block (rows of 320 weights: all five fields real).
+  std::vector<std::uint8_t> block(64 * 4);
+  std::size_t v = 0;
+  for (unsigned byte = 0; byte < 256; ++byte) {
+    if (TernaryCompact::valid_byte(static_cast<std::uint8_t>(byte))) block[v++] = static_cast<std::uint8_t>(byte);
+  }
+  ASSERT_EQ(v, 243u);
+  for (std::size_t i = v; i < block.size(); ++i) block[i] = TernaryCompact::zero_byte;
+  const det::PackedWeightsView view{block.data(), 4, 320, 64, 1};
+  for (std::size_t j = 0; j < 4; ++j) {
+    std::uint8_t expected[128], got[128];
+    det::decode_compact_row_to_ternary(view, j, expected);
+    det::avx2::decode_compact_row_avx2(view, j, got);
+    ASSERT_TRUE(std::equal(expected, expected + 128, got)) << "row " << j;
+  }
+}
+#endif
 
 // --- save / load -------------------------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 // bitlinear internal: compact ternary matmul for a kernel family without compact kernels of its own: decode a
 // chunk of rows to canonical 2-bit rows (format.hpp) in a stack buffer and run the family's ternary_matmul on
 // them. Exact by construction (the same codes reach an exact ternary kernel), and as fast as that kernel plus
-// one scalar decode per weight per call: good for prefill batches, slower than a real compact GEMV at batch 1.
+// one decode per weight per call (a SIMD decode on the x86 families): good for prefill batches, slower than a
+// real compact GEMV at batch 1.
 #pragma once
 #include "../detail/internal_only.hpp"
 
@@ -40,15 +41,20 @@ inline void decode_compact_row_to_ternary(const PackedWeightsView& w, std::size_
   }
 }
 
+// A family's decode of row j of the compact layout into a canonical 2-bit row (the contract of
+// decode_compact_row_to_ternary above; the SIMD families bring their own, the scalar one is the reference).
+using CompactRowDecoder = void (*)(const PackedWeightsView& w, std::size_t j, std::uint8_t* out) noexcept;
+
 // The MatmulKernel contract for compact weights, through `ternary` (a family's ternary_matmul). No allocation:
 // rows are decoded into a stack buffer in chunks of up to 32. A row longer than the whole buffer (in_features >
 // 131072, far beyond today's models) runs the scalar reference instead, which reads the compact bytes directly:
 // the same exact result, slower, and still no allocation (forward_quantized has no workspace to borrow).
-// `long_rows` (default: the per-tensor scalar reference) runs the rows that do not fit; grouped formats pass
-// their own reference. The Epilogue's per-row pointers are shifted with the chunk.
-inline void compact_matmul_via_ternary(MatmulKernel ternary, const PackedWeightsView& w, const ActivationsView& a,
-                                       std::size_t row_begin, std::size_t row_end, const Epilogue& e, float* y,
-                                       std::size_t y_stride, MatmulKernel long_rows = &ref::compact_matmul) noexcept {
+// `decode_row` is the family's decoder; `long_rows` (default: the per-tensor scalar reference) runs the rows that
+// do not fit; grouped formats pass their own reference. The Epilogue's per-row pointers are shifted with the chunk.
+inline void compact_matmul_via_ternary(MatmulKernel ternary, CompactRowDecoder decode_row, const PackedWeightsView& w,
+                                       const ActivationsView& a, std::size_t row_begin, std::size_t row_end,
+                                       const Epilogue& e, float* y, std::size_t y_stride,
+                                       MatmulKernel long_rows = &ref::compact_matmul) noexcept {
   constexpr std::size_t kStackBytes = 32 * 1024;
   constexpr std::size_t kMaxRows = 32;
   const std::size_t row_bytes = Ternary::packed_row_bytes(w.in_features);
@@ -60,7 +66,7 @@ inline void compact_matmul_via_ternary(MatmulKernel ternary, const PackedWeights
   alignas(64) std::uint8_t buffer[kStackBytes];
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += chunk) {
     const std::size_t rows = row_end - j0 < chunk ? row_end - j0 : chunk;
-    for (std::size_t r = 0; r < rows; ++r) decode_compact_row_to_ternary(w, j0 + r, buffer + r * row_bytes);
+    for (std::size_t r = 0; r < rows; ++r) decode_row(w, j0 + r, buffer + r * row_bytes);
     const PackedWeightsView decoded{buffer, rows, w.in_features, row_bytes, 1};
     Epilogue shifted = e;
     shifted.bias = e.bias + j0;

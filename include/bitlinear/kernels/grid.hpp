@@ -26,11 +26,26 @@ BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
 
 // The shared fallback for a family without a compact kernel of its own: decode to 2-bit rows and run the
-// family's ternary kernel (compact_fallback.hpp). Bound into the grid here, once.
+// family's ternary kernel (compact_fallback.hpp). Bound into the grid here, once. A Row may name its own
+// decode_compact_row (a CompactRowDecoder); the scalar decode is used otherwise.
+template <class Row, class = void>
+struct NamesCompactDecoder : std::false_type {};
+template <class Row>
+struct NamesCompactDecoder<Row, std::void_t<decltype(Row::decode_compact_row)>> : std::true_type {};
+
+template <class Row>
+constexpr CompactRowDecoder compact_decoder() noexcept {
+  if constexpr (NamesCompactDecoder<Row>::value) {
+    return Row::decode_compact_row;
+  } else {
+    return &decode_compact_row_to_ternary;
+  }
+}
+
 template <class Row>
 inline void compact_via_ternary(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                                 std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  compact_matmul_via_ternary(Row::ternary, w, a, row_begin, row_end, e, y, y_stride);
+  compact_matmul_via_ternary(Row::ternary, compact_decoder<Row>(), w, a, row_begin, row_end, e, y, y_stride);
 }
 
 // The grouped columns. A family's Row may name ternary_grouped and binary_grouped (with grouped_gemm_min_batch),
@@ -48,7 +63,7 @@ struct NamesCompactGrouped<Row, std::void_t<decltype(Row::ternary_compact_groupe
 template <class Row>
 inline void compact_grouped_via_ternary(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                                         std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  compact_matmul_via_ternary(Row::ternary_grouped, w, a, row_begin, row_end, e, y, y_stride,
+  compact_matmul_via_ternary(Row::ternary_grouped, compact_decoder<Row>(), w, a, row_begin, row_end, e, y, y_stride,
                              &ref::grouped_matmul<TernaryCompact>);
 }
 
@@ -75,6 +90,7 @@ constexpr FormatKernels grouped_slot(WeightFormat format) noexcept {
 //   ternary_compact, native_compact           1.6-bit matmul, and false if there is none (nullptr): the shared
 //                                             fallback is bound instead (a flag, not a pointer test: comparing a
 //                                             function's address is no constant expression under GCC's UBSan)
+//   decode_compact_row (optional)             the fallback's 1.6-bit -> 2-bit row decode (scalar if not named)
 //   layout_rows                               group rows of the 2-bit and 1-bit execution layouts
 //   gemm_min_batch, compact_gemm_min_batch    where the GEMM path takes over from the GEMV (FormatKernels)
 // Every family stores the compact format in the canonical layout (group rows 1).

@@ -365,6 +365,35 @@ BITLINEAR_AVX2_INLINE void decode_compact_half(__m256i v, const CompactShuffleTa
   }
 }
 
+// decode_compact_row_to_ternary (compact_fallback.hpp) with the decode above, for the families whose large batches
+// (or, on avx512 without VBMI, every batch) run the 2-bit kernels on decoded rows: compact field i of block b is
+// weights k0 = 320 b + 64 i ..; they are field k0 % 256 / 64 of 2-bit block k0 / 256, byte for byte, so 32 decoded
+// bytes (values 0..2) shift into their 2-bit field of 32 output bytes (f << 6 <= 128 stays inside the byte).
+// Weights past in_features are padding in both formats (the compact padding decodes to code 0).
+BITLINEAR_AVX2_TARGET inline void decode_compact_row_avx2(const PackedWeightsView& w, std::size_t j,
+                                                          std::uint8_t* out) noexcept {
+  const std::size_t out_bytes = Ternary::packed_row_bytes(w.in_features);
+  for (std::size_t i = 0; i < out_bytes; ++i) out[i] = Ternary::zero_byte;
+  const CompactShuffleTables t = load_compact_shuffle_tables();
+  const std::uint8_t* row = w.row(j);
+  const std::size_t step = w.block_step(j);
+  for (std::size_t b = 0; b * TernaryCompact::weights_per_block < w.in_features; ++b) {
+    for (int h = 0; h < 2; ++h) {
+      __m256i f[5];
+      decode_compact_half(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * step + 32 * h)), t, f);
+      for (int i = 0; i < 5; ++i) {
+        const std::size_t k0 = b * TernaryCompact::weights_per_block + 64 * static_cast<std::size_t>(i);
+        if (k0 >= w.in_features) break;
+        auto* dst = reinterpret_cast<__m256i*>(out + k0 / 256 * 64 + 32 * h);
+        const int shift = static_cast<int>(k0 % 256 / 64 * 2);
+        const __m256i keep = _mm256_set1_epi8(static_cast<char>(~(3u << shift)));
+        const __m256i field = _mm256_sll_epi16(f[i], _mm_cvtsi32_si128(shift));
+        _mm256_storeu_si256(dst, _mm256_or_si256(_mm256_and_si256(_mm256_loadu_si256(dst), keep), field));
+      }
+    }
+  }
+}
+
 // A family's GEMV: sum f q over each row (two accumulators), dot = raw - sum q, the ternary epilogue. Defined once
 // per family by a macro, because the target attribute (avx2 or avxvnni) cannot be a template parameter; DOT(acc,
 // f, q) is the family's u8 x s8 dot product into int32 lanes.
@@ -423,7 +452,7 @@ inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a,
   if (a.batch < compact_gemm_min_batch) {
     Gemv(w, a, row_begin, row_end, e, y, y_stride);
   } else {
-    compact_matmul_via_ternary(Ternary2Bit, w, a, row_begin, row_end, e, y, y_stride);
+    compact_matmul_via_ternary(Ternary2Bit, &decode_compact_row_avx2, w, a, row_begin, row_end, e, y, y_stride);
   }
 }
 

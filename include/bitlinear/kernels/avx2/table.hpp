@@ -55,7 +55,8 @@ struct FamilyRow {
   static constexpr std::size_t gemm_min_batch = Family::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = avx2::compact_gemm_min_batch;
   // Grouped formats (grouped.hpp): native 2-bit and 1-bit; compact grouped takes the grid's decode-to-2-bit
-  // fallback into ternary_grouped (grid.hpp).
+  // fallback into ternary_grouped (grid.hpp), with the SIMD decode of gemv.hpp.
+  static constexpr CompactRowDecoder decode_compact_row = &decode_compact_row_avx2;
   static constexpr MatmulKernel ternary_grouped = Family::ternary_grouped;
   static constexpr MatmulKernel binary_grouped = Family::binary_grouped;
   static constexpr std::size_t grouped_gemm_min_batch = Family::grouped_gemm_min_batch;

@@ -4,6 +4,7 @@
 
 // the avx512 matmul entry points: GEMV for small batches, GEMM (packed panels, register
 // tiles) from gemm_min_batch tokens on.
+#include "../avx2/gemv.hpp"  // decode_compact_row_avx2, the fallback's decode (avx512 implies AVX2)
 #include "../interface.hpp"
 #include "codes.hpp"
 #include "gemm.hpp"
@@ -72,6 +73,8 @@ struct Row {
   static constexpr std::size_t layout_rows = 1;
   static constexpr std::size_t gemm_min_batch = avx512::gemm_min_batch;
   static constexpr std::size_t compact_gemm_min_batch = avx512::gemm_min_batch;
+  // The shared fallback decodes 1.6-bit rows with avx2's SIMD decode (AVX-512 CPUs all have AVX2: isa.hpp).
+  static constexpr CompactRowDecoder decode_compact_row = &avx2::decode_compact_row_avx2;
   // Grouped formats (grouped.hpp): native 2-bit and 1-bit; compact grouped takes the grid's decode-to-2-bit
   // fallback into ternary_grouped (grid.hpp) here, its own VBMI kernel in VbmiRow.
   static constexpr MatmulKernel ternary_grouped = &ternary_grouped_matmul;

@@ -391,7 +391,7 @@ inline void compact_matmul(const PackedWeightsView& w, const ActivationsView& a,
   if (a.batch < compact_gemm_min_batch) {
     compact_gemv<DOTPROD>(w, a, row_begin, row_end, e, y, y_stride);
   } else {
-    compact_matmul_via_ternary(Ternary2Bit, w, a, row_begin, row_end, e, y, y_stride);
+    compact_matmul_via_ternary(Ternary2Bit, &decode_compact_row_to_ternary, w, a, row_begin, row_end, e, y, y_stride);
   }
 }
 
