@@ -157,7 +157,7 @@ inline void quantize_block_row(const KernelTable& kernels, const float* x_row, c
 // One super-block x[0, n) of a finite row (n <= 256) by the per_superblock rule at the top of this header:
 // writes q[0, n) and the block scale d, returns the sum of the q.
 inline std::int32_t quantize_superblock(const float* x, std::size_t n, std::int8_t* q, float& d) noexcept {
-  float amax = 0.0f;    // the largest |x| of the block
+  float amax = 0.0f;        // the largest |x| of the block
   float signed_max = 0.0f;  // the first value with that magnitude, sign kept
   for (std::size_t k = 0; k < n; ++k) {
     const float magnitude = float_from_bits(float_bits(x[k]) & float_magnitude_mask);
@@ -167,16 +167,13 @@ inline std::int32_t quantize_superblock(const float* x, std::size_t n, std::int8
     }
   }
   const float iscale = float_bits(amax) != 0 ? exact_div(-127.0f, signed_max) : 0.0f;
-  d = float_bits(amax) != 0 ? exact_div(1.0f, iscale) : 0.0f;
-  if (float_bits(amax) == 0 || !is_finite_bits(iscale)) {  // all zero, or |max| < 127 / FLT_MAX: iscale overflows
-    for (std::size_t k = 0; k < n; ++k) q[k] = 0;
-    return 0;
-  }
+  d = float_bits(amax) != 0 ? exact_div(1.0f, iscale) : 0.0f;  // +-0 when iscale is infinite
+  const bool quantizable = float_bits(amax) != 0 && is_finite_bits(iscale);  // not all zero, |max| >= 127 / FLT_MAX
   std::int32_t sum = 0;
   for (std::size_t k = 0; k < n; ++k) {
     // The product rounded to float first, then to an integer (half to even): never fused into one rounding.
-    std::int32_t v = round_half_even(exact_mul(iscale, x[k]));
-    v = v > 127 ? 127 : (v < -128 ? -128 : v);  // |iscale * x| <= 127 rounded: no clamp applies; keeps the int8 defined
+    std::int32_t v = quantizable ? round_half_even(exact_mul(iscale, x[k])) : 0;
+    v = v > 127 ? 127 : (v < -128 ? -128 : v);  // never applies (|iscale * x| <= 127); keeps the int8 defined
     q[k] = static_cast<std::int8_t>(v);
     sum += v;
   }
