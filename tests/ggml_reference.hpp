@@ -1,12 +1,15 @@
 // ggml's reference dequantizers of the group-scaled ternary / 1-bit GGUF types, transcribed literally from their
 // description in ggml-quants.c (ggml-org/ggml d99724f) for the tests, independently of the library's decoders;
-// and random rows of those types.
+// random rows of those types; and ggml's Q8_K activation quantizer (quantize_row_q8_K_ref with its helper
+// nearest_int, ggml-quants.c in ggml-org/llama.cpp), transcribed step by step.
 #pragma once
 
 #include <bitlinear/io/gguf_blocks.hpp>
+#include <bitlinear/quantize.hpp>
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -74,6 +77,59 @@ inline std::vector<std::uint8_t> random_row(GgufBlockType type, std::size_t n, s
     bytes[b * info.block_bytes + d_at + 1] = static_cast<std::uint8_t>(h >> 8);
   }
   return bytes;
+}
+
+// --- Q8_K: quantize_row_q8_K_ref ------------------------------------------------------------------------------
+// Each float operation of the C source is one exact_* call here, so that the test's own flags (-ffast-math,
+// -ffp-contract=fast) cannot fuse or reorder them; ggml's code assumes IEEE float arithmetic in round-to-nearest
+// with subnormals (no flush-to-zero), which the guard pins.
+
+struct BlockQ8K {
+  float d = 0.0f;
+  std::int8_t qs[256] = {};
+  std::int16_t bsums[16] = {};  // sums of 16 consecutive qs (not used by bitlinear)
+};
+
+// nearest_int: adding 1.5 * 2^23 leaves the rounded integer in the low mantissa bits (round half to even in the
+// default rounding mode). ggml asserts |fval| <= 4194303; the case the assert excludes (an infinite iscale) is
+// computed anyway, as a build without asserts does.
+inline int q8k_nearest_int(float fval) {
+  const float val = bitlinear::detail::exact_add(fval, 12582912.0f);
+  std::int32_t i = 0;
+  std::memcpy(&i, &val, sizeof i);
+  return (i & 0x007fffff) - 0x00400000;
+}
+
+// k a multiple of 256.
+inline void quantize_row_q8_K_ref(const float* x, BlockQ8K* y, std::size_t k) {
+  namespace det = bitlinear::detail;
+  const det::FpEnvironmentGuard fp_environment;
+  for (std::size_t i = 0; i < k / 256; ++i, x += 256) {
+    float max = 0.0f, amax = 0.0f;
+    for (std::size_t j = 0; j < 256; ++j) {
+      const float ax = det::float_from_bits(det::float_bits(x[j]) & 0x7fffffffu);  // fabsf
+      if (ax > amax) {
+        amax = ax;
+        max = x[j];
+      }
+    }
+    if (!(amax != 0.0f)) {
+      y[i].d = 0.0f;
+      std::memset(y[i].qs, 0, sizeof y[i].qs);
+      continue;
+    }
+    const float iscale = det::exact_div(-127.0f, max);
+    for (std::size_t j = 0; j < 256; ++j) {
+      const int v = q8k_nearest_int(det::exact_mul(iscale, x[j]));
+      y[i].qs[j] = static_cast<std::int8_t>(v < 127 ? v : 127);  // MIN(127, v), then C's conversion to int8
+    }
+    for (std::size_t j = 0; j < 16; ++j) {
+      int sum = 0;
+      for (std::size_t l = 0; l < 16; ++l) sum += y[i].qs[j * 16 + l];
+      y[i].bsums[j] = static_cast<std::int16_t>(sum);
+    }
+    y[i].d = det::exact_div(1.0f, iscale);
+  }
 }
 
 }  // namespace ggml_reference

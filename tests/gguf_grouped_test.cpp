@@ -4,6 +4,8 @@
 #include <bitlinear/bitlinear.hpp>
 #include <bitlinear/io/gguf_grouped_import.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -59,7 +61,8 @@ void expect_layer_is_ggmls(GgufBlockType type, std::size_t rows, std::size_t in)
   }
   // Every family the CPU runs gives the scalar outputs, in every activation mode.
   const auto x = bitlinear_test::random_floats(3 * in, 11, -2.0f, 2.0f);
-  for (auto mode : {bitlinear::ActivationScale::per_token, bitlinear::ActivationScale::per_block}) {
+  for (auto mode : {bitlinear::ActivationScale::per_token, bitlinear::ActivationScale::per_block,
+                    bitlinear::ActivationScale::per_superblock}) {
     bitlinear::Options reference_options;
     reference_options.isa = bitlinear::Isa::scalar;
     reference_options.activation_scale = mode;
@@ -88,6 +91,42 @@ TEST(GgufGrouped, Tq1LoadsAsCompactAndAsTwoBitLayer) {
   expect_layer_is_ggmls<bitlinear::Ternary>(GgufBlockType::tq1_0, 5, 256);
 }
 TEST(GgufGrouped, Q1LoadsAsBinaryLayer) { expect_layer_is_ggmls<bitlinear::Binary>(GgufBlockType::q1_0, 33, 640); }
+
+// A TQ2_0 / TQ1_0 layer with per_superblock activations is llama.cpp's product: ggml's reference dequantized
+// weights times ggml's Q8_K activations (d * q, transcribed in ggml_reference.hpp), summed in float64, is the
+// float32 output within 1e-5 of the row's largest |y| (the pinned order rounds about in / 256 + 7 times).
+template <class Format>
+void expect_q8k_product_close_to_float64(GgufBlockType type, std::size_t rows, std::size_t in, std::size_t batch) {
+  std::vector<float> w;
+  const auto file = file_with(type, rows, in, w, static_cast<std::uint32_t>(rows + in));
+  bitlinear::Options options;
+  options.activation_scale = bitlinear::ActivationScale::per_superblock;
+  const auto layer = bitlinear::grouped_from_gguf<Format>(file.view().at("blk.0.ffn_down.weight"), options);
+  auto x = bitlinear_test::random_floats(batch * in, 23, -2.0f, 2.0f);
+  for (std::size_t k = 0; k < in; k += 3) x[k] *= 50.0f;  // row 0: a wide range
+  std::vector<float> y(batch * rows);
+  layer.forward(x.data(), batch, y.data());
+  for (std::size_t t = 0; t < batch; ++t) {
+    std::vector<ggml_reference::BlockQ8K> acts(in / 256);
+    ggml_reference::quantize_row_q8_K_ref(x.data() + t * in, acts.data(), in);
+    double row_max = 0.0, row_err = 0.0;
+    for (std::size_t j = 0; j < rows; ++j) {
+      double sum = 0.0;
+      for (std::size_t k = 0; k < in; ++k) {
+        sum += static_cast<double>(w[j * in + k]) * acts[k / 256].d * acts[k / 256].qs[k % 256];
+      }
+      row_max = std::max(row_max, std::fabs(sum));
+      row_err = std::max(row_err, std::fabs(sum - static_cast<double>(y[t * rows + j])));
+    }
+    ASSERT_GT(row_max, 0.0);
+    EXPECT_LE(row_err, 1e-5 * row_max) << bitlinear::gguf_block_info(type).name << " token " << t;
+  }
+}
+
+TEST(GgufGrouped, Tq2AndTq1WithQ8kActivationsAreTheDequantizedProduct) {
+  expect_q8k_product_close_to_float64<bitlinear::Ternary>(GgufBlockType::tq2_0, 48, 2560, 3);
+  expect_q8k_product_close_to_float64<bitlinear::TernaryCompact>(GgufBlockType::tq1_0, 24, 1536, 2);
+}
 
 std::string message_of(const std::function<void()>& f) {
   try {

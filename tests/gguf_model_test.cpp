@@ -159,28 +159,32 @@ TEST(GgufModel, EveryProjectionLoadsAsTheLayerOfItsType) {
 TEST(GgufModel, LayersGiveTheOutputsOfTheSingleTensorImportOnEveryFamily) {
   const ModelFile m = make_model();
   const auto file = bitlinear::GgufFile::from_bytes(m.bytes);
-  for (bitlinear::Isa isa : bitlinear_test::runnable_isas()) {
-    bitlinear::GgufModelLoadOptions options;
-    options.import.layer.isa = isa;
-    options.import.layer.activation_scale = bitlinear::ActivationScale::per_block;
-    options.tq1_0_compact = false;  // TQ1_0 as a 2-bit layer this time
-    const bitlinear::GgufModel model = bitlinear::load_gguf_layers(file.view(), options);
-    EXPECT_NE(model.find<bitlinear::GroupedTernaryLinear>("blk.0.attn_k.weight"), nullptr);
-    for (const Projection& p : kProjections) {
-      bitlinear::Options scalar;
-      scalar.isa = bitlinear::Isa::scalar;
-      scalar.activation_scale = bitlinear::ActivationScale::per_block;
-      const auto& tensor = file.view().at(p.name);
-      const auto x = bitlinear_test::random_floats(3 * p.in, 17, -2.0f, 2.0f);
-      std::vector<float> y_ref(3 * p.rows), y(3 * p.rows);
-      if (p.type == GgufBlockType::q1_0) {
-        bitlinear::grouped_from_gguf<bitlinear::Binary>(tensor, scalar).forward(x.data(), 3, y_ref.data());
-      } else {
-        bitlinear::grouped_from_gguf<bitlinear::Ternary>(tensor, scalar).forward(x.data(), 3, y_ref.data());
-      }
-      std::visit([&](const auto& l) { l.forward(x.data(), 3, y.data()); }, model.layer(p.name));
-      for (std::size_t i = 0; i < y.size(); ++i) {
-        ASSERT_TRUE(bitlinear_test::same_bits(y[i], y_ref[i])) << bitlinear::isa_name(isa) << " " << p.name << " at " << i;
+  // Q8_0 (llama.cpp's activations for Q1_0 / Q2_0) and Q8_K (for TQ1_0 / TQ2_0) on every layer of the block.
+  for (const auto mode : {bitlinear::ActivationScale::per_block, bitlinear::ActivationScale::per_superblock}) {
+    for (bitlinear::Isa isa : bitlinear_test::runnable_isas()) {
+      bitlinear::GgufModelLoadOptions options;
+      options.import.layer.isa = isa;
+      options.import.layer.activation_scale = mode;
+      options.tq1_0_compact = false;  // TQ1_0 as a 2-bit layer this time
+      const bitlinear::GgufModel model = bitlinear::load_gguf_layers(file.view(), options);
+      EXPECT_NE(model.find<bitlinear::GroupedTernaryLinear>("blk.0.attn_k.weight"), nullptr);
+      for (const Projection& p : kProjections) {
+        bitlinear::Options scalar;
+        scalar.isa = bitlinear::Isa::scalar;
+        scalar.activation_scale = mode;
+        const auto& tensor = file.view().at(p.name);
+        const auto x = bitlinear_test::random_floats(3 * p.in, 17, -2.0f, 2.0f);
+        std::vector<float> y_ref(3 * p.rows), y(3 * p.rows);
+        if (p.type == GgufBlockType::q1_0) {
+          bitlinear::grouped_from_gguf<bitlinear::Binary>(tensor, scalar).forward(x.data(), 3, y_ref.data());
+        } else {
+          bitlinear::grouped_from_gguf<bitlinear::Ternary>(tensor, scalar).forward(x.data(), 3, y_ref.data());
+        }
+        std::visit([&](const auto& l) { l.forward(x.data(), 3, y.data()); }, model.layer(p.name));
+        for (std::size_t i = 0; i < y.size(); ++i) {
+          ASSERT_TRUE(bitlinear_test::same_bits(y[i], y_ref[i]))
+              << bitlinear::isa_name(isa) << " " << p.name << " mode " << static_cast<int>(mode) << " at " << i;
+        }
       }
     }
   }

@@ -1,6 +1,7 @@
 // The x86 grouped kernels (avx2, avxvnni, avx512, avx512_vbmi rows of the grid: ternary_grouped, binary_grouped,
 // ternary_compact_grouped) against ref::grouped_matmul, bit for bit: every group size, in_features tails
-// (group_size == in_features with odd in), per-token and per-block (32) activations, NaN rows, row ranges, batches
+// (group_size == in_features with odd in), per-token, per-block (32) and per-super-block (256, block scales of
+// either sign and zeros, as ggml's Q8_K gives) activations, NaN rows, row ranges, batches
 // on both sides of each family's grouped_gemm_min_batch, unaligned y strides. Weights, scales and block scales sit
 // in exact-size heap buffers, so an ASan build catches any read past them. Families the CPU cannot run are skipped.
 #include <gtest/gtest.h>
@@ -96,7 +97,10 @@ Problem make_problem(const Shape& s, std::uint32_t seed) {
   if (s.block != 0) {
     block_stride = (s.in + s.block - 1) / s.block;
     p.block_scale.resize(s.batch * block_stride);
-    for (float& v : p.block_scale) v = random_scale(rng, false);
+    for (float& v : p.block_scale) v = random_scale(rng, s.block == 256);
+    if (s.block == 256) {  // Q8_K: d = 1 / iscale may be +0 or -0 (an all-zero block, an overflowing iscale)
+      for (std::size_t i = 5; i < p.block_scale.size(); i += 13) p.block_scale[i] = (i / 13) % 2 == 0 ? 0.0f : -0.0f;
+    }
   }
   p.a = {p.q.data(), p.scale.data(), p.sum.data(), s.batch, s.in, stride,
          s.block != 0 ? p.block_scale.data() : nullptr, s.block, block_stride};
@@ -175,11 +179,23 @@ TEST(GroupedKernels, EveryGroupSizePerBlock) {
   }
 }
 
+TEST(GroupedKernels, EveryGroupSizePerSuperblock) {
+  SKIP_WITHOUT_X86_FAMILY();
+  std::uint32_t seed = 150;
+  for (std::size_t group : {32, 64, 128, 256}) {
+    for (std::size_t in : {std::size_t{256}, std::size_t{512}, std::size_t{768}, std::size_t{2560}}) {
+      for (std::size_t batch : {1, 2, 3, 4, 5, 7, 9}) {
+        check_all_formats({9, in, group, 256, batch, 0, 9, 3}, seed++);
+      }
+    }
+  }
+}
+
 TEST(GroupedKernels, GroupSpansTheRowWithTails) {
   SKIP_WITHOUT_X86_FAMILY();
   std::uint32_t seed = 200;
   for (std::size_t in : {1, 3, 31, 33, 63, 64, 65, 200, 257, 511, 513, 1000, 1029}) {
-    for (std::size_t block : {0, 32}) {
+    for (std::size_t block : {0, 32, 256}) {
       for (std::size_t batch : {1, 3, 6}) {
         check_all_formats({7, in, in, block, batch, 0, 7, 1}, seed++);
       }
@@ -194,6 +210,8 @@ TEST(GroupedKernels, RowRangesAndOddShapes) {
     for (std::size_t batch : {1, 2, 4, 8}) {
       check_all_formats({out, 384, 128, 0, batch, out / 3, out - out / 4, 5}, seed++);
       check_all_formats({out, 300, 64, 32, batch, out / 2, out, 2}, seed++);
+      check_all_formats({out, 768, 256, 256, batch, out / 3, out - out / 5, 1}, seed++);
+      check_all_formats({out, 1000, 1000, 256, batch, out / 2, out, 4}, seed++);
     }
   }
 }
@@ -207,6 +225,11 @@ TEST(GroupedKernels, BatchesAcrossTheGemmThreshold) {
   }
   check_all_formats({35, 640, 32, 32, 130, 0, 35, 3}, seed++);
   check_all_formats({21, 1000, 256, 0, 130, 1, 20, 7}, seed++);
+  for (std::size_t batch : {8, 9, 16, 17, 33, 65, 130}) {
+    check_all_formats({23, 1024, 256, 256, batch, 1, 22, 1}, seed++);
+    check_all_formats({13, 1536, 64, 256, batch, 0, 13, 2}, seed++);
+    check_all_formats({9, 700, 700, 256, batch, 0, 9, 0}, seed++);
+  }
 }
 
 TEST(GroupedKernels, LongRows) {
@@ -215,6 +238,9 @@ TEST(GroupedKernels, LongRows) {
   check_all_formats({3, 20000, 32, 0, 1, 0, 3, 0}, 500);
   check_all_formats({2, 20000, 64, 32, 2, 0, 2, 1}, 501);
   check_all_formats({2, 1u << 20, 1u << 20, 0, 1, 0, 2, 0}, 502);
+  // Past the AVX2 lane-sum buffer with segments of 256 (per super-block, group 256 or per row).
+  check_all_formats({2, 70144, 256, 256, 2, 0, 2, 1}, 503);
+  check_all_formats({2, 70001, 70001, 256, 1, 0, 2, 0}, 504);
 }
 
 TEST(GroupedKernels, EveryRowIsSelectedByTheGrid) {

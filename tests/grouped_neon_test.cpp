@@ -1,8 +1,8 @@
 // The aarch64 grouped kernels (neon/grouped.hpp), both families, called directly and through their grid slots,
-// against the scalar reference ref::grouped_matmul bit for bit: every group size, per-token and per-block (32)
-// activations, tails (group size == in_features, odd in_features), row ranges, GEMV and GEMM batches, NaN rows,
-// unaligned output strides. A family the (emulated) CPU cannot run is skipped (cortex-a53: no dotprod); on other
-// architectures this file holds no tests. The suite is named NeonFamilies* so the cortex-a53 CI run includes it.
+// against the scalar reference ref::grouped_matmul bit for bit: every group size, per-token, per-block (32) and
+// per-super-block (256, signed block scales) activations, tails (group size == in_features, odd in_features), row
+// ranges, GEMV and GEMM batches, NaN rows, unaligned output strides. A family the (emulated) CPU cannot run is
+// skipped (cortex-a53: no dotprod); on other architectures this file holds no tests. The suite is named NeonFamilies* so the cortex-a53 CI run includes it.
 #include <bitlinear/bitlinear.hpp>
 
 #if BITLINEAR_ARCH_AARCH64
@@ -55,6 +55,9 @@ struct GroupedActivations {
       scale[t] = block == 0 ? std::ldexp(mantissa(rng), exponent(rng)) : 1.0f;
       for (std::size_t b = 0; b < block_stride; ++b) {
         block_scale[t * block_stride + b] = std::ldexp(mantissa(rng), exponent(rng));
+        // Per super-block (256, ggml's Q8_K): d has either sign, and +0 / -0 for all-zero or vanishing blocks.
+        if (block == 256 && rng() % 2 != 0) block_scale[t * block_stride + b] = -block_scale[t * block_stride + b];
+        if (block == 256 && rng() % 11 == 0) block_scale[t * block_stride + b] = rng() % 2 != 0 ? 0.0f : -0.0f;
       }
     }
     for (std::size_t t : nan_rows) {
@@ -188,7 +191,7 @@ void sweep_shapes(std::uint32_t seed) {
   for (std::size_t in : ins) {
     for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{256}, in}) {
       if (group != in && group > in) continue;
-      for (std::size_t block : {std::size_t{0}, std::size_t{32}}) {
+      for (std::size_t block : {std::size_t{0}, std::size_t{32}, std::size_t{256}}) {
         const std::size_t out = 5 + pick % 3;
         const std::size_t batch = batches[pick % 10];
         const std::size_t row_begin = pick % 2;
@@ -230,6 +233,7 @@ TEST_F(NeonFamiliesGrouped, CompactShapesGroupSizesAndTails) {
       for (std::size_t batch : {std::size_t{1}, std::size_t{2}, std::size_t{6}, std::size_t{37}}) {
         expect_grouped_matches<bitlinear::TernaryCompact>({5, in, group, 32, batch, 0, 5}, ++seed);
         expect_grouped_matches<bitlinear::TernaryCompact>({5, in, group, 0, batch, 1, 4}, ++seed);
+        expect_grouped_matches<bitlinear::TernaryCompact>({5, in, group, 256, batch, 1, 5}, ++seed);
         if (HasFatalFailure()) return;
       }
     }
@@ -245,12 +249,15 @@ TEST_F(NeonFamiliesGrouped, LargeBatchesLongRowsNanRowsAndLayouts) {
   for (std::size_t batch : {min_batch - 1, min_batch, std::size_t{33}, std::size_t{130}}) {
     expect_grouped_matches<bitlinear::Ternary>({6, 384, 128, 32, batch, 1, 6, 1, {0, batch - 1}}, ++seed);
     expect_grouped_matches<bitlinear::Binary>({6, 384, 128, 0, batch, 0, 5, 1, {batch / 2}}, ++seed);
+    expect_grouped_matches<bitlinear::Ternary>({7, 1024, 256, 256, batch, 0, 7, 1, {1}}, ++seed);
+    expect_grouped_matches<bitlinear::Binary>({5, 1000, 1000, 256, batch, 1, 5, 1, {0}}, ++seed);
     if (HasFatalFailure()) return;
   }
   for (std::size_t batch : {std::size_t{2}, std::size_t{7}}) {
     expect_grouped_matches<bitlinear::Ternary>({3, 5000, 5000, 0, batch, 0, 3}, ++seed);
     expect_grouped_matches<bitlinear::Binary>({3, 5000, 5000, 0, batch, 0, 3}, ++seed);
     expect_grouped_matches<bitlinear::Ternary>({3, 5000, 5000, 32, batch, 0, 3}, ++seed);
+    expect_grouped_matches<bitlinear::Ternary>({3, 5000, 5000, 256, batch, 0, 3}, ++seed);
     for (std::size_t group_rows : bitlinear_test::kLayoutGroupRows) {
       expect_grouped_matches<bitlinear::Ternary>({9, 768, 256, 0, batch, 2, 9, group_rows}, ++seed);
       expect_grouped_matches<bitlinear::Binary>({9, 768, 64, 32, batch, 1, 8, group_rows}, ++seed);

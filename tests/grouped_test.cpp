@@ -1,8 +1,9 @@
 // Group-scaled layers (grouped_layer.hpp) through the public API: every kernel family this CPU runs against the
 // scalar family bit for bit (odd shapes and tails, every group size, row ranges, batches across the GEMV/GEMM
-// switch, thread counts, per-token / per-tensor / per-block activations, non-finite rows, code +2, unaligned
-// buffers); against a float64 evaluation of the dequantized product; bad input; save / load (old versions too);
-// conversions; per-block quantization against a literal transcription of ggml's reference; fp16 conversions.
+// switch, thread counts, per-token / per-tensor / per-block / per-super-block activations, non-finite rows, code
+// +2, unaligned buffers); against a float64 evaluation of the dequantized product; bad input; save / load (old
+// versions too); conversions; per-block and per-super-block quantization against literal transcriptions of
+// ggml's references (Q8_0, Q8_K); fp16 conversions.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include <bitlinear/serialize.hpp>
 
+#include "ggml_reference.hpp"
 #include "test_util.hpp"
 
 namespace {
@@ -31,10 +33,21 @@ using bitlinear::Ternary;
 using bitlinear::TernaryCompact;
 using bitlinear_test::same_bits;
 
-const ActivationScale kModes[] = {ActivationScale::per_token, ActivationScale::per_tensor, ActivationScale::per_block};
+const ActivationScale kModes[] = {ActivationScale::per_token, ActivationScale::per_tensor, ActivationScale::per_block,
+                                  ActivationScale::per_superblock};
 
 const char* mode_label(ActivationScale mode) {
-  return mode == ActivationScale::per_token ? "per_token" : (mode == ActivationScale::per_tensor ? "per_tensor" : "per_block");
+  switch (mode) {
+    case ActivationScale::per_token: return "per_token";
+    case ActivationScale::per_tensor: return "per_tensor";
+    case ActivationScale::per_block: return "per_block";
+    case ActivationScale::per_superblock: return "per_superblock";
+  }
+  return "unknown";
+}
+
+bool has_block_scales(ActivationScale mode) {
+  return mode == ActivationScale::per_block || mode == ActivationScale::per_superblock;
 }
 
 // Expects fn() to throw std::invalid_argument whose message contains `needle`.
@@ -187,6 +200,17 @@ void family_sweep(Isa isa) {
     }
   }
   expect_family_matches_scalar<Format>(isa, 130, 2560, 128, 3, ActivationScale::per_block, ++seed, true);
+  // Per super-block: every group size and per row (tails: 300, 1000 are not multiples of 256), GEMV and GEMM.
+  for (std::size_t group : {32u, 64u, 128u, 256u, 2560u}) {
+    expect_family_matches_scalar<Format>(isa, 71, 2560, group, 3, ActivationScale::per_superblock, ++seed, true);
+    expect_family_matches_scalar<Format>(isa, 33, 2560, group, 65, ActivationScale::per_superblock, ++seed, false);
+  }
+  for (std::size_t in : {300u, 1000u, 257u}) {
+    for (std::size_t batch : {1u, 2u, 5u, 9u, 40u}) {
+      const bool with_pool = batch == 40;
+      expect_family_matches_scalar<Format>(isa, 19, in, in, batch, ActivationScale::per_superblock, ++seed, with_pool);
+    }
+  }
 }
 
 TEST(Grouped, EveryFamilyMatchesScalarBitForBit) {
@@ -204,8 +228,8 @@ TEST(Grouped, EveryFamilyMatchesScalarBitForBit) {
 TEST(Grouped, NonFiniteRowsStayInTheirRow) {
   for (Isa isa : bitlinear_test::runnable_isas()) {
     for (ActivationScale mode : kModes) {
-      const std::size_t out = 9, in = 200, batch = 5;
-      const auto layer = packed_layer<Ternary>(out, in, 200, 77, isa, mode);
+      const std::size_t out = 9, in = 600, batch = 5;  // 3 super-blocks, the last one short
+      const auto layer = packed_layer<Ternary>(out, in, in, 77, isa, mode);
       auto x = bitlinear_test::random_floats(batch * in, 78);
       std::vector<float> y_clean(batch * out), y(batch * out);
       layer.forward(x.data(), batch, y_clean.data());
@@ -222,13 +246,18 @@ TEST(Grouped, NonFiniteRowsStayInTheirRow) {
           }
         }
       }
-      if (mode == ActivationScale::per_block) {
+      if (has_block_scales(mode)) {
         bitlinear::QuantizedActivations acts;
         layer.quantize(x.data(), batch, in, acts);
         const bitlinear::ActivationsView v = acts.view();
+        EXPECT_EQ(v.block_size, mode == ActivationScale::per_block ? 32u : 256u);
         EXPECT_TRUE(bitlinear_test::is_nan(v.scale[2]));
+        EXPECT_TRUE(bitlinear_test::is_nan(v.scale[3]));
         EXPECT_TRUE(same_bits(v.scale[1], 1.0f));
-        for (std::size_t b = 0; b < bitlinear::activation_block_count(in); ++b) EXPECT_EQ(v.block_scale[2 * v.block_stride + b], 0.0f);
+        const std::size_t blocks = (in + v.block_size - 1) / v.block_size;
+        for (std::size_t b = 0; b < blocks; ++b) EXPECT_TRUE(same_bits(v.block_scale[2 * v.block_stride + b], 0.0f));
+        for (std::size_t b = 0; b < blocks; ++b) EXPECT_TRUE(same_bits(v.block_scale[3 * v.block_stride + b], 0.0f));
+        for (std::size_t b = 0; b < blocks; ++b) EXPECT_FALSE(same_bits(v.block_scale[1 * v.block_stride + b], 0.0f));
         for (std::size_t k = 0; k < v.stride; ++k) EXPECT_EQ(v.q[2 * v.stride + k], 0);
         EXPECT_EQ(v.sum[2], 0);
       }
@@ -287,6 +316,9 @@ TEST(Grouped, CloseToFloat64OfTheDequantizedProduct) {
     expect_close_to_float64<Binary>(mode, 33, 1024, 32, 3, 13);
     expect_close_to_float64<TernaryCompact>(mode, 17, 640, 64, 2, 14);
   }
+  // TQ2_0-like: group 256 with ggml's Q8_K activations (block scales of either sign).
+  expect_close_to_float64<Ternary>(ActivationScale::per_superblock, 64, 2560, 256, 4, 15);
+  expect_close_to_float64<TernaryCompact>(ActivationScale::per_superblock, 16, 1280, 256, 3, 16);
 }
 
 // --- from_float: the per-group rule ----------------------------------------------------------------------------
@@ -557,6 +589,153 @@ TEST(PerBlock, VanishingBlocksQuantizeToZero) {
   EXPECT_EQ(a.q[40], 127);
 }
 
+// --- per-super-block activations against ggml's quantize_row_q8_K_ref --------------------------------------
+
+// Every runnable family's quantization of `batch` rows of `in` against the transcription (ggml_reference.hpp) of
+// the zero-padded rows (a short last super-block = a zero-padded one: zeros change neither max nor the other q).
+void expect_per_superblock_equals_ggml(const std::vector<float>& x, std::size_t batch, std::size_t in,
+                                       const char* what) {
+  const std::size_t blocks = bitlinear::activation_superblock_count(in);
+  for (Isa isa : bitlinear_test::runnable_isas()) {
+    bitlinear::QuantizedActivations acts;
+    acts.quantize(x.data(), batch, in, in, ActivationScale::per_superblock, isa);
+    const bitlinear::ActivationsView a = acts.view();
+    ASSERT_EQ(a.block_size, 256u);
+    ASSERT_GE(a.block_stride, blocks);
+    for (std::size_t t = 0; t < batch; ++t) {
+      std::vector<float> padded(x.begin() + static_cast<std::ptrdiff_t>(t * in),
+                                x.begin() + static_cast<std::ptrdiff_t>((t + 1) * in));
+      padded.resize(blocks * 256, 0.0f);
+      std::vector<ggml_reference::BlockQ8K> want(blocks);
+      ggml_reference::quantize_row_q8_K_ref(padded.data(), want.data(), padded.size());
+      ASSERT_TRUE(same_bits(a.scale[t], 1.0f)) << what;
+      std::int32_t sum = 0;
+      for (std::size_t k = 0; k < in; ++k) {
+        ASSERT_EQ(a.q[t * a.stride + k], want[k / 256].qs[k % 256])
+            << what << " " << bitlinear_test::isa_label(isa) << " row " << t << " k " << k << " x " << x[t * in + k];
+        sum += a.q[t * a.stride + k];
+      }
+      for (std::size_t k = in; k < a.stride; ++k) ASSERT_EQ(a.q[t * a.stride + k], 0);
+      ASSERT_EQ(a.sum[t], sum);
+      for (std::size_t b = 0; b < blocks; ++b) {
+        ASSERT_EQ(det::float_bits(a.block_scale[t * a.block_stride + b]), det::float_bits(want[b].d))
+            << what << " row " << t << " block " << b << ": " << a.block_scale[t * a.block_stride + b] << " vs "
+            << want[b].d;
+      }
+    }
+  }
+}
+
+TEST(PerSuperblock, EqualsGgmlReferenceOnRandomInputs) {
+  for (std::size_t in : {256u, 512u, 2560u, 1u, 100u, 300u, 1000u, 1029u}) {
+    const auto x = bitlinear_test::random_floats(3 * in, static_cast<std::uint32_t>(in) + 7, -4.0f, 4.0f);
+    expect_per_superblock_equals_ggml(x, 3, in, "random");
+  }
+  std::mt19937 rng(72);
+  std::vector<float> x(5 * 768);
+  for (float& v : x) {
+    v = std::ldexp(std::uniform_real_distribution<float>(-1.0f, 1.0f)(rng), static_cast<int>(rng() % 80) - 40);
+  }
+  expect_per_superblock_equals_ggml(x, 5, 768, "random magnitudes");
+}
+
+TEST(PerSuperblock, EqualsGgmlReferenceOnAdversarialInputs) {
+  const std::size_t blocks = 12, in = 256 * blocks - 56;  // the last block holds 200 values
+  std::vector<float> x(in, 0.0f);  // block 0: all zero
+  auto block = [&](std::size_t b) { return x.data() + b * 256; };
+  // Block 1: max +127 (iscale -1): q = rne(-x), every half-integer tie of both signs.
+  for (std::size_t j = 0; j < 256; ++j) {
+    block(1)[j] = (j % 2 == 0 ? 1.0f : -1.0f) * (static_cast<float>(j % 127) + 0.5f);
+  }
+  block(1)[9] = 127.0f;
+  // Block 2: max -127 (iscale +1), ties again; a later +127 does not replace the first -127 (strict >).
+  for (std::size_t j = 0; j < 256; ++j) {
+    block(2)[j] = (j % 3 == 0 ? -1.0f : 1.0f) * (static_cast<float>(j % 126) + 0.5f);
+  }
+  block(2)[4] = -127.0f;
+  block(2)[200] = 127.0f;
+  // Block 3: max 127 * 2^-5 positive: ties at a smaller scale; and +max first, -max later.
+  for (std::size_t j = 0; j < 256; ++j) {
+    block(3)[j] = std::ldexp(static_cast<float>(j % 120) + 0.5f, -5) * (j % 5 == 0 ? -1.0f : 1.0f);
+  }
+  block(3)[0] = std::ldexp(127.0f, -5);
+  block(3)[1] = -std::ldexp(127.0f, -5);
+  // Block 4: one value, the rest subnormal or tiny.
+  block(4)[77] = -3.0f;
+  for (std::size_t j = 100; j < 256; ++j) block(4)[j] = 1e-42f * static_cast<float>(j);
+  // Block 5: tiny but iscale finite (max 1e-36); block 6: iscale overflows (max 1e-38, positive): q = 0, d = -0.
+  for (std::size_t j = 0; j < 256; ++j) block(5)[j] = -1e-36f * static_cast<float>(j % 9) / 8.0f;
+  for (std::size_t j = 0; j < 256; ++j) block(6)[j] = 1e-38f * static_cast<float>(j % 7) / 6.0f;
+  // Block 7: values whose iscale * x lands within an ulp of .5 (max 1).
+  for (std::size_t j = 0; j < 256; ++j) {
+    const float near_half = std::nextafter((static_cast<float>(j % 127) + 0.5f) / 127.0f, j % 2 ? 0.0f : 1.0f);
+    block(7)[j] = j % 4 < 2 ? near_half : -near_half;
+  }
+  block(7)[255] = 1.0f;
+  // Block 8: huge values (max 3e38); block 9: all equal and negative; block 10: negative zeros and one -1e-3.
+  for (std::size_t j = 0; j < 256; ++j) block(8)[j] = 3e38f * (static_cast<float>(static_cast<int>(j % 11) - 5) / 5.0f);
+  for (std::size_t j = 0; j < 256; ++j) block(9)[j] = -0.7f;
+  for (std::size_t j = 0; j < 256; ++j) block(10)[j] = -0.0f;
+  block(10)[31] = -1e-3f;
+  // Block 11 (200 values): iscale overflows with a negative max (d = +0), but one block among finite ones.
+  for (std::size_t j = 0; j < 200; ++j) block(11)[j] = -1e-39f * static_cast<float>(j % 3);
+  expect_per_superblock_equals_ggml(x, 1, in, "adversarial");
+}
+
+// The rule's definitions where ggml's assert leaves it undefined and the signs of d, stated explicitly.
+TEST(PerSuperblock, SignsZerosAndOverflowingScales) {
+  std::vector<float> x(5 * 256, 0.0f);
+  x[3] = 2.0f;  // block 0: max +2, d = -2 / 127 rounded, q[3] = -127
+  x[4] = -1.0f;
+  x[256 + 8] = -2.0f;  // block 1: max -2, d > 0, its q = -127 too (d * q ~ x)
+  for (std::size_t j = 0; j < 256; ++j) x[512 + j] = 1e-38f;    // block 2: iscale = -inf: q = 0, d = -0
+  for (std::size_t j = 0; j < 256; ++j) x[768 + j] = -2e-38f;   // block 3: iscale = +inf: q = 0, d = +0
+  // block 4: all zero: q = 0, d = +0
+  bitlinear::QuantizedActivations acts;
+  acts.quantize(x.data(), 1, x.size(), x.size(), ActivationScale::per_superblock);
+  const auto a = acts.view();
+  EXPECT_EQ(a.q[3], -127);
+  EXPECT_EQ(a.q[4], 64);  // rne(63.5) = 64
+  EXPECT_TRUE(same_bits(a.block_scale[0], det::exact_div(1.0f, det::exact_div(-127.0f, 2.0f))));
+  EXPECT_LT(a.block_scale[0], 0.0f);
+  EXPECT_EQ(a.q[256 + 8], -127);
+  EXPECT_GT(a.block_scale[1], 0.0f);
+  for (std::size_t k = 512; k < 5 * 256; ++k) ASSERT_EQ(a.q[k], 0) << k;
+  EXPECT_EQ(det::float_bits(a.block_scale[2]), 0x80000000u);
+  EXPECT_EQ(det::float_bits(a.block_scale[3]), 0u);
+  EXPECT_EQ(det::float_bits(a.block_scale[4]), 0u);
+  EXPECT_TRUE(same_bits(a.scale[0], 1.0f));
+  EXPECT_EQ(a.sum[0], -127 + 64 - 127);
+}
+
+// The thread-pool forward (rows of the quantization spread over tasks) equals the serial one bit for bit, NaN
+// rows included.
+TEST(PerSuperblock, ThreadPoolEqualsSerial) {
+  for (Isa isa : bitlinear_test::runnable_isas()) {
+    const std::size_t out = 37, in = 1280, batch = 48;  // 12 rows per quantization task: 4 tasks
+    const auto layer = packed_layer<Ternary>(out, in, 256, 501, isa, ActivationScale::per_superblock);
+    auto x = bitlinear_test::random_floats(batch * in, 502, -3.0f, 3.0f);
+    x[17 * in + 600] = std::numeric_limits<float>::infinity();
+    x[40 * in + 3] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> y_serial(batch * out);
+    layer.forward(x.data(), batch, y_serial.data());
+    for (std::size_t threads : {2u, 3u}) {
+      bitlinear::ThreadPool pool(threads);
+      std::vector<float> y_pool(batch * out);
+      layer.forward(x.data(), batch, y_pool.data(), pool);
+      for (std::size_t i = 0; i < y_pool.size(); ++i) {
+        ASSERT_TRUE(same_bits(y_pool[i], y_serial[i]))
+            << bitlinear_test::isa_label(isa) << " threads " << threads << " at " << i;
+      }
+    }
+    for (std::size_t j = 0; j < out; ++j) {
+      EXPECT_TRUE(bitlinear_test::is_nan(y_serial[17 * out + j]));
+      EXPECT_TRUE(bitlinear_test::is_nan(y_serial[40 * out + j]));
+      EXPECT_FALSE(bitlinear_test::is_nan(y_serial[16 * out + j]));
+    }
+  }
+}
+
 // --- bad input -------------------------------------------------------------------------------------------------
 
 TEST(Grouped, BadInputIsRefusedWithANamedError) {
@@ -630,6 +809,40 @@ TEST(Grouped, BadInputIsRefusedWithANamedError) {
   v.block_stride = 2;
   expect_invalid([&] { layer.forward_quantized(v, 0, 4, y.data(), 4); }, "block_stride 2");
   expect_invalid([&] { layer.forward_quantized(acts.view(), 3, 5, y.data(), 4); }, "output range [3, 5)");
+  // Per-super-block activations: refused by per-tensor layers; a grouped layer takes block_size 256 views.
+  Options per_superblock;
+  per_superblock.activation_scale = ActivationScale::per_superblock;
+  expect_invalid([&] { (void)bitlinear::TernaryLinear::from_float(w.data(), 4, 96, nullptr, per_superblock); },
+                 "per_superblock, which only group-scaled layers");
+  expect_invalid([&] { (void)bitlinear::BinaryLinear::from_float(w.data(), 4, 96, nullptr, per_superblock); },
+                 "per_superblock, which only group-scaled layers");
+  bitlinear::QuantizedActivations super_acts;
+  super_acts.quantize(x.data(), 2, 96, 96, ActivationScale::per_superblock);
+  expect_invalid([&] { plain.forward_quantized(super_acts.view(), 0, 4, y.data(), 4); }, "are per block (block_size 256)");
+  layer.forward_quantized(super_acts.view(), 0, 4, y.data(), 4);  // accepted by a grouped layer in any mode
+  v = super_acts.view();
+  v.block_stride = 0;
+  expect_invalid([&] { layer.forward_quantized(v, 0, 4, y.data(), 4); }, "block_stride 0");
+  v = super_acts.view();
+  v.block_size = 128;
+  expect_invalid([&] { layer.forward_quantized(v, 0, 4, y.data(), 4); }, "block_size 128");
+  // quantize_activations into a view of the wrong block size, or without block scales.
+  std::vector<unsigned char> block_bytes(bitlinear::activation_workspace_size(2, 96, ActivationScale::per_block));
+  const auto block_view = bitlinear::activation_view_in(block_bytes.data(), block_bytes.size(), 2, 96, ActivationScale::per_block);
+  expect_invalid([&] { bitlinear::quantize_activations(x.data(), 2, 96, 96, ActivationScale::per_superblock, block_view); },
+                 "per_superblock activations need block scales: block_size 32 must be 256");
+  std::vector<unsigned char> plain_bytes(bitlinear::activation_workspace_size(2, 96));
+  const auto plain_view = bitlinear::activation_view_in(plain_bytes.data(), plain_bytes.size(), 2, 96);
+  expect_invalid([&] { bitlinear::quantize_activations(x.data(), 2, 96, 96, ActivationScale::per_superblock, plain_view); },
+                 "block_size 0 must be 256");
+  std::vector<unsigned char> super_bytes(bitlinear::activation_workspace_size(2, 96, ActivationScale::per_superblock));
+  expect_invalid([&] { (void)bitlinear::activation_view_in(super_bytes.data(), super_bytes.size() - 1, 2, 96,
+                                                           ActivationScale::per_superblock); },
+                 "per_superblock batch 2");
+  const auto super_layer = GroupedLinear<Ternary>::from_float(w.data(), 4, 96, 32, nullptr, per_superblock);
+  std::vector<unsigned char> super_small(super_layer.workspace_size(2) - 1);
+  expect_invalid([&] { super_layer.forward(x.data(), 2, 96, y.data(), 4, super_small.data(), super_small.size()); },
+                 "too small");
   // A per-block workspace too small.
   bitlinear::Options options;
   options.activation_scale = ActivationScale::per_block;
@@ -724,6 +937,19 @@ TEST(GroupedSerialize, RoundTripsAndValidates) {
   set_u32(plain, 32, 2);
   fix_crc(plain);
   expect_invalid([&] { (void)bitlinear::load<Ternary>(plain.data(), plain.size()); }, "activation scale 2 is unknown for kind 1");
+  set_u32(plain, 32, 3);  // per_superblock: grouped kinds only
+  fix_crc(plain);
+  expect_invalid([&] { (void)bitlinear::load<Ternary>(plain.data(), plain.size()); }, "activation scale 3 is unknown for kind 1");
+  // per_superblock is written as 3; 4 is unknown everywhere.
+  const auto super_layer = packed_layer<Ternary>(3, 256, 256, 94, Isa::automatic, ActivationScale::per_superblock);
+  auto super_bytes = bitlinear::save_to_bytes(super_layer);
+  EXPECT_EQ(super_bytes[32], 3);
+  EXPECT_EQ(bitlinear::load_grouped<Ternary>(super_bytes.data(), super_bytes.size()).options().activation_scale,
+            ActivationScale::per_superblock);
+  set_u32(super_bytes, 32, 4);
+  fix_crc(super_bytes);
+  expect_invalid([&] { (void)bitlinear::load_grouped<Ternary>(super_bytes.data(), super_bytes.size()); },
+                 "activation scale 4 is unknown for kind 4");
 }
 
 // Version 1 and 2 files (the per-tensor kinds, byte for byte what version 3 writes apart from the version field)

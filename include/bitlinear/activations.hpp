@@ -30,6 +30,13 @@ inline constexpr std::size_t activation_block_count(std::size_t in_features) noe
   return (in_features + activation_block_size - 1) / activation_block_size;
 }
 
+// Per-super-block activations (ActivationScale::per_superblock): one float scale per super-block of this many
+// consecutive values of a row (ggml's Q8_K block, QK_K); the last super-block of a row may be shorter.
+inline constexpr std::size_t activation_superblock_size = 256;
+inline constexpr std::size_t activation_superblock_count(std::size_t in_features) noexcept {
+  return (in_features + activation_superblock_size - 1) / activation_superblock_size;
+}
+
 struct ActivationsView {
   const std::int8_t* q = nullptr;
   const float* scale = nullptr;
@@ -37,11 +44,12 @@ struct ActivationsView {
   std::size_t batch = 0;
   std::size_t in_features = 0;
   std::size_t stride = 0;
-  // Per-block activations (ActivationScale::per_block, read by group-scaled layers only): block_size > 0, the
-  // scale of block b (weights b * block_size ...) of row r is block_scale[r * block_stride + b], scale[r] is 1
-  // (NaN for a non-finite row). block_size == 0: per-token or per-tensor, block_scale unused. Per-tensor layers
-  // (BitLinear) refuse views with block_size != 0; group-scaled layers take block_size 0 or activation_block_size
-  // with block_stride >= activation_block_count(in_features).
+  // Per-block activations (ActivationScale::per_block or per_superblock, read by group-scaled layers only):
+  // block_size > 0, the scale of block b (weights b * block_size ...) of row r is block_scale[r * block_stride + b],
+  // scale[r] is 1 (NaN for a non-finite row). block_size == 0: per-token or per-tensor, block_scale unused.
+  // Per-tensor layers (BitLinear) refuse views with block_size != 0; group-scaled layers take block_size 0,
+  // activation_block_size (32) with block_stride >= activation_block_count(in_features), or
+  // activation_superblock_size (256) with block_stride >= activation_superblock_count(in_features).
   const float* block_scale = nullptr;
   std::size_t block_size = 0;
   std::size_t block_stride = 0;

@@ -8,8 +8,8 @@
 //
 // Formats: Ternary (2-bit fields; codes -1, 0, +1 and +2, the fourth level of ggml's Q2_0), Binary (-1, +1) and
 // TernaryCompact (1.6 bits per weight; -1, 0, +1). group_size is 32, 64, 128 or 256 dividing in_features, or
-// in_features itself (one scale per row, any in_features). Activations: per_token, per_tensor or per_block
-// (options.hpp; quantize.hpp has the rules).
+// in_features itself (one scale per row, any in_features). Activations: per_token, per_tensor, per_block (ggml's
+// Q8_0) or per_superblock (ggml's Q8_K) (options.hpp; quantize.hpp has the rules).
 //
 // Like BitLinear: immutable after construction, forward() is const and thread-safe, and a moved-from layer is
 // empty (empty() true, sizes 0, forward / quantize / forward_quantized throw std::invalid_argument).
@@ -202,7 +202,8 @@ class GroupedLinear {
     forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size());
   }
 
-  // Bytes of workspace forward() needs for `batch` rows (per_block activations need room for block scales).
+  // Bytes of workspace forward() needs for `batch` rows (per_block / per_superblock activations need room for
+  // block scales).
   std::size_t workspace_size(std::size_t batch) const {
     return activation_workspace_size(batch, in_, options_.activation_scale);
   }
@@ -233,7 +234,8 @@ class GroupedLinear {
   }
 
   // Outputs [row_begin, row_end) of every row of already-quantized activations (any mode: per token, per
-  // tensor, or per block with block_size == activation_block_size), writing y[t * y_stride + j] for
+  // tensor, per block with block_size == activation_block_size, or per super-block with block_size ==
+  // activation_superblock_size, whatever the layer's own mode), writing y[t * y_stride + j] for
   // t < acts.batch and j in the range, nothing else. Ranges may run concurrently; results do not depend on
   // the split.
   void forward_quantized(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
@@ -330,7 +332,8 @@ class GroupedLinear {
         kernels_(&detail::kernel_table(resolve_isa(options.isa))) {
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                           options.activation_scale == ActivationScale::per_tensor ||
-                          options.activation_scale == ActivationScale::per_block,
+                          options.activation_scale == ActivationScale::per_block ||
+                          options.activation_scale == ActivationScale::per_superblock,
                       "options.activation_scale holds an unknown value");
     // from_packed_rows validates the rows as they arrive: start from canonical padding.
     for (std::size_t i = 0; i < packed_.size(); ++i) packed_.data()[i] = Format::zero_byte;
@@ -454,15 +457,16 @@ class GroupedLinear {
                           std::to_string(activation_stride(in_)));
     detail::check_rows_extent(a.batch, a.stride, a.stride, 1, "quantized activations");
     if (a.block_size != 0) {
-      BITLINEAR_REQUIRE(a.block_size == activation_block_size,
+      BITLINEAR_REQUIRE(a.block_size == activation_block_size || a.block_size == activation_superblock_size,
                         "quantized activations have block_size " + std::to_string(a.block_size) +
-                            "; a grouped layer takes 0 (per token or per tensor) or " +
-                            std::to_string(activation_block_size) + " (per block)");
+                            "; a grouped layer takes 0 (per token or per tensor), " +
+                            std::to_string(activation_block_size) + " (per block) or " +
+                            std::to_string(activation_superblock_size) + " (per super-block)");
       BITLINEAR_REQUIRE(a.block_scale != nullptr, "per-block quantized activations have no block scales (null)");
-      BITLINEAR_REQUIRE(a.block_stride >= activation_block_count(in_),
+      const std::size_t blocks = detail::block_count_of(in_, a.block_size);
+      BITLINEAR_REQUIRE(a.block_stride >= blocks,
                         "quantized activations have block_stride " + std::to_string(a.block_stride) +
-                            "; it must be at least activation_block_count(in_features) = " +
-                            std::to_string(activation_block_count(in_)));
+                            "; it must be at least ceil(in_features / block_size) = " + std::to_string(blocks));
       detail::check_rows_extent(a.batch, a.block_stride, a.block_stride, sizeof(float), "activation block scales");
     }
     const std::size_t pad_end = activation_stride(in_);

@@ -309,6 +309,9 @@ class BitLinear {
     BITLINEAR_REQUIRE(options.activation_scale != ActivationScale::per_block,
                       "options.activation_scale is per_block, which only group-scaled layers (GroupedLinear) take; a "
                       "per-tensor BitLinear layer takes per_token or per_tensor");
+    BITLINEAR_REQUIRE(options.activation_scale != ActivationScale::per_superblock,
+                      "options.activation_scale is per_superblock, which only group-scaled layers (GroupedLinear) "
+                      "take; a per-tensor BitLinear layer takes per_token or per_tensor");
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                         options.activation_scale == ActivationScale::per_tensor,
                     "options.activation_scale holds an unknown value");

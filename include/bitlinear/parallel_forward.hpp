@@ -226,10 +226,10 @@ inline void quantize_activations_parallel(const float* x, std::size_t batch, std
   const std::size_t rows_per_task = quantize_chunk_floats / in_features > 0 ? quantize_chunk_floats / in_features : 1;
   const KernelTable& kernels = kernel_table(isa);
   // Every task pins its own thread's FP environment (workers keep the one they were created with).
-  if (mode == ActivationScale::per_block) {
+  if (block_size_of(mode) != 0) {  // per_block, per_superblock
     pool.parallel_for(0, batch, rows_per_task, [&](std::size_t row_begin, std::size_t row_end) {
       const FpEnvironmentGuard fp_environment;
-      for (std::size_t r = row_begin; r < row_end; ++r) quantize_block_row(kernels, x + r * x_stride, out, r);
+      for (std::size_t r = row_begin; r < row_end; ++r) quantize_blocked_row(kernels, x + r * x_stride, mode, out, r);
     });
     return;
   }

@@ -20,8 +20,21 @@
 //   1 / d = infinity, and its q are all 0 here (what ggml gives on x86; its block scale rounds to fp16 0 anyway);
 //   a block with amax >= 65520 * 127 (about 8.3e6) gets an infinite fp16 scale, as in ggml, which makes its row's
 //   outputs infinite or NaN.
-// Every mode: a row holding a NaN or infinite value (per_tensor: any row) gets scale NaN and q = 0 (per_block:
-// block scales 0 too), and its outputs are NaN; ggml would instead skip NaN in amax.
+//   per_superblock (group-scaled layers only): each run of activation_superblock_size = 256 values of a row (the
+//   last one may be shorter, quantized by the same formula over its values) is quantized like ggml's reference
+//   quantize_row_q8_K_ref (Q8_K, the activations llama.cpp pairs with TQ1_0 / TQ2_0 weights), bit for bit:
+//     max = the value of largest |x| in the block, sign kept (the first one on ties: a strictly larger |x| wins)
+//     amax == 0:  d = 0, q = 0
+//     otherwise:  iscale = -127.0f / max,  q = min(127, rne(iscale * x)),  d = 1.0f / iscale
+//     block scale = d   (a float, not rounded to fp16)
+//   and scale[row] = 1. iscale * x is rounded to float, then to the nearest integer with ties to even (what
+//   ggml's nearest_int does by adding 1.5 * 2^23); the two roundings are never fused into one. The sign is
+//   ggml's: the block's largest-magnitude value gets q = -127 and d has the opposite sign of max, so d * q ~ x.
+//   |iscale * x| <= 127 (rounded), so the min never applies. Edge case ggml's assert leaves out: |max| below
+//   127 / FLT_MAX (about 3.7e-37) makes iscale infinite; that block gets q = 0 and d = 1 / iscale, a zero with
+//   the opposite sign of max (the values ggml's code computes in a build without asserts).
+// Every mode: a row holding a NaN or infinite value (per_tensor: any row) gets scale NaN and q = 0 (per_block,
+// per_superblock: block scales 0 too), and its outputs are NaN; ggml would instead skip NaN in amax.
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE
@@ -80,21 +93,42 @@ inline void quantize_activation_row(const KernelTable& kernels, const float* x_r
   }
 }
 
+// The block size of a mode's block scales: activation_block_size (per_block), activation_superblock_size
+// (per_superblock), or 0 (per_token, per_tensor: no block scales).
+inline constexpr std::size_t block_size_of(ActivationScale mode) noexcept {
+  return mode == ActivationScale::per_block        ? activation_block_size
+         : mode == ActivationScale::per_superblock ? activation_superblock_size
+                                                   : 0;
+}
+inline constexpr std::size_t block_count_of(std::size_t in_features, std::size_t block_size) noexcept {
+  return (in_features + block_size - 1) / block_size;
+}
+inline const char* block_mode_name(ActivationScale mode) noexcept {
+  return mode == ActivationScale::per_superblock ? "per_superblock" : "per_block";
+}
+
+// Row r of a block-scaled mode whose input holds a NaN or an infinity: scale NaN, q = 0, block scales 0.
+inline void mark_non_finite_block_row(const MutableActivationsView& out, std::size_t r) noexcept {
+  std::int8_t* q = out.q + r * out.stride;
+  float* block_scale = out.block_scale + r * out.block_stride;
+  out.scale[r] = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t k = 0; k < out.stride; ++k) q[k] = 0;
+  for (std::size_t b = 0; b < block_count_of(out.in_features, out.block_size); ++b) block_scale[b] = 0.0f;
+  out.sum[r] = 0;
+}
+
 // Row r of per-block activations (the per_block rule at the top of this header), scalar; `kernels` only tells
 // finite rows from others.
 inline void quantize_block_row(const KernelTable& kernels, const float* x_row, const MutableActivationsView& out,
                                std::size_t r) noexcept {
-  std::int8_t* q = out.q + r * out.stride;
-  float* block_scale = out.block_scale + r * out.block_stride;
   const std::size_t n = out.in_features;
-  const std::size_t blocks = activation_block_count(n);
   if (!is_finite_bits(kernels.absmax(x_row, n))) {
-    out.scale[r] = std::numeric_limits<float>::quiet_NaN();
-    for (std::size_t k = 0; k < out.stride; ++k) q[k] = 0;
-    for (std::size_t b = 0; b < blocks; ++b) block_scale[b] = 0.0f;
-    out.sum[r] = 0;
+    mark_non_finite_block_row(out, r);
     return;
   }
+  std::int8_t* q = out.q + r * out.stride;
+  float* block_scale = out.block_scale + r * out.block_stride;
+  const std::size_t blocks = activation_block_count(n);
   out.scale[r] = 1.0f;
   std::int32_t sum = 0;
   for (std::size_t b = 0; b < blocks; ++b) {
@@ -118,6 +152,64 @@ inline void quantize_block_row(const KernelTable& kernels, const float* x_row, c
   }
   for (std::size_t k = n; k < out.stride; ++k) q[k] = 0;
   out.sum[r] = sum;
+}
+
+// One super-block x[0, n) of a finite row (n <= 256) by the per_superblock rule at the top of this header:
+// writes q[0, n) and the block scale d, returns the sum of the q.
+inline std::int32_t quantize_superblock(const float* x, std::size_t n, std::int8_t* q, float& d) noexcept {
+  float amax = 0.0f;        // the largest |x| of the block
+  float signed_max = 0.0f;  // the first value with that magnitude, sign kept
+  for (std::size_t k = 0; k < n; ++k) {
+    const float magnitude = float_from_bits(float_bits(x[k]) & float_magnitude_mask);
+    if (magnitude > amax) {
+      amax = magnitude;
+      signed_max = x[k];
+    }
+  }
+  const float iscale = float_bits(amax) != 0 ? exact_div(-127.0f, signed_max) : 0.0f;
+  d = float_bits(amax) != 0 ? exact_div(1.0f, iscale) : 0.0f;  // +-0 when iscale is infinite
+  const bool quantizable = float_bits(amax) != 0 && is_finite_bits(iscale);  // not all zero, |max| >= 127 / FLT_MAX
+  std::int32_t sum = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    // The product rounded to float first, then to an integer (half to even): never fused into one rounding.
+    std::int32_t v = quantizable ? round_half_even(exact_mul(iscale, x[k])) : 0;
+    v = v > 127 ? 127 : (v < -128 ? -128 : v);  // never applies (|iscale * x| <= 127); keeps the int8 defined
+    q[k] = static_cast<std::int8_t>(v);
+    sum += v;
+  }
+  return sum;
+}
+
+// Row r of per-super-block activations (the per_superblock rule at the top of this header), scalar; `kernels`
+// only tells finite rows from others.
+inline void quantize_superblock_row(const KernelTable& kernels, const float* x_row, const MutableActivationsView& out,
+                                    std::size_t r) noexcept {
+  const std::size_t n = out.in_features;
+  if (!is_finite_bits(kernels.absmax(x_row, n))) {
+    mark_non_finite_block_row(out, r);
+    return;
+  }
+  std::int8_t* q = out.q + r * out.stride;
+  float* block_scale = out.block_scale + r * out.block_stride;
+  out.scale[r] = 1.0f;
+  std::int32_t sum = 0;
+  for (std::size_t b = 0; b < activation_superblock_count(n); ++b) {
+    const std::size_t k0 = b * activation_superblock_size;
+    const std::size_t length = n - k0 < activation_superblock_size ? n - k0 : activation_superblock_size;
+    sum += quantize_superblock(x_row + k0, length, q + k0, block_scale[b]);
+  }
+  for (std::size_t k = n; k < out.stride; ++k) q[k] = 0;
+  out.sum[r] = sum;
+}
+
+// Row r of a block-scaled mode (per_block or per_superblock).
+inline void quantize_blocked_row(const KernelTable& kernels, const float* x_row, ActivationScale mode,
+                                 const MutableActivationsView& out, std::size_t r) noexcept {
+  if (mode == ActivationScale::per_superblock) {
+    quantize_superblock_row(kernels, x_row, out, r);
+  } else {
+    quantize_block_row(kernels, x_row, out, r);
+  }
 }
 
 // The per-tensor maximum so far, folded with one row's absmax: a non-finite row makes (and keeps) it non-finite.
@@ -149,8 +241,8 @@ inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_
       const float* row = x + r * x_stride;
       quantize_activation_row(kernels, row, activation_scale_from_absmax(kernels.absmax(row, in_features)), out, r);
     }
-  } else if (mode == ActivationScale::per_block) {
-    for (std::size_t r = 0; r < batch; ++r) quantize_block_row(kernels, x + r * x_stride, out, r);
+  } else if (block_size_of(mode) != 0) {
+    for (std::size_t r = 0; r < batch; ++r) quantize_blocked_row(kernels, x + r * x_stride, mode, out, r);
   } else {
     float m = 0.0f;
     for (std::size_t r = 0; r < batch && is_finite_bits(m); ++r) {
@@ -227,17 +319,19 @@ inline std::size_t activation_workspace_size(std::size_t batch, std::size_t in_f
   return detail::checked_add(total, detail::buffer_alignment, what);  // + alignment slack
 }
 
-// activation_workspace_size() for a mode: per_block adds room for the block scales (batch x
-// activation_block_count(in_features) floats); the other modes need exactly the two-argument size.
+// activation_workspace_size() for a mode: per_block and per_superblock add room for the block scales (batch x
+// activation_block_count(in_features) or activation_superblock_count(in_features) floats); the other modes need
+// exactly the two-argument size.
 inline std::size_t activation_workspace_size(std::size_t batch, std::size_t in_features, ActivationScale mode) {
   const std::size_t base = activation_workspace_size(batch, in_features);
-  if (mode != ActivationScale::per_block) return base;
+  const std::size_t block_size = detail::block_size_of(mode);
+  if (block_size == 0) return base;
   auto what = [&] {
-    return "the per-block activation workspace for batch " + std::to_string(batch) + " x in_features " +
-           std::to_string(in_features);
+    return std::string("the ") + detail::block_mode_name(mode) + " activation workspace for batch " +
+           std::to_string(batch) + " x in_features " + std::to_string(in_features);
   };
-  const std::size_t scales = detail::checked_mul(detail::checked_mul(batch, activation_block_count(in_features), what),
-                                                 sizeof(float), what);
+  const std::size_t blocks = detail::block_count_of(in_features, block_size);
+  const std::size_t scales = detail::checked_mul(detail::checked_mul(batch, blocks, what), sizeof(float), what);
   // + 64: the sums' area is rounded up to 64 bytes before the block scales start.
   return detail::checked_add(detail::checked_add(base, 64, what), detail::checked_add(scales, 63, what) / 64 * 64, what);
 }
@@ -266,23 +360,25 @@ inline MutableActivationsView activation_view_in(void* workspace, std::size_t wo
   return view;
 }
 
-// activation_view_in() for a mode: per_block also carves the block scales (needs
-// activation_workspace_size(batch, in_features, mode) bytes) and sets block_size and block_stride.
+// activation_view_in() for a mode: per_block and per_superblock also carve the block scales (needs
+// activation_workspace_size(batch, in_features, mode) bytes) and set block_size (32 or 256) and block_stride.
 inline MutableActivationsView activation_view_in(void* workspace, std::size_t workspace_bytes, std::size_t batch,
                                                  std::size_t in_features, ActivationScale mode) {
-  if (mode != ActivationScale::per_block) return activation_view_in(workspace, workspace_bytes, batch, in_features);
+  const std::size_t block_size = detail::block_size_of(mode);
+  if (block_size == 0) return activation_view_in(workspace, workspace_bytes, batch, in_features);
   const std::size_t need = activation_workspace_size(batch, in_features, mode);
   BITLINEAR_REQUIRE(workspace != nullptr, "activation workspace is null");
   if (workspace_bytes < need) {
     detail::fail_invalid_argument("bitlinear: activation workspace of " + std::to_string(workspace_bytes) +
-                                  " bytes is too small; per-block batch " + std::to_string(batch) +
+                                  " bytes is too small; " + detail::block_mode_name(mode) + " batch " +
+                                  std::to_string(batch) +
                                   " of in_features " + std::to_string(in_features) + " needs " + std::to_string(need));
   }
   MutableActivationsView view = activation_view_in(workspace, workspace_bytes, batch, in_features);
   auto* sums_end = reinterpret_cast<unsigned char*>(view.sum) + (batch * sizeof(std::int32_t) + 63) / 64 * 64;
   view.block_scale = reinterpret_cast<float*>(sums_end);
-  view.block_size = activation_block_size;
-  view.block_stride = activation_block_count(in_features);
+  view.block_size = block_size;
+  view.block_stride = detail::block_count_of(in_features, block_size);
   return view;
 }
 
@@ -299,14 +395,15 @@ inline void quantize_activations(const float* x, std::size_t batch, std::size_t 
                       std::to_string(out.in_features) + ", not " + std::to_string(batch) + " x " +
                       std::to_string(in_features));
   detail::check_rows_extent(batch, out.stride, out.stride, 1, "quantized activations");
-  if (mode == ActivationScale::per_block) {
-    BITLINEAR_REQUIRE(out.block_scale != nullptr && out.block_size == activation_block_size &&
-                          out.block_stride >= activation_block_count(in_features),
-                      "per-block activations need block scales: block_size " + std::to_string(out.block_size) +
-                          " must be " + std::to_string(activation_block_size) + " and block_stride " +
-                          std::to_string(out.block_stride) + " at least " +
-                          std::to_string(activation_block_count(in_features)) +
-                          " (carve the view with activation_view_in(..., ActivationScale::per_block))");
+  const std::size_t block_size = detail::block_size_of(mode);
+  if (block_size != 0) {
+    const std::size_t blocks = detail::block_count_of(in_features, block_size);
+    const std::string name = detail::block_mode_name(mode);
+    BITLINEAR_REQUIRE(out.block_scale != nullptr && out.block_size == block_size && out.block_stride >= blocks,
+                      name + " activations need block scales: block_size " + std::to_string(out.block_size) +
+                          " must be " + std::to_string(block_size) + " and block_stride " +
+                          std::to_string(out.block_stride) + " at least " + std::to_string(blocks) +
+                          " (carve the view with activation_view_in(..., ActivationScale::" + name + "))");
   } else {
     BITLINEAR_REQUIRE(mode == ActivationScale::per_token || mode == ActivationScale::per_tensor,
                       "activation scale mode holds an unknown value");
@@ -327,7 +424,7 @@ class QuantizedActivations {
     detail::check_activation_input(x, batch, in_features, x_stride);
     const detail::KernelTable& kernels = detail::kernel_table(resolve_isa(isa));
     BITLINEAR_REQUIRE(mode == ActivationScale::per_token || mode == ActivationScale::per_tensor ||
-                          mode == ActivationScale::per_block,
+                          mode == ActivationScale::per_block || mode == ActivationScale::per_superblock,
                       "activation scale mode holds an unknown value");
     const std::size_t need = activation_workspace_size(batch, in_features, mode);
     detail::AlignedBytes grown;

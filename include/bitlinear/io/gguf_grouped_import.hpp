@@ -7,8 +7,8 @@
 // The layer's group scales are the blocks' fp16 d, converted exactly (gguf_blocks.hpp has the layouts and their
 // sources). A GGUF weight tensor is ne = [in_features, out_features]. Activations: llama.cpp quantizes them per
 // block of 32 (Q8_0) for Q1_0 and Q2_0, which ActivationScale::per_block reproduces bit for bit; for TQ1_0 and
-// TQ2_0 it uses per-256 blocks with a float scale (Q8_K), which bitlinear does not offer: per_token or per_block
-// there give slightly different (not worse) activations than llama.cpp's.
+// TQ2_0 it uses per-256 blocks with a float scale (Q8_K), which ActivationScale::per_superblock reproduces bit
+// for bit (quantize.hpp has both rules).
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE

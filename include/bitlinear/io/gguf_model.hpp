@@ -18,9 +18,9 @@
 // load_gguf_bitnet_layers does.
 //
 // Activations: the layers take options.import.layer.activation_scale. ActivationScale::per_block is llama.cpp's
-// Q8_0 quantization bit for bit, which it uses for Q1_0 and Q2_0 weights; for TQ1_0 / TQ2_0 it uses per-256
-// blocks (Q8_K), which bitlinear does not offer (gguf_grouped_import.hpp). I2_S layers are per-tensor BitNet
-// layers and refuse per_block.
+// Q8_0 quantization bit for bit, which it uses for Q1_0 and Q2_0 weights; ActivationScale::per_superblock is its
+// Q8_K (per-256 blocks, float scale), which it uses for TQ1_0 / TQ2_0 (gguf_grouped_import.hpp). I2_S layers are
+// per-tensor BitNet layers and refuse both.
 #pragma once
 
 #ifndef BITLINEAR_INTERNAL_INCLUDE

@@ -14,7 +14,8 @@
 //                             (grouped_layer.hpp; from version 3)
 //   16      8   u64           out_features  (>= 1)
 //   24      8   u64           in_features   (1 ..= 2^20; out_features * in_features <= 2^40)
-//   32      4   u32           activation scale: 0 = per_token, 1 = per_tensor, 2 = per_block (grouped kinds only)
+//   32      4   u32           activation scale: 0 = per_token, 1 = per_tensor, 2 = per_block, 3 = per_superblock
+//                             (2 and 3: grouped kinds only)
 //   36      4   u32           flags: bit 0 = has bias; every other bit must be 0
 //   40      4   f32           kinds 1-3: weight_scale (beta; ternary: finite and > 0, binary: finite and >= 0)
 //               u32           kinds 4-6: group_size (32, 64, 128 or 256 dividing in_features, or in_features)
@@ -206,10 +207,11 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
                            " exceeds the limit of 2^40 weights");
   }
   const std::uint32_t scale_mode = detail::read_u32_le(p + 32);
-  if (scale_mode > 2 || (scale_mode == 2 && !grouped)) {
+  if (scale_mode > 3 || (scale_mode >= 2 && !grouped)) {
     detail::throw_bad_file("activation scale " + std::to_string(scale_mode) + " is unknown for kind " +
                            std::to_string(kind) +
-                           " (0 = per_token, 1 = per_tensor; 2 = per_block for grouped kinds 4-6 only)");
+                           " (0 = per_token, 1 = per_tensor; 2 = per_block, 3 = per_superblock for grouped kinds 4-6 "
+                           "only)");
   }
   std::uint64_t group_size = 0;
   if (grouped) {
@@ -243,7 +245,8 @@ inline SavedLayerInfo read_saved_layer_header(const void* data, std::size_t size
   info.in_features = static_cast<std::size_t>(in);
   info.activation_scale = scale_mode == 0   ? ActivationScale::per_token
                           : scale_mode == 1 ? ActivationScale::per_tensor
-                                            : ActivationScale::per_block;
+                          : scale_mode == 2 ? ActivationScale::per_block
+                                            : ActivationScale::per_superblock;
   info.has_bias = (flags & 1u) != 0;
   if (grouped) {
     info.group_size = static_cast<std::size_t>(group_size);
@@ -306,7 +309,11 @@ std::vector<unsigned char> save_to_bytes(const GroupedLinear<Format>& layer) {
   detail::put_u64_le(bytes, out);
   detail::put_u64_le(bytes, layer.in_features());
   const ActivationScale mode = layer.options().activation_scale;
-  detail::put_u32_le(bytes, mode == ActivationScale::per_tensor ? 1u : (mode == ActivationScale::per_block ? 2u : 0u));
+  const std::uint32_t mode_code = mode == ActivationScale::per_tensor       ? 1u
+                                  : mode == ActivationScale::per_block      ? 2u
+                                  : mode == ActivationScale::per_superblock ? 3u
+                                                                            : 0u;
+  detail::put_u32_le(bytes, mode_code);
   detail::put_u32_le(bytes, layer.has_bias() ? 1u : 0u);
   detail::put_u32_le(bytes, static_cast<std::uint32_t>(layer.group_size()));
   detail::put_u64_le(bytes, layer.packed_weights_size());

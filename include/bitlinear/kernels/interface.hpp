@@ -101,9 +101,10 @@ using MatmulKernel = void (*)(const PackedWeightsView& w, const ActivationsView&
 // Grouped formats: the codes of Ternary (2-bit; field value 3 is the code +2 here, the fourth level of ggml's
 // Q2_0), Binary or TernaryCompact in the canonical layout (group rows 1), with one float scale per group of
 // weights (Epilogue::group_scale). The activations are per token / per tensor (a.block_size == 0) or per block
-// (a.block_size > 0, a multiple of the group size or a divisor of it, or any size when group_size ==
-// in_features, the one-scale-per-row form, whose in_features need not be a multiple of 32; today 32). The pinned float32 order, which
-// every family follows bit for bit:
+// (a.block_size > 0: 32 for per_block, 256 for per_superblock; a multiple of the group size or a divisor of it,
+// or any size when group_size == in_features, the one-scale-per-row form, whose in_features need not be a
+// multiple of 32 or 256). Block scales may have either sign or be zero (per_superblock's d has the opposite sign
+// of the block's largest value). The pinned float32 order, which every family follows bit for bit:
 //
 //   segment: a run of S = min(group_size, block_size or in_features) consecutive weights starting at a multiple
 //            of S (the last segment of a row may be shorter); each segment lies in one group and one block.
