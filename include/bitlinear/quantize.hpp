@@ -117,41 +117,26 @@ inline void mark_non_finite_block_row(const MutableActivationsView& out, std::si
   out.sum[r] = 0;
 }
 
-// Row r of per-block activations (the per_block rule at the top of this header), scalar; `kernels` only tells
-// finite rows from others.
-inline void quantize_block_row(const KernelTable& kernels, const float* x_row, const MutableActivationsView& out,
-                               std::size_t r) noexcept {
-  const std::size_t n = out.in_features;
-  if (!is_finite_bits(kernels.absmax(x_row, n))) {
-    mark_non_finite_block_row(out, r);
-    return;
+// One block x[0, n) of a finite row (n <= 32) by the per_block rule at the top of this header: writes q[0, n)
+// and the fp16-rounded block scale, returns the sum of the q.
+inline std::int32_t quantize_q8_0_block(const float* x, std::size_t n, std::int8_t* q, float& block_scale) noexcept {
+  float amax = 0.0f;
+  for (std::size_t k = 0; k < n; ++k) {
+    const float magnitude = float_from_bits(float_bits(x[k]) & float_magnitude_mask);
+    if (magnitude > amax) amax = magnitude;
   }
-  std::int8_t* q = out.q + r * out.stride;
-  float* block_scale = out.block_scale + r * out.block_stride;
-  const std::size_t blocks = activation_block_count(n);
-  out.scale[r] = 1.0f;
+  const float d = exact_div(amax, 127.0f);
+  const float id = (float_bits(d) & float_magnitude_mask) != 0 ? exact_div(1.0f, d) : 0.0f;
+  block_scale = fp16_to_float(float_to_fp16_bits(d));
+  const bool finite_id = is_finite_bits(id);
   std::int32_t sum = 0;
-  for (std::size_t b = 0; b < blocks; ++b) {
-    const std::size_t k0 = b * activation_block_size;
-    const std::size_t k1 = n - k0 < activation_block_size ? n : k0 + activation_block_size;
-    float amax = 0.0f;
-    for (std::size_t k = k0; k < k1; ++k) {
-      const float magnitude = float_from_bits(float_bits(x_row[k]) & float_magnitude_mask);
-      if (magnitude > amax) amax = magnitude;
-    }
-    const float d = exact_div(amax, 127.0f);
-    const float id = (float_bits(d) & float_magnitude_mask) != 0 ? exact_div(1.0f, d) : 0.0f;
-    block_scale[b] = fp16_to_float(float_to_fp16_bits(d));
-    const bool finite_id = is_finite_bits(id);
-    for (std::size_t k = k0; k < k1; ++k) {
-      std::int32_t v = finite_id ? round_half_away(exact_mul(x_row[k], id)) : 0;
-      v = v > 127 ? 127 : (v < -128 ? -128 : v);  // never applies (|x * id| < 127.5); keeps the int8 defined
-      q[k] = static_cast<std::int8_t>(v);
-      sum += v;
-    }
+  for (std::size_t k = 0; k < n; ++k) {
+    std::int32_t v = finite_id ? round_half_away(exact_mul(x[k], id)) : 0;
+    v = v > 127 ? 127 : (v < -128 ? -128 : v);  // never applies (|x * id| < 127.5); keeps the int8 defined
+    q[k] = static_cast<std::int8_t>(v);
+    sum += v;
   }
-  for (std::size_t k = n; k < out.stride; ++k) q[k] = 0;
-  out.sum[r] = sum;
+  return sum;
 }
 
 // One super-block x[0, n) of a finite row (n <= 256) by the per_superblock rule at the top of this header:
@@ -180,10 +165,11 @@ inline std::int32_t quantize_superblock(const float* x, std::size_t n, std::int8
   return sum;
 }
 
-// Row r of per-super-block activations (the per_superblock rule at the top of this header), scalar; `kernels`
-// only tells finite rows from others.
-inline void quantize_superblock_row(const KernelTable& kernels, const float* x_row, const MutableActivationsView& out,
-                                    std::size_t r) noexcept {
+// Row r of a block-scaled mode, scalar: each run of `block_size` values (the last may be shorter) by `block`
+// (quantize_q8_0_block or quantize_superblock); `kernels` only tells finite rows from others.
+template <class BlockQuantizer>
+inline void quantize_blocks_of_row(const KernelTable& kernels, const float* x_row, const MutableActivationsView& out,
+                                   std::size_t r, std::size_t block_size, BlockQuantizer block) noexcept {
   const std::size_t n = out.in_features;
   if (!is_finite_bits(kernels.absmax(x_row, n))) {
     mark_non_finite_block_row(out, r);
@@ -193,10 +179,10 @@ inline void quantize_superblock_row(const KernelTable& kernels, const float* x_r
   float* block_scale = out.block_scale + r * out.block_stride;
   out.scale[r] = 1.0f;
   std::int32_t sum = 0;
-  for (std::size_t b = 0; b < activation_superblock_count(n); ++b) {
-    const std::size_t k0 = b * activation_superblock_size;
-    const std::size_t length = n - k0 < activation_superblock_size ? n - k0 : activation_superblock_size;
-    sum += quantize_superblock(x_row + k0, length, q + k0, block_scale[b]);
+  for (std::size_t b = 0; b < block_count_of(n, block_size); ++b) {
+    const std::size_t k0 = b * block_size;
+    const std::size_t length = n - k0 < block_size ? n - k0 : block_size;
+    sum += block(x_row + k0, length, q + k0, block_scale[b]);
   }
   for (std::size_t k = n; k < out.stride; ++k) q[k] = 0;
   out.sum[r] = sum;
@@ -206,9 +192,9 @@ inline void quantize_superblock_row(const KernelTable& kernels, const float* x_r
 inline void quantize_blocked_row(const KernelTable& kernels, const float* x_row, ActivationScale mode,
                                  const MutableActivationsView& out, std::size_t r) noexcept {
   if (mode == ActivationScale::per_superblock) {
-    quantize_superblock_row(kernels, x_row, out, r);
+    quantize_blocks_of_row(kernels, x_row, out, r, activation_superblock_size, &quantize_superblock);
   } else {
-    quantize_block_row(kernels, x_row, out, r);
+    quantize_blocks_of_row(kernels, x_row, out, r, activation_block_size, &quantize_q8_0_block);
   }
 }
 

@@ -48,6 +48,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../detail/quoted.hpp"
 #include "../error.hpp"
 #include "mapped_file.hpp"
 #include "safetensors.hpp"  // FileAccess
@@ -647,21 +648,7 @@ class GgufParser {
 
  public:
   // A name for an error message: quoted, at most 80 bytes, control bytes escaped as \xNN.
-  static std::string quoted(std::string_view s) {
-    std::string out = "\"";
-    for (std::size_t i = 0; i < s.size() && i < 80; ++i) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c < 0x20 || c == 0x7F) {
-        const char hex[] = "0123456789abcdef";
-        out += "\\x";
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      } else {
-        out += s[i];
-      }
-    }
-    return out + (s.size() > 80 ? "...\"" : "\"");
-  }
+  static std::string quoted(std::string_view s) { return detail::quoted(s); }
 
  private:
   const std::uint8_t* begin_;

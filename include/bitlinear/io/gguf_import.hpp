@@ -302,26 +302,24 @@ struct GgufLayer {
   TernaryLinear layer;
 };
 
-// Every I2_S layer of a GGUF file, its hyperparameters, and views of the other tensors.
-struct GgufBitNetModel {
+// What every GGUF model holds, with its name indices: `Entry` is a layer entry with gguf_name, hf_name and layer.
+template <class Entry>
+struct GgufModelIndex {
   GgufModelConfig config;
-  std::vector<GgufLayer> layers;          // file order
+  std::vector<Entry> layers;               // file order
   std::vector<const GgufTensor*> tensors;  // the tensors that are not layers, file order
 
-  // By GGUF tensor name or Hugging Face module name; O(log n).
-  const TernaryLinear* find_layer(std::string_view name) const noexcept {
+  // By GGUF tensor name or Hugging Face module name; O(log n). nullptr if there is no such layer.
+  const Entry* find_entry(std::string_view name) const noexcept {
+    if (name.empty()) return nullptr;
     for (const std::vector<std::size_t>* idx : {&by_gguf_, &by_hf_}) {
       const bool gguf = idx == &by_gguf_;
       auto key = [&](std::size_t i) -> std::string_view { return gguf ? layers[i].gguf_name : layers[i].hf_name; };
-      const auto it = std::lower_bound(idx->begin(), idx->end(), name, [&](std::size_t i, std::string_view n) { return key(i) < n; });
-      if (it != idx->end() && key(*it) == name && !name.empty()) return &layers[*it].layer;
+      const auto it = std::lower_bound(idx->begin(), idx->end(), name,
+                                       [&](std::size_t i, std::string_view n) { return key(i) < n; });
+      if (it != idx->end() && key(*it) == name) return &layers[*it];
     }
     return nullptr;
-  }
-  const TernaryLinear& layer(std::string_view name) const {
-    const TernaryLinear* l = find_layer(name);
-    if (l == nullptr) detail::fail_invalid_argument("bitlinear: gguf: the model has no I2_S layer " + GgufParser::quoted(name));
-    return *l;
   }
   const GgufTensor* find_tensor(std::string_view name) const noexcept {
     const auto it = std::lower_bound(tensors_by_name_.begin(), tensors_by_name_.end(), name,
@@ -333,13 +331,8 @@ struct GgufBitNetModel {
     if (t == nullptr) detail::fail_invalid_argument("bitlinear: gguf: the model has no (non-layer) tensor " + GgufParser::quoted(name));
     return *t;
   }
-  std::size_t weight_bytes() const noexcept {
-    std::size_t n = 0;
-    for (const GgufLayer& l : layers) n += l.layer.packed_weights_size();
-    return n;
-  }
 
-  // Builds the name indices (load_gguf_bitnet_layers calls it; call it again after changing `layers`).
+  // Builds the name indices (the loaders call it; call it again after changing `layers` or `tensors`).
   void index() {
     by_gguf_.resize(layers.size());
     for (std::size_t i = 0; i < by_gguf_.size(); ++i) by_gguf_[i] = i;
@@ -354,6 +347,25 @@ struct GgufBitNetModel {
  private:
   std::vector<std::size_t> by_gguf_, by_hf_;
   std::vector<const GgufTensor*> tensors_by_name_;
+};
+
+// Every I2_S layer of a GGUF file, its hyperparameters, and views of the other tensors.
+struct GgufBitNetModel : GgufModelIndex<GgufLayer> {
+  // By GGUF tensor name or Hugging Face module name; O(log n).
+  const TernaryLinear* find_layer(std::string_view name) const noexcept {
+    const GgufLayer* e = find_entry(name);
+    return e == nullptr ? nullptr : &e->layer;
+  }
+  const TernaryLinear& layer(std::string_view name) const {
+    const TernaryLinear* l = find_layer(name);
+    if (l == nullptr) detail::fail_invalid_argument("bitlinear: gguf: the model has no I2_S layer " + GgufParser::quoted(name));
+    return *l;
+  }
+  std::size_t weight_bytes() const noexcept {
+    std::size_t n = 0;
+    for (const GgufLayer& l : layers) n += l.layer.packed_weights_size();
+    return n;
+  }
 };
 
 // Loads every I2_S tensor of a bitnet.cpp GGUF file as a layer (one after another: the transient memory is one

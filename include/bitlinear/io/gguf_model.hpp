@@ -70,24 +70,10 @@ struct GgufModelLayer {
   GgufAnyLayer layer;
 };
 
-// Every ternary / 1-bit layer of a GGUF file, its hyperparameters, and views of the other tensors.
-struct GgufModel {
-  GgufModelConfig config;
-  std::vector<GgufModelLayer> layers;      // file order
-  std::vector<const GgufTensor*> tensors;  // the tensors that are not layers, file order
-
+// Every ternary / 1-bit layer of a GGUF file, its hyperparameters, and views of the other tensors (find_entry,
+// find_tensor, tensor and index come from GgufModelIndex, gguf_import.hpp).
+struct GgufModel : GgufModelIndex<GgufModelLayer> {
   // By GGUF tensor name or Hugging Face module name; O(log n). nullptr if there is no such layer.
-  const GgufModelLayer* find_entry(std::string_view name) const noexcept {
-    if (name.empty()) return nullptr;
-    for (const std::vector<std::size_t>* idx : {&by_gguf_, &by_hf_}) {
-      const bool gguf = idx == &by_gguf_;
-      auto key = [&](std::size_t i) -> std::string_view { return gguf ? layers[i].gguf_name : layers[i].hf_name; };
-      const auto it = std::lower_bound(idx->begin(), idx->end(), name,
-                                       [&](std::size_t i, std::string_view n) { return key(i) < n; });
-      if (it != idx->end() && key(*it) == name) return &layers[*it];
-    }
-    return nullptr;
-  }
   const GgufAnyLayer* find_layer(std::string_view name) const noexcept {
     const GgufModelLayer* e = find_entry(name);
     return e == nullptr ? nullptr : &e->layer;
@@ -108,33 +94,11 @@ struct GgufModel {
         (t == nullptr ? std::string()
                       : std::string(": the tensor has type ") + t->type_name() + " and is kept as a tensor view"));
   }
-  const GgufTensor* find_tensor(std::string_view name) const noexcept {
-    const auto it = std::lower_bound(tensors_by_name_.begin(), tensors_by_name_.end(), name,
-                                     [](const GgufTensor* t, std::string_view n) { return std::string_view(t->name) < n; });
-    return it != tensors_by_name_.end() && (*it)->name == name ? *it : nullptr;
-  }
-  const GgufTensor& tensor(std::string_view name) const {
-    const GgufTensor* t = find_tensor(name);
-    if (t == nullptr) detail::fail_invalid_argument("bitlinear: gguf: the model has no (non-layer) tensor " + GgufParser::quoted(name));
-    return *t;
-  }
   // The layers' weight bytes (codes and group scales).
   std::size_t weight_bytes() const noexcept {
     std::size_t n = 0;
     for (const GgufModelLayer& l : layers) n += std::visit([](const auto& x) { return layer_bytes(x); }, l.layer);
     return n;
-  }
-
-  // Builds the name indices (load_gguf_layers calls it; call it again after changing `layers` or `tensors`).
-  void index() {
-    by_gguf_.resize(layers.size());
-    for (std::size_t i = 0; i < by_gguf_.size(); ++i) by_gguf_[i] = i;
-    by_hf_ = by_gguf_;
-    std::sort(by_gguf_.begin(), by_gguf_.end(), [&](std::size_t a, std::size_t b) { return layers[a].gguf_name < layers[b].gguf_name; });
-    std::sort(by_hf_.begin(), by_hf_.end(), [&](std::size_t a, std::size_t b) { return layers[a].hf_name < layers[b].hf_name; });
-    tensors_by_name_ = tensors;
-    std::sort(tensors_by_name_.begin(), tensors_by_name_.end(),
-              [](const GgufTensor* a, const GgufTensor* b) { return a->name < b->name; });
   }
 
  private:
@@ -143,9 +107,6 @@ struct GgufModel {
   static std::size_t layer_bytes(const GroupedLinear<Format>& l) noexcept {
     return l.packed_weights_size() + l.out_features() * (l.in_features() / l.group_size()) * sizeof(float);
   }
-
-  std::vector<std::size_t> by_gguf_, by_hf_;
-  std::vector<const GgufTensor*> tensors_by_name_;
 };
 
 namespace detail {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../detail/quoted.hpp"
 #include "../error.hpp"
 #include "json.hpp"
 
@@ -61,22 +62,6 @@ namespace detail {
   detail::fail_invalid_argument("bitlinear: " + file + ": " + message);
 }
 
-// A name for an error message: quoted, at most 80 bytes, control characters (even NUL) escaped as \xNN.
-inline std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < 80; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) {
-      const char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += s[i];
-    }
-  }
-  return out + (s.size() > 80 ? "...\"" : "\"");
-}
 
 inline void read_string_field(const JsonDocument& doc, JsonRef v, const char* key, std::string& out,
                               const std::string& file, const std::string& where) {
