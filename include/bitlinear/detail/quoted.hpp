@@ -2,6 +2,7 @@
 #pragma once
 #include "internal_only.hpp"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
