@@ -156,6 +156,28 @@ TEST(SizeArithmetic, AllocatingForwardChecksExtentsBeforeItAllocates) {
               HasSubstr("input x of"));
 }
 
+// The same for the group-scaled layers (one scale per row here: in_features 5), with and without a pool.
+TEST(SizeArithmetic, GroupedAllocatingForwardChecksExtentsBeforeItAllocates) {
+  const std::vector<float> w(15, 0.25f);
+  const auto layer = bitlinear::GroupedTernaryLinear::from_float(w.data(), 3, 5, 5);
+  std::vector<float> x(16, 1.0f), y(16, 0.0f);
+  const std::size_t batch = std::size_t{1} << 36;
+  ASSERT_GT(layer.workspace_size(batch), std::size_t{1} << 44);
+  EXPECT_THAT(invalid_argument_message([&] { layer.forward(x.data(), batch, std::size_t{1} << 40, y.data(), 3); }),
+              HasSubstr("input x of"));
+  EXPECT_THAT(invalid_argument_message([&] { layer.forward(x.data(), batch, 5, y.data(), std::size_t{1} << 40); }),
+              HasSubstr("output y of"));
+  ThreadPool pool(2);
+  EXPECT_THAT(invalid_argument_message([&] {
+                layer.forward(x.data(), batch, std::size_t{1} << 40, y.data(), 3, pool);
+              }),
+              HasSubstr("input x of"));
+  EXPECT_THAT(invalid_argument_message([&] {
+                layer.forward(x.data(), batch, 5, y.data(), std::size_t{1} << 40, pool);
+              }),
+              HasSubstr("output y of"));
+}
+
 TEST(QuantizedActivationsGuarantee, AFailedCallLeavesTheObjectAsItWas) {
   const std::size_t in = 40;
   const auto w = bitlinear_test::random_floats(7 * in, 11);

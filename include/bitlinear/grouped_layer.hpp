@@ -197,7 +197,9 @@ class GroupedLinear {
 
   // Strided: row t of x starts at x + t * x_stride, row t of y at y + t * y_stride.
   void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride) const {
-    BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
+    // The extents of x and y are checked before the workspace is allocated (as BitLinear does).
+    check_output(y != nullptr, batch, y_stride);
+    detail::check_activation_input(x, batch, in_, x_stride);
     std::vector<unsigned char> workspace(workspace_size(batch));
     forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size());
   }

@@ -28,7 +28,8 @@ void GroupedLinear<Format>::forward(const float* x, std::size_t batch, float* y,
 template <class Format>
 void GroupedLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x_stride, float* y,
                                     std::size_t y_stride, ThreadPool& pool) const {
-  BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
+  check_output(y != nullptr, batch, y_stride);  // extents before the allocation, as in forward() without a pool
+  detail::check_activation_input(x, batch, in_, x_stride);
   std::vector<unsigned char> workspace(workspace_size(batch));
   forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size(), pool);
 }
