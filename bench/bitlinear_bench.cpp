@@ -26,7 +26,7 @@
 // error against the float64 reference, checked before timing; bitlinear families other than scalar: 0 when
 // bit-identical to scalar).
 //
-// Flags: --quick (a smaller matrix, under a minute), then any Google Benchmark flag (--benchmark_filter=...).
+// Flags: --quick (a smaller matrix, 1-2 minutes), then any Google Benchmark flag (--benchmark_filter=...).
 #include <benchmark/benchmark.h>
 
 #include <bitlinear/bitlinear.hpp>
