@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -64,6 +65,8 @@ struct ShapeData {
   std::vector<float> x;  // [max_batch][in], uniform in [-1, 1)
   std::vector<std::uint16_t> w_fp16, w_bf16;
   std::map<std::pair<int, int>, std::shared_ptr<void>> layers;  // (kind, isa) -> BitLinear<...>
+  // (format column, group size, isa) -> GroupedLinear<...>
+  std::map<std::tuple<std::size_t, std::size_t, int>, std::shared_ptr<void>> grouped_layers;
   std::map<std::pair<int, std::size_t>, RefRow> refs;           // (RefInputs, token)
 
   explicit ShapeData(const Shape& s) : shape(s), w(s.out * s.in), x(max_batch * s.in) {
@@ -100,6 +103,22 @@ struct ShapeData {
       it = layers.emplace(key, std::move(built)).first;
     }
     return *static_cast<const bitlinear::BitLinear<Format>*>(it->second.get());
+  }
+
+  // GroupedLinear<Format>::from_float of w, one scale per group of group_size weights of a row, no bias.
+  template <class Format>
+  const bitlinear::GroupedLinear<Format>& grouped(std::size_t group_size, bitlinear::Isa isa) {
+    using Layer = bitlinear::GroupedLinear<Format>;
+    const std::tuple<std::size_t, std::size_t, int> key{Layer::format_column, group_size, static_cast<int>(isa)};
+    auto it = grouped_layers.find(key);
+    if (it == grouped_layers.end()) {
+      bitlinear::Options options;
+      options.isa = isa;
+      auto built =
+          std::make_shared<Layer>(Layer::from_float(w.data(), shape.out, shape.in, group_size, nullptr, options));
+      it = grouped_layers.emplace(key, std::move(built)).first;
+    }
+    return *static_cast<const Layer*>(it->second.get());
   }
 
   // Float64 reference of token t with the inputs rounded as `kind` stores them.

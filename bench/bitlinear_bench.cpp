@@ -1,25 +1,32 @@
 // bitlinear against the layers it replaces: TernaryLinear / BinaryLinear under every kernel family this CPU runs,
-// end to end and kernel only, against FP16 (F16C + FP32 FMA), FP32 (Eigen and a plain loop), Eigen::half and
-// BF16 (AVX512-BF16), on the shapes of BitNet b1.58 2B4T and a 7B-class model, batch 1 to 512, single thread.
+// end to end and kernel only, and the group-scaled layers (GroupedTernaryLinear, GroupedCompactTernaryLinear,
+// GroupedBinaryLinear, group 128) under the family Isa::automatic picks, end to end, against FP16 (F16C + FP32
+// FMA), FP32 (Eigen and a plain loop), Eigen::half and BF16 (AVX512-BF16), on the shapes of BitNet b1.58 2B4T
+// and a 7B-class model, batch 1 to 512, single thread.
 //
 // Benchmark names: <impl>/<out>x<in>/b<batch>/<hot|stream|stream2>, and memread/<MiB>MiB, memread2/512MiB for the
 // bandwidth table.
 //   impl: ternary.<family>.e2e     float x in, float y out (activation quantization included)
 //         ternary.<family>.kernel  forward_quantized on activations quantized beforehand
 //         binary.<family>.{e2e,kernel}
+//         ternary_g128.<family>.e2e  compact_g128.<family>.e2e  binary_g128.<family>.e2e
+//                                 the grouped layers (2-bit, 1.6-bit, 1-bit codes, one float scale per 128 weights
+//                                 of a row); <family>: what Isa::automatic picks (BITLINEAR_ISA, else the best)
 //         fp16.f16c_fma  fp32.eigen  fp32.loop  half.eigen  bf16.avx512bf16
-//         read.ternary  read.binary  the plain read of a layer's bytes in 4 streams per thread (batch 1 only): the
-//                       roofline twin of every family's e2e row of that kind, shape and mode (harness.hpp)
+//         read.ternary  read.binary  read.ternary_g128  read.compact_g128  read.binary_g128
+//                       the plain read of a layer's bytes in 4 streams per thread (batch 1 only): the roofline
+//                       twin of every family's e2e row of that kind, shape and mode (harness.hpp)
 //   hot: one layer reused every call; stream: rotates over >= 256 MiB of copies, so weights come from DRAM;
 //   stream2: as stream on a ThreadPool(2) (the read twin: 2 threads reading one half each).
 // Runs with random interleaving (harness::run), so each twin is measured in the same repetition set as its
 // kernels; their vs_read counter (kernel bytes/s over the twin's) is what bench/summarize.py calls % of roofline.
-// Counters: bytes (weight bytes a call reads: packed layer + scale and bias for bitlinear), weights_per_s,
+// Counters: bytes (weight bytes a call reads: packed layer + scale and bias for bitlinear; packed codes + group
+// scales (4 bytes each) + bias for the grouped layers), bias_bytes (the bias's part of bytes), weights_per_s,
 // weight_GBps (bytes per second), GOPS (2 * out * in * batch per second), check_error (baselines: normalized
 // error against the float64 reference, checked before timing; bitlinear families other than scalar: 0 when
 // bit-identical to scalar).
 //
-// Flags: --quick (a smaller matrix, under a minute), then any Google Benchmark flag (--benchmark_filter=...).
+// Flags: --quick (a smaller matrix, 1-2 minutes), then any Google Benchmark flag (--benchmark_filter=...).
 #include <benchmark/benchmark.h>
 
 #include <bitlinear/bitlinear.hpp>
@@ -150,6 +157,67 @@ void bm_bitlinear(benchmark::State& state, Shape s, std::size_t batch, Isa isa, 
     }
   }
   set_counters(state, s, batch, bytes);
+  state.counters["bias_bytes"] = static_cast<double>(sizeof(float) * s.out);
+}
+
+// ---- group-scaled layers (GroupedLinear: one float scale per group of a row, the layout of GGUF ternary and
+// binary models), under the family Isa::automatic picks ----
+constexpr std::size_t group_size = 128;
+
+// Bytes a grouped layer of this shape reads per call: packed codes, one float per group, the bias (out floats).
+template <class Format>
+std::size_t grouped_bytes(const Shape& s) {
+  return bitlinear::packed_size<Format>(s.out, s.in) + sizeof(float) * (s.out * (s.in / group_size) + s.out);
+}
+
+template <class Format>
+void bm_grouped(benchmark::State& state, Shape s, std::size_t batch, bool stream) {
+  using Layer = bitlinear::GroupedLinear<Format>;
+  ShapeData& d = shape_data(s);
+  const Layer& layer = d.template grouped<Format>(group_size, Isa::automatic);
+  const std::string key = std::string("grouped ") + Format::name + "/g" + std::to_string(group_size) + "/" +
+                          std::string(bitlinear::isa_name(layer.isa())) + "/" + shape_name(s);
+  if (layer.isa() != Isa::scalar) {  // as the per-tensor rows: the scalar reference's numbers, bit for bit
+    const bool ok = checked(state, key, [&] {
+      CheckResult r;
+      const Layer& ref = d.template grouped<Format>(group_size, Isa::scalar);
+      std::vector<float> a(s.out), b(s.out);
+      layer.forward(d.x.data(), 1, a.data());
+      ref.forward(d.x.data(), 1, b.data());
+      if (std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) != 0) {
+        r.ok = false;
+        r.max_error = 1.0;
+        r.message = "differs from the scalar family on token 0";
+      }
+      return r;
+    });
+    if (!ok) return;
+  }
+  const std::size_t bytes = layer.packed_weights_size() + sizeof(float) * (layer.group_scales().size() + s.out);
+  if (bytes != grouped_bytes<Format>(s)) {  // the read twin was registered with grouped_bytes
+    state.SkipWithError("the layer's bytes differ from grouped_bytes()");
+    return;
+  }
+  std::vector<float> y(batch * s.out);
+  std::vector<unsigned char> workspace(layer.workspace_size(batch));
+  if (!stream) {
+    for (auto _ : state) {
+      layer.forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size());
+      benchmark::ClobberMemory();
+    }
+  } else {
+    std::vector<Layer>& copies = harness::cold_set<Layer>(key, bytes, [&] { return Layer(layer); });
+    std::size_t i = 0;
+    for (auto _ : state) {
+      copies[i].forward(d.x.data(), batch, s.in, y.data(), s.out, workspace.data(), workspace.size());
+      benchmark::ClobberMemory();
+      i = i + 1 == copies.size() ? 0 : i + 1;
+    }
+  }
+  set_counters(state, s, batch, static_cast<double>(bytes));
+  state.counters["bias_bytes"] = static_cast<double>(sizeof(float) * s.out);
+  state.counters["group_size"] = static_cast<double>(group_size);
+  state.counters["native"] = layer.native_kernel() ? 1.0 : 0.0;  // 0: the family runs a shared fallback
 }
 
 // ---- baselines: one timed function per baseline, checked against float64 first ----
@@ -270,6 +338,9 @@ void bm_fp32(benchmark::State& state, const std::string& name, Shape s, std::siz
 double estimated_macs_per_s(const std::string& impl) {
   if (impl.rfind("ternary.scalar.", 0) == 0) return 0.13e9;  // measured: ~7.5 ns per weight (branchy decode)
   if (impl.rfind("binary.scalar.", 0) == 0) return 1.1e9;
+  if (impl.find("_g") != std::string::npos && impl.find(".scalar.") != std::string::npos) {
+    return 0.13e9;  // grouped layers on the scalar family: assumed as slow as scalar ternary
+  }
   if (impl == "fp32.loop") return 1.7e9;
   if (impl == "half.eigen") return 0.14e9;
   return 30e9;
@@ -317,16 +388,14 @@ void register_all(const Plan& plan) {
       // A bitlinear e2e row at batch 1, paired with the plain read of its bytes in the same mode (hot: one buffer;
       // stream: rotating; stream2: on 2 threads). The twin has the headline timing whichever family comes first.
       // Both get at least pair_repetitions: a ratio of two medians wants more samples than one median does.
+      // kind names the twin (read.<kind>), bytes is what both read a call.
       auto add_paired = [&](const std::string& impl, const std::string& mode, const Timing& row_timing, auto fn,
-                            int kind) {
+                            const std::string& kind, std::size_t bytes) {
         const Timing timing{row_timing.min_time, std::max(row_timing.repetitions, pair_repetitions)};
         const Timing twin_timing{plan.headline.min_time, std::max(plan.headline.repetitions, pair_repetitions)};
-        const std::size_t bytes = (kind == 0 ? bitlinear::packed_size<bitlinear::Ternary>(s.out, s.in)
-                                             : bitlinear::packed_size<bitlinear::Binary>(s.out, s.in)) +
-                                  sizeof(float) * (s.out + 1);
         const harness::ReadSpec spec{bytes, mode == "stream2" ? std::size_t{2} : std::size_t{1}, mode != "hot",
                                      harness::twin_streams};
-        const std::string read = std::string(kind == 0 ? "read.ternary" : "read.binary") + tail + mode;
+        const std::string read = "read." + kind + tail + mode;
         if (harness::read_bytes().count(read) == 0) apply(harness::add_read(read, spec, harness::Rate::gbps), twin_timing);
         const std::string full = impl + tail + mode;
         harness::add_pair(
@@ -339,6 +408,10 @@ void register_all(const Plan& plan) {
         for (int kind = 0; kind < 2; ++kind) {
           const std::string k = kind == 0 ? "ternary." : "binary.";
           const std::string e2e = k + fam + ".e2e", kernel = k + fam + ".kernel";
+          const std::string twin = kind == 0 ? "ternary" : "binary";
+          const std::size_t bytes = (kind == 0 ? bitlinear::packed_size<bitlinear::Ternary>(s.out, s.in)
+                                               : bitlinear::packed_size<bitlinear::Binary>(s.out, s.in)) +
+                                    sizeof(float) * (s.out + 1);
           // The best family is the headline: it runs everywhere unless one call would exceed 2 s (the scalar family,
           // while it is the only one); the others only where affordable.
           const bool e2e_ok = affordable(e2e) || (headline && macs / estimated_macs_per_s(e2e) <= 2.0 &&
@@ -353,11 +426,38 @@ void register_all(const Plan& plan) {
               else bm_bitlinear<bitlinear::Binary>(st, s, batch, isa, kernel_only, stream, threads);
             };
           };
-          if (batch == 1) add_paired(e2e, "hot", slow, bm(false, false, 1), kind);
+          if (batch == 1) add_paired(e2e, "hot", slow, bm(false, false, 1), twin, bytes);
           else add(e2e, "hot", slow, bm(false, false, 1));
           if (affordable(kernel) || headline) add(kernel, "hot", slow, bm(true, false, 1));
-          if (batch == 1) add_paired(e2e, "stream", slow, bm(false, true, 1), kind);
-          if (batch == 1 && headline) add_paired(e2e, "stream2", slow, bm(false, true, 2), kind);
+          if (batch == 1) add_paired(e2e, "stream", slow, bm(false, true, 1), twin, bytes);
+          if (batch == 1 && headline) add_paired(e2e, "stream2", slow, bm(false, true, 2), twin, bytes);
+        }
+      }
+      // The group-scaled layers, group 128, under the family Isa::automatic picks (no per-family matrix): end to
+      // end, on the batches the headline ternary row runs; at batch 1 hot and stream, each with its read twin.
+      const std::string auto_family(bitlinear::active_isa());
+      for (int g = 0; g < 3; ++g) {
+        const std::string kind = std::string(g == 0 ? "ternary" : g == 1 ? "compact" : "binary") + "_g" +
+                                 std::to_string(group_size);
+        const std::string e2e = kind + "." + auto_family + ".e2e";
+        const double call_seconds = macs / estimated_macs_per_s(e2e);
+        if (!(affordable(e2e) || (call_seconds <= 2.0 && (required || !plan.quick)))) continue;
+        const Timing slow{plan.headline.min_time, call_seconds > 1.0 ? 1 : plan.headline.repetitions};
+        const std::size_t bytes = g == 0   ? grouped_bytes<bitlinear::Ternary>(s)
+                                  : g == 1 ? grouped_bytes<bitlinear::TernaryCompact>(s)
+                                           : grouped_bytes<bitlinear::Binary>(s);
+        auto bm = [=](bool stream) {
+          return [=](benchmark::State& st, const std::string&) {
+            if (g == 0) bm_grouped<bitlinear::Ternary>(st, s, batch, stream);
+            else if (g == 1) bm_grouped<bitlinear::TernaryCompact>(st, s, batch, stream);
+            else bm_grouped<bitlinear::Binary>(st, s, batch, stream);
+          };
+        };
+        if (batch == 1) {
+          add_paired(e2e, "hot", slow, bm(false), kind, bytes);
+          add_paired(e2e, "stream", slow, bm(true), kind, bytes);
+        } else {
+          add(e2e, "hot", slow, bm(false));
         }
       }
       add("fp16.f16c_fma", "hot", plan.headline, [=](benchmark::State& st, const std::string& name) { bm_fp16(st, name, s, batch, false); });

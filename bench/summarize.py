@@ -16,6 +16,19 @@ BF16 = "bf16.avx512bf16"
 FP32 = "fp32.eigen"
 LOOP = "fp32.loop"
 HALF = "half.eigen"
+# The group-scaled layers: <codes>_g<group size>, in this order.
+GROUPED_ORDER = {"ternary": 0, "compact": 1, "binary": 2}
+GROUPED_LABEL = {"ternary": "ternary (2-bit)", "compact": "compact ternary (1.6-bit)", "binary": "binary (1-bit)"}
+
+
+def is_grouped(kind):
+    codes, _, group = kind.partition("_g")
+    return codes in GROUPED_ORDER and group.isdigit()
+
+
+def grouped_label(kind):
+    codes, _, group = kind.partition("_g")
+    return f"{GROUPED_LABEL[codes]} g{group}"
 
 
 def load(path):
@@ -65,6 +78,7 @@ class Results:
         self.shapes = []
         self.batches = set()
         self.families = {"ternary": set(), "binary": set()}
+        self.grouped = {}  # group-scaled kinds (<codes>_g<group size>) -> families they ran under
         self.bandwidth = {}  # bytes of buffer -> GB/s
         self.bandwidth2 = None  # GB/s of the DRAM-sized read on 2 threads
         for name, b in runs.items():
@@ -84,7 +98,11 @@ class Results:
             kind = impl.split(".")[0]
             if kind in self.families:
                 self.families[kind].add(impl.split(".")[1])
+            elif is_grouped(kind) and impl.endswith(".e2e"):
+                self.grouped.setdefault(kind, set()).add(impl.split(".")[1])
         self.batches = sorted(self.batches)
+        # ternary_g128, compact_g128, binary_g128 (older files have none)
+        self.grouped_kinds = sorted(self.grouped, key=lambda k: (GROUPED_ORDER.get(k.split("_g")[0], 9), k))
 
     def get(self, impl, shape, batch, mode):
         return self.runs.get(f"{impl}/{shape}/b{batch}/{mode}")
@@ -159,6 +177,53 @@ def table(res):
     return "\n".join(lines)
 
 
+def bits_per_weight(b, shape):
+    """Bits per weight of what a call reads without the bias: codes and scales (counter bias_bytes; files without
+    it count the bias too)."""
+    out, inn = (int(v) for v in shape.split("x"))
+    return 8.0 * (b["bytes"] - b.get("bias_bytes", 0.0)) / (out * inn)
+
+
+def grouped_table(res):
+    """The group-scaled layers beside per-tensor ternary of the same family and FP16, one row per layer; None if
+    the file has no grouped rows."""
+    if not res.grouped_kinds:
+        return None
+    head = ("| shape (out x in) | batch | weights | layer (family) | bits/weight | time | speed vs per-tensor ternary |"
+            " speed vs FP16 | % of roofline |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for shape in res.shapes:
+        for batch in res.batches:
+            for mode in ("hot", "stream"):
+                if mode != "hot" and batch != 1:
+                    continue
+                grouped = [(kind, fam) for kind in res.grouped_kinds for fam in sorted(res.grouped[kind])
+                           if res.get(f"{kind}.{fam}.e2e", shape, batch, mode)]
+                if not grouped:
+                    continue
+                fams = sorted({fam for _, fam in grouped})
+                tern = {fam: res.time(f"ternary.{fam}.e2e", shape, batch, mode) for fam in fams}
+                f16 = res.time(FP16, shape, batch, mode)
+                rows = [("ternary", fam, "ternary (2-bit), per tensor") for fam in fams
+                        if tern[fam] is not None]
+                rows += [(kind, fam, grouped_label(kind)) for kind, fam in grouped]
+                for kind, fam, label in rows:
+                    b = res.get(f"{kind}.{fam}.e2e", shape, batch, mode)
+                    t = seconds(b)
+                    pct = res.roofline_pct(kind, shape, mode, fam) if batch == 1 else None
+                    native = "" if b.get("native", 1.0) else ", fallback"
+                    lines.append("| " + " | ".join([
+                        shape, str(batch), mode, f"{label} ({fam}{native})", f"{bits_per_weight(b, shape):.3f}",
+                        fmt_time(t), fmt_ratio(t, tern[fam]), fmt_ratio(t, f16),
+                        f"{pct:.0f}%" if pct is not None else "-"]) + " |")
+                b = res.get(FP16, shape, batch, mode)
+                if b:
+                    lines.append("| " + " | ".join([
+                        shape, str(batch), mode, "FP16", f"{bits_per_weight(b, shape):.3f}", fmt_time(f16),
+                        fmt_ratio(f16, tern[fams[0]]) if len(fams) == 1 else "-", "1.00x", "-"]) + " |")
+    return "\n".join(lines)
+
+
 def footprint_table(res):
     lines = ["| shape (out x in) | FP16 bytes | ternary bytes (bits/weight) | FP16 / ternary | binary bytes (bits/weight) |"
              " FP16 / binary |", "|---|---|---|---|---|---|"]
@@ -186,14 +251,16 @@ def bandwidth_table(res):
 
 def twin_table(res):
     """The plain reads the rows were judged by (GB/s, medians)."""
-    lines = ["| shape (out x in) | mode | ternary twin GB/s | binary twin GB/s |", "|---|---|---|---|"]
+    kinds = ["ternary", "binary"] + res.grouped_kinds
+    lines = ["| shape (out x in) | mode | " + " | ".join(f"{k} twin GB/s" for k in kinds) + " |",
+             "|---|---|" + "---|" * len(kinds)]
     for shape in res.shapes:
         for mode, label in (("hot", "hot"), ("stream", "stream"), ("stream2", "stream, 2 threads")):
-            t, b = res.twin_gbps("ternary", shape, mode), res.twin_gbps("binary", shape, mode)
-            if t is None and b is None:
+            gbps = [res.twin_gbps(k, shape, mode) for k in kinds]
+            if all(v is None for v in gbps):
                 continue
-            cell = lambda v: f"{v:.1f}" if v is not None else "-"
-            lines.append(f"| {shape} | {label} | {cell(t)} | {cell(b)} |")
+            lines.append(f"| {shape} | {label} | " + " | ".join(f"{v:.1f}" if v is not None else "-" for v in gbps)
+                         + " |")
     return "\n".join(lines)
 
 
@@ -202,8 +269,12 @@ def over_roofline(res, limit=105.0):
     out = []
     for shape in res.shapes:
         for mode in ("hot", "stream", "stream2"):
-            for kind in ("ternary", "binary"):
-                _, fam = res.best(kind, shape, 1, mode)
+            for kind in ["ternary", "binary"] + res.grouped_kinds:
+                if kind in res.families:
+                    _, fam = res.best(kind, shape, 1, mode)
+                else:
+                    fam = next((f for f in sorted(res.grouped[kind]) if res.get(f"{kind}.{f}.e2e", shape, 1, mode)),
+                               None)
                 pct = res.roofline_pct(kind, shape, mode, fam)
                 if pct is not None and pct > limit:
                     out.append((shape, mode, kind, pct))
@@ -296,6 +367,17 @@ def main():
     out.append("")
     out.append(table(res))
     out.append("")
+    grouped = grouped_table(res)
+    if grouped:
+        out.append("Group-scaled layers (GroupedTernaryLinear, GroupedCompactTernaryLinear, GroupedBinaryLinear: one "
+                   "float scale per group of weights of a row, the layout of GGUF ternary and binary models) under "
+                   "the family Isa::automatic picks, beside per-tensor TernaryLinear of the same family and FP16, end "
+                   "to end, 1 thread. bits/weight = (bytes read a call - the bias) * 8 / weights: codes and scales as "
+                   "the layer holds them (float32 group scales). 'speed vs' = the other row's time / this row's time "
+                   "(above 1: this row is faster). '% of roofline' as above, against the twin of this row's bytes.")
+        out.append("")
+        out.append(grouped)
+        out.append("")
     out.append(footprint_table(res))
     out.append("")
     out.append(twin_table(res))
