@@ -183,14 +183,28 @@ BITLINEAR_AVX512_INLINE void grouped_flush(GroupedAccumulators<R, T>& x, const f
 
 // y of rows js[0, R) (block 0 of row r at set.rows[r]) and tokens [t0, t0 + T).
 // Pre: the lane sums of tokens [t0, t0 + T) are at `lanes` (grouped_sums_at), otherwise accumulated here.
+// One scale per row, 2-bit, one token (InPlace): the fields are only masked, not shifted (field_in_place of
+// codes.hpp: u = f * 4^F), each field position F into its own accumulator (raw for F = 0, starting at minus the
+// lane sums; more[F - 1] from 0), and the row's single segment ends with raw + (more[F - 1] >> 2F): the same
+// integer p. Exact: a lane holds at most 2^16 / 4 weights of one field position (in_features <= 2^20), so
+// |more[F - 1]| <= 64 * 3 * 128 * 2^14 = 3 * 2^27 < 2^31, every one a multiple of 4^F (the shift divides
+// exactly), and |raw| <= 128 * 2^16 + 3 * 128 * 2^14. 2 vector ops per 64 weights instead of 3, as the
+// per-tensor GEMV at batch 1; a segment shorter than the row would pay the shifts back at every segment end.
 template <class Fields, int Seg, int R, int T, bool Pre>
 BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::size_t* js, const GroupedPlan& plan,
                                                  const ActivationsView& a, std::size_t t0, const Epilogue& e,
                                                  float* y, std::size_t y_stride, const std::int32_t* lanes) {
   constexpr int fields = Fields::fields;
+  constexpr bool in_place = Seg == kGroupedWholeRow && T == 1 && std::is_same_v<Fields, GroupedTernaryFields>;
   const __m512i ones = _mm512_set1_epi8(1);
   GroupedAccumulators<R, T> x;
   grouped_start<R, T, Pre>(x, lanes);
+  __m512i more[R][3];  // in_place only: field positions 1..3
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int i = 0; i < 3; ++i) more[r][i] = _mm512_setzero_si512();
+  }
   const float* gs[R];
   const std::uint8_t* block[R];
   BITLINEAR_UNROLL
@@ -229,6 +243,18 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
         qv[t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * a.stride + 64 * s);
         if constexpr (!Pre) x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
       }
+      if constexpr (in_place) {
+        BITLINEAR_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512i u = _mm512_and_si512(w[r], _mm512_set1_epi8(static_cast<char>(3 << (2 * (f & 3)))));
+          if (f == 0) {
+            x.raw[r][0] = dpbusd(x.raw[r][0], u, qv[0]);
+          } else {
+            more[r][(f + 3) & 3] = dpbusd(more[r][(f + 3) & 3], u, qv[0]);  // f - 1 (f <= 3 here)
+          }
+        }
+        continue;
+      }
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
         __m512i u;
@@ -253,6 +279,14 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
           grouped_flush<R, T, false, Pre>(x, gs, bs, plan, s / Seg, 0, lanes, s / Seg);
         }
       }
+    }
+  }
+  if constexpr (in_place) {
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      x.raw[r][0] = _mm512_add_epi32(x.raw[r][0], _mm512_maskz_srai_epi32(0xFFFF, more[r][0], 2));
+      x.raw[r][0] = _mm512_add_epi32(x.raw[r][0], _mm512_maskz_srai_epi32(0xFFFF, more[r][1], 4));
+      x.raw[r][0] = _mm512_add_epi32(x.raw[r][0], _mm512_maskz_srai_epi32(0xFFFF, more[r][2], 6));
     }
   }
   if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false, Pre>(x, gs, bs, plan, 0, 0, lanes, 0);
