@@ -9,10 +9,17 @@
 // Epilogue, derived once: the unsigned operand u is the field shifted to u8 with code = u - 1:
 //   2-bit:  u = field value f in {0, 1, 2, 3} (code -1, 0, +1, +2), code = f - 1
 //   1-bit:  u = 2 * bit in {0, 2}                                   code = 2 bit - 1 = u - 1
-// so per lane l and segment, p_l = sum code * q = raw_l - sum_l(q), where sum_l(q) is the same lane sum of the
-// activations (vpdpbusd of all-ones bytes with q), shared by every row and accumulated beside the rows.
-// Padding weights have q = 0 (activation rows are zero-padded), so they add nothing to either. |raw_l| <=
-// 3 * 128 * 4 * (steps of the segment) < 2^28: exact. Then per segment acc = fma((float)p, c, acc) with c the
+// so per lane l and segment, p_l = sum code * q = sum u * q - sum_l(q), where sum_l(q) is the same lane sum of
+// the activations (vpdpbusd of all-ones bytes with q), the same for every row: computed once per call and group
+// of T tokens into a stack buffer (GroupedLaneSums, negated) and used as the initial value of each segment's
+// accumulator `raw`, so raw ends the segment holding p_l itself. Rows with more segments than the buffer holds
+// (kGroupedMaxFlushes: over 8192 weights with segments of 32 or 64) accumulate sum_l(q) beside the rows instead
+// (vpdpbusd of all-ones bytes per step, subtracted per segment): the same integer.
+// Exact: p_l is an integer sum, whatever the order of its terms, as long as nothing overflows int32. raw starts
+// at -sum_l(q) and adds u * q terms with u <= 3, over at most 4 * 2^14 weights of a lane (in_features <= 2^20,
+// format.hpp), so every intermediate value is at most (128 + 3 * 128) * 2^16 = 2^25 in magnitude (and vpdpbusd
+// wraps, it does not saturate: the final value would be exact even past that). Padding weights have q = 0
+// (activation rows are zero-padded), so they add nothing. Then per segment acc = fma((float)p, c, acc) with c the
 // group scale (times the block scale, a rounded product: mul_rn), all in {rn-sae} rounding (target.hpp); after the
 // last segment the tree l + l+8, + l+4, + l+2, + l+1 (operand order of grouped_lane_sum) and the scalar
 // y = r / s_x + bias of grouped_output().
@@ -60,6 +67,58 @@ struct GroupedBinaryFields {
 
 inline constexpr std::size_t kGroupedGemmRows = 16;
 inline constexpr std::size_t grouped_gemm_min_batch = 16;
+inline constexpr std::size_t kGroupedMaxTokens = 4;
+inline constexpr std::size_t kGroupedMaxFlushes = 128;  // segment ends per token in the lane-sum buffer
+
+// Minus the lane sums of the activations per token and segment end, [token][flush], and one zero entry after
+// the last flush (the value a kernel reloads after the last segment; never used): 33 KiB of stack.
+struct GroupedLaneSums {
+  alignas(64) std::int32_t lanes[kGroupedMaxTokens][kGroupedMaxFlushes + 1][16];
+};
+
+// Segment ends in a row of `steps` 64-weight steps: after step s? Index of that end (the segment index, or the
+// step for half steps: lanes 0..7 and 8..15 are segments 2s and 2s + 1)? How many?
+template <int Seg>
+inline bool grouped_flush_after(std::size_t s, std::size_t steps) noexcept {
+  if constexpr (Seg == kGroupedWholeRow) return s + 1 == steps;
+  else if constexpr (Seg == kGroupedHalfStep) return true;
+  else return (s + 1) % Seg == 0 || s + 1 == steps;
+}
+template <int Seg>
+inline std::size_t grouped_flush_index(std::size_t s) noexcept {
+  if constexpr (Seg == kGroupedWholeRow) return 0;
+  else if constexpr (Seg == kGroupedHalfStep) return s;
+  else return s / Seg;
+}
+template <int Seg>
+inline std::size_t grouped_flushes(std::size_t steps) noexcept {
+  return grouped_flush_index<Seg>(steps - 1) + 1;
+}
+
+// sums.lanes[t][n] = -(lane sums of segment end n) for tokens [t0, t0 + T) of `a`; sums.lanes[t][flushes] = 0.
+template <int Seg, int T>
+BITLINEAR_AVX512_TARGET inline void grouped_lane_sums(const ActivationsView& a, std::size_t t0, std::size_t steps,
+                                                      GroupedLaneSums& sums) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int t = 0; t < T; ++t) {
+    const std::int8_t* q = a.q + (t0 + static_cast<std::size_t>(t)) * a.stride;
+    __m512i sum = _mm512_setzero_si512();
+    for (std::size_t s = 0; s < steps; ++s) {
+      sum = dpbusd(sum, ones, _mm512_loadu_si512(q + 64 * s));
+      if (grouped_flush_after<Seg>(s, steps)) {
+        _mm512_store_si512(sums.lanes[t][grouped_flush_index<Seg>(s)], _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+        sum = _mm512_setzero_si512();
+      }
+    }
+    _mm512_store_si512(sums.lanes[t][grouped_flushes<Seg>(steps)], _mm512_setzero_si512());
+  }
+}
+
+// Where a kernel finds the lane sums: `lanes` (the buffer above, entries [t][n] at lanes + (t * (kGroupedMaxFlushes
+// + 1) + n) * 16), or null: accumulate them beside the rows.
+BITLINEAR_AVX512_INLINE const std::int32_t* grouped_sums_at(const std::int32_t* lanes, int t, std::size_t n) {
+  return lanes + (static_cast<std::size_t>(t) * (kGroupedMaxFlushes + 1) + n) * 16;
+}
 
 // The scale c of segment n of one row and token (bs: the token's block scales, or null).
 BITLINEAR_AVX512_INLINE __m512 grouped_scale(const float* gs, const float* bs, const GroupedPlan& plan,
@@ -85,45 +144,67 @@ struct GroupedAccumulators {
   __m512 acc[R][T];
 };
 
-// Ends segment(s) of every (row, token): acc = fma((float)(raw - sum), c, acc), then raw = sum = 0. Half: lanes
-// 0..7 are segment n, lanes 8..15 segment n_high.
-template <int R, int T, bool Half>
+// Starts the first segment: raw = -(its lane sums) (Pre), or raw = sum = 0.
+template <int R, int T, bool Pre>
+BITLINEAR_AVX512_INLINE void grouped_start(GroupedAccumulators<R, T>& x, const std::int32_t* lanes) {
+  BITLINEAR_UNROLL
+  for (int t = 0; t < T; ++t) {
+    const __m512i init = Pre ? _mm512_load_si512(grouped_sums_at(lanes, t, 0)) : _mm512_setzero_si512();
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      x.raw[r][t] = init;
+      x.acc[r][t] = _mm512_setzero_ps();
+    }
+    x.sum[t] = _mm512_setzero_si512();
+  }
+}
+
+// Ends segment end `flush` (index into the lane sums) of every (row, token): acc = fma((float)p, c, acc) with
+// p = raw (Pre) or raw - sum, then the next segment starts: raw = -(lane sums of flush + 1) (Pre), or raw = sum
+// = 0. Half: lanes 0..7 are segment n, lanes 8..15 segment n_high.
+template <int R, int T, bool Half, bool Pre>
 BITLINEAR_AVX512_INLINE void grouped_flush(GroupedAccumulators<R, T>& x, const float* const (&gs)[R],
                                            const float* const (&bs)[T], const GroupedPlan& plan, std::size_t n,
-                                           std::size_t n_high) {
+                                           std::size_t n_high, const std::int32_t* lanes, std::size_t flush) {
   BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) {
+  for (int t = 0; t < T; ++t) {
+    const __m512i next = Pre ? _mm512_load_si512(grouped_sums_at(lanes, t, flush + 1)) : _mm512_setzero_si512();
     BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
+    for (int r = 0; r < R; ++r) {
       __m512 c = grouped_scale(gs[r], bs[t], plan, n);
       if constexpr (Half) c = _mm512_mask_mov_ps(c, 0xFF00, grouped_scale(gs[r], bs[t], plan, n_high));
-      const __m512 p = cvtepi32_ps_rn(_mm512_sub_epi32(x.raw[r][t], x.sum[t]));
+      const __m512 p = cvtepi32_ps_rn(Pre ? x.raw[r][t] : _mm512_sub_epi32(x.raw[r][t], x.sum[t]));
       x.acc[r][t] = _mm512_fmadd_round_ps(p, c, x.acc[r][t], BITLINEAR_AVX512_RN);
-      x.raw[r][t] = _mm512_setzero_si512();
+      x.raw[r][t] = next;
     }
+    x.sum[t] = _mm512_setzero_si512();
   }
-  BITLINEAR_UNROLL
-  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
 }
 
 // y of rows js[0, R) (block 0 of row r at set.rows[r]) and tokens [t0, t0 + T).
-template <class Fields, int Seg, int R, int T>
+// Pre: the lane sums of tokens [t0, t0 + T) are at `lanes` (grouped_sums_at), otherwise accumulated here.
+// One scale per row, 2-bit, one token (InPlace): the fields are only masked, not shifted (field_in_place of
+// codes.hpp: u = f * 4^F), each field position F into its own accumulator (raw for F = 0, starting at minus the
+// lane sums; more[F - 1] from 0), and the row's single segment ends with raw + (more[F - 1] >> 2F): the same
+// integer p. Exact: a lane holds at most 2^16 / 4 weights of one field position (in_features <= 2^20), so
+// |more[F - 1]| <= 64 * 3 * 128 * 2^14 = 3 * 2^27 < 2^31, every one a multiple of 4^F (the shift divides
+// exactly), and |raw| <= 128 * 2^16 + 3 * 128 * 2^14. 2 vector ops per 64 weights instead of 3, as the
+// per-tensor GEMV at batch 1; a segment shorter than the row would pay the shifts back at every segment end.
+template <class Fields, int Seg, int R, int T, bool Pre>
 BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::size_t* js, const GroupedPlan& plan,
                                                  const ActivationsView& a, std::size_t t0, const Epilogue& e,
-                                                 float* y, std::size_t y_stride) {
+                                                 float* y, std::size_t y_stride, const std::int32_t* lanes) {
   constexpr int fields = Fields::fields;
+  constexpr bool in_place = Seg == kGroupedWholeRow && T == 1 && std::is_same_v<Fields, GroupedTernaryFields>;
   const __m512i ones = _mm512_set1_epi8(1);
   GroupedAccumulators<R, T> x;
+  grouped_start<R, T, Pre>(x, lanes);
+  __m512i more[R][3];  // in_place only: field positions 1..3
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
-      x.raw[r][t] = _mm512_setzero_si512();
-      x.acc[r][t] = _mm512_setzero_ps();
-    }
+    for (int i = 0; i < 3; ++i) more[r][i] = _mm512_setzero_si512();
   }
-  BITLINEAR_UNROLL
-  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
   const float* gs[R];
   const std::uint8_t* block[R];
   BITLINEAR_UNROLL
@@ -160,7 +241,19 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
       BITLINEAR_UNROLL
       for (int t = 0; t < T; ++t) {
         qv[t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * a.stride + 64 * s);
-        x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
+        if constexpr (!Pre) x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
+      }
+      if constexpr (in_place) {
+        BITLINEAR_UNROLL
+        for (int r = 0; r < R; ++r) {
+          const __m512i u = _mm512_and_si512(w[r], _mm512_set1_epi8(static_cast<char>(3 << (2 * (f & 3)))));
+          if (f == 0) {
+            x.raw[r][0] = dpbusd(x.raw[r][0], u, qv[0]);
+          } else {
+            more[r][(f + 3) & 3] = dpbusd(more[r][(f + 3) & 3], u, qv[0]);  // f - 1 (f <= 3 here)
+          }
+        }
+        continue;
       }
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
@@ -180,13 +273,23 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
       }
       if constexpr (Seg == kGroupedHalfStep) {
         // The high half of a step past in_features holds padding only: its lanes are 0, any scale will do.
-        grouped_flush<R, T, true>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s);
+        grouped_flush<R, T, true, Pre>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s, lanes, s);
       } else if constexpr (Seg != kGroupedWholeRow) {
-        if ((f + 1) % Seg == 0 || s + 1 == steps) grouped_flush<R, T, false>(x, gs, bs, plan, s / Seg, 0);
+        if ((f + 1) % Seg == 0 || s + 1 == steps) {
+          grouped_flush<R, T, false, Pre>(x, gs, bs, plan, s / Seg, 0, lanes, s / Seg);
+        }
       }
     }
   }
-  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false>(x, gs, bs, plan, 0, 0);
+  if constexpr (in_place) {
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      x.raw[r][0] = _mm512_add_epi32(x.raw[r][0], _mm512_maskz_srai_epi32(0xFFFF, more[r][0], 2));
+      x.raw[r][0] = _mm512_add_epi32(x.raw[r][0], _mm512_maskz_srai_epi32(0xFFFF, more[r][1], 4));
+      x.raw[r][0] = _mm512_add_epi32(x.raw[r][0], _mm512_maskz_srai_epi32(0xFFFF, more[r][2], 6));
+    }
+  }
+  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false, Pre>(x, gs, bs, plan, 0, 0, lanes, 0);
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
@@ -202,25 +305,16 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
 // above. The row kernel of grouped_rows with that decode; a block's steps do not line up with segments of 2 or 4
 // steps, so the segment end is tested per step. Only steps below ceil(in / 64) are read (activation rows are
 // padded to 512 bytes, which can be shorter than the last 320-weight block).
-template <int Seg, int R, int T>
+template <int Seg, int R, int T, bool Pre>
 BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, const std::size_t* js,
                                                              const GroupedPlan& plan, const ActivationsView& a,
                                                              std::size_t t0, const Epilogue& e, float* y,
-                                                             std::size_t y_stride) {
+                                                             std::size_t y_stride, const std::int32_t* lanes) {
   constexpr int fields = 5;
   const __m512i ones = _mm512_set1_epi8(1);
   const CompactTables tables = load_compact_tables();
   GroupedAccumulators<R, T> x;
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) {
-    BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
-      x.raw[r][t] = _mm512_setzero_si512();
-      x.acc[r][t] = _mm512_setzero_ps();
-    }
-  }
-  BITLINEAR_UNROLL
-  for (int t = 0; t < T; ++t) x.sum[t] = _mm512_setzero_si512();
+  grouped_start<R, T, Pre>(x, lanes);
   const float* gs[R];
   const std::uint8_t* block[R];
   BITLINEAR_UNROLL
@@ -257,7 +351,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, 
       BITLINEAR_UNROLL
       for (int t = 0; t < T; ++t) {
         qv[t] = _mm512_loadu_si512(q + static_cast<std::size_t>(t) * a.stride + 64 * s);
-        x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
+        if constexpr (!Pre) x.sum[t] = dpbusd(x.sum[t], ones, qv[t]);
       }
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
@@ -265,13 +359,15 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, 
         for (int t = 0; t < T; ++t) x.raw[r][t] = dpbusd(x.raw[r][t], f[r][i], qv[t]);
       }
       if constexpr (Seg == kGroupedHalfStep) {
-        grouped_flush<R, T, true>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s);
+        grouped_flush<R, T, true, Pre>(x, gs, bs, plan, 2 * s, 64 * s + 32 < in ? 2 * s + 1 : 2 * s, lanes, s);
       } else if constexpr (Seg != kGroupedWholeRow) {
-        if ((s + 1) % Seg == 0 || s + 1 == steps) grouped_flush<R, T, false>(x, gs, bs, plan, s / Seg, 0);
+        if ((s + 1) % Seg == 0 || s + 1 == steps) {
+          grouped_flush<R, T, false, Pre>(x, gs, bs, plan, s / Seg, 0, lanes, s / Seg);
+        }
       }
     }
   }
-  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false>(x, gs, bs, plan, 0, 0);
+  if constexpr (Seg == kGroupedWholeRow) grouped_flush<R, T, false, Pre>(x, gs, bs, plan, 0, 0, lanes, 0);
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
     BITLINEAR_UNROLL
@@ -288,29 +384,29 @@ struct GroupedCompactFields {
   static constexpr int fields = 5;
 };
 
-template <class Fields, int Seg, int MaxRows, int T>
+template <class Fields, int Seg, int MaxRows, int T, bool Pre>
 BITLINEAR_AVX512_TARGET inline void grouped_row_set(std::size_t rows, const RowSet& set, const std::size_t* js,
                                                     const GroupedPlan& plan, const ActivationsView& a,
                                                     std::size_t t0, const Epilogue& e, float* y,
-                                                    std::size_t y_stride) {
+                                                    std::size_t y_stride, const std::int32_t* lanes) {
   if constexpr (std::is_same_v<Fields, GroupedCompactFields>) {
     if (rows == 1) {
-      compact_grouped_rows<Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride);
+      compact_grouped_rows<Seg, 1, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes);
     } else {
-      compact_grouped_rows<Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride);
+      compact_grouped_rows<Seg, 2, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes);
     }
   } else if constexpr (MaxRows == 4) {
     switch (rows) {
-      case 1: grouped_rows<Fields, Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride); return;
-      case 2: grouped_rows<Fields, Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride); return;
-      case 3: grouped_rows<Fields, Seg, 3, T>(set, js, plan, a, t0, e, y, y_stride); return;
-      default: grouped_rows<Fields, Seg, 4, T>(set, js, plan, a, t0, e, y, y_stride); return;
+      case 1: grouped_rows<Fields, Seg, 1, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes); return;
+      case 2: grouped_rows<Fields, Seg, 2, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes); return;
+      case 3: grouped_rows<Fields, Seg, 3, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes); return;
+      default: grouped_rows<Fields, Seg, 4, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes); return;
     }
   } else {
     if (rows == 1) {
-      grouped_rows<Fields, Seg, 1, T>(set, js, plan, a, t0, e, y, y_stride);
+      grouped_rows<Fields, Seg, 1, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes);
     } else {
-      grouped_rows<Fields, Seg, 2, T>(set, js, plan, a, t0, e, y, y_stride);
+      grouped_rows<Fields, Seg, 2, T, Pre>(set, js, plan, a, t0, e, y, y_stride, lanes);
     }
   }
 }
@@ -320,11 +416,11 @@ template <class Fields, int T>
 inline constexpr int kGroupedRows = std::is_same_v<Fields, GroupedCompactFields> ? 2 : T <= 2 ? 4 : 2;
 
 // GEMV: outputs [row_begin, row_end) of tokens [t0, t0 + T) as kGroupedRows<T> streams side by side.
-template <class Fields, int Seg, int T>
+template <class Fields, int Seg, int T, bool Pre>
 BITLINEAR_AVX512_TARGET inline void grouped_gemv_tokens(const PackedWeightsView& w, const ActivationsView& a,
                                                         std::size_t t0, std::size_t row_begin, std::size_t row_end,
                                                         const Epilogue& e, float* y, std::size_t y_stride,
-                                                        const GroupedPlan& plan) {
+                                                        const GroupedPlan& plan, const std::int32_t* lanes) {
   constexpr std::size_t streams = kGroupedRows<Fields, T>;
   const std::size_t rows = row_end - row_begin;
   const std::size_t part = stream_part_rows(rows, streams, 1);
@@ -334,53 +430,88 @@ BITLINEAR_AVX512_TARGET inline void grouped_gemv_tokens(const PackedWeightsView&
     const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
     std::size_t js[kGemvMaxRows] = {};
     for (std::size_t s = 0; s < active; ++s) js[s] = chunk.first[s] + i;
-    grouped_row_set<Fields, Seg, kGroupedRows<Fields, T>, T>(active, set, js, plan, a, t0, e, y, y_stride);
+    grouped_row_set<Fields, Seg, kGroupedRows<Fields, T>, T, Pre>(active, set, js, plan, a, t0, e, y, y_stride,
+                                                                  lanes);
   }
 }
 
-// GEMM: kGroupedGemmRows rows at a time, every token over them in groups of 4, 2 rows per set.
-template <class Fields, int Seg>
-BITLINEAR_AVX512_TARGET inline void grouped_gemm(const PackedWeightsView& w, const ActivationsView& a,
-                                                 std::size_t row_begin, std::size_t row_end, const Epilogue& e,
-                                                 float* y, std::size_t y_stride, const GroupedPlan& plan) {
-  for (std::size_t j0 = row_begin; j0 < row_end; j0 += kGroupedGemmRows) {
-    const std::size_t j_end = row_end - j0 < kGroupedGemmRows ? row_end : j0 + kGroupedGemmRows;
-    for (std::size_t t0 = 0; t0 < a.batch; t0 += 4) {
-      for (std::size_t j = j0; j < j_end; j += 2) {
-        const std::size_t rows = j_end - j < 2 ? 1 : 2;
-        RowSet set{};
-        std::size_t js[kGemvMaxRows] = {j, j + 1, 0, 0};
-        for (std::size_t r = 0; r < rows; ++r) {
-          set.rows[r] = w.row(j + r);
-          set.block_step[r] = w.block_step(j + r);
-        }
+// GEMM: kGroupedGemmRows rows at a time, every token over them in groups of 4, 2 rows per set (the lane sums
+// of a token group computed again for every kGroupedGemmRows rows: the buffer holds one group).
+template <class Fields, int Seg, int T, bool Pre>
+BITLINEAR_AVX512_TARGET inline void grouped_gemm_tokens(const PackedWeightsView& w, const ActivationsView& a,
+                                                        std::size_t t0, std::size_t j0, std::size_t j_end,
+                                                        const Epilogue& e, float* y, std::size_t y_stride,
+                                                        const GroupedPlan& plan, GroupedLaneSums& sums,
+                                                        const std::int32_t* lanes) {
+  if constexpr (Pre) grouped_lane_sums<Seg, T>(a, t0, plan.steps, sums);
+  for (std::size_t j = j0; j < j_end; j += 2) {
+    const std::size_t rows = j_end - j < 2 ? 1 : 2;
+    RowSet set{};
+    std::size_t js[kGemvMaxRows] = {j, j + 1, 0, 0};
+    for (std::size_t r = 0; r < rows; ++r) {
+      set.rows[r] = w.row(j + r);
+      set.block_step[r] = w.block_step(j + r);
+    }
+    grouped_row_set<Fields, Seg, 2, T, Pre>(rows, set, js, plan, a, t0, e, y, y_stride, lanes);
+  }
+}
+
+template <class Fields, int Seg, bool Pre>
+BITLINEAR_AVX512_TARGET inline void grouped_matmul_tokens(const PackedWeightsView& w, const ActivationsView& a,
+                                                          std::size_t row_begin, std::size_t row_end,
+                                                          const Epilogue& e, float* y, std::size_t y_stride,
+                                                          const GroupedPlan& plan) {
+  GroupedLaneSums sums;  // Pre only; only the entries of the group's tokens and the row's segments are written
+  // Through a volatile pointer: GCC cannot follow which entries were written and would warn (maybe-uninitialized);
+  // portable, unlike an asm barrier.
+  const std::int32_t* volatile lanes_through = &sums.lanes[0][0][0];
+  const std::int32_t* lanes = lanes_through;
+  if (a.batch >= grouped_gemm_min_batch) {
+    for (std::size_t j0 = row_begin; j0 < row_end; j0 += kGroupedGemmRows) {
+      const std::size_t j_end = row_end - j0 < kGroupedGemmRows ? row_end : j0 + kGroupedGemmRows;
+      for (std::size_t t0 = 0; t0 < a.batch; t0 += kGroupedMaxTokens) {
         switch (a.batch - t0) {
-          case 1: grouped_row_set<Fields, Seg, 2, 1>(rows, set, js, plan, a, t0, e, y, y_stride); break;
-          case 2: grouped_row_set<Fields, Seg, 2, 2>(rows, set, js, plan, a, t0, e, y, y_stride); break;
-          case 3: grouped_row_set<Fields, Seg, 2, 3>(rows, set, js, plan, a, t0, e, y, y_stride); break;
-          default: grouped_row_set<Fields, Seg, 2, 4>(rows, set, js, plan, a, t0, e, y, y_stride); break;
+          case 1: grouped_gemm_tokens<Fields, Seg, 1, Pre>(w, a, t0, j0, j_end, e, y, y_stride, plan, sums, lanes); break;
+          case 2: grouped_gemm_tokens<Fields, Seg, 2, Pre>(w, a, t0, j0, j_end, e, y, y_stride, plan, sums, lanes); break;
+          case 3: grouped_gemm_tokens<Fields, Seg, 3, Pre>(w, a, t0, j0, j_end, e, y, y_stride, plan, sums, lanes); break;
+          default: grouped_gemm_tokens<Fields, Seg, 4, Pre>(w, a, t0, j0, j_end, e, y, y_stride, plan, sums, lanes); break;
         }
       }
+    }
+    return;
+  }
+  for (std::size_t t0 = 0; t0 < a.batch; t0 += kGroupedMaxTokens) {
+    switch (a.batch - t0) {
+      case 1:
+        if constexpr (Pre) grouped_lane_sums<Seg, 1>(a, t0, plan.steps, sums);
+        grouped_gemv_tokens<Fields, Seg, 1, Pre>(w, a, t0, row_begin, row_end, e, y, y_stride, plan, lanes);
+        break;
+      case 2:
+        if constexpr (Pre) grouped_lane_sums<Seg, 2>(a, t0, plan.steps, sums);
+        grouped_gemv_tokens<Fields, Seg, 2, Pre>(w, a, t0, row_begin, row_end, e, y, y_stride, plan, lanes);
+        break;
+      case 3:
+        if constexpr (Pre) grouped_lane_sums<Seg, 3>(a, t0, plan.steps, sums);
+        grouped_gemv_tokens<Fields, Seg, 3, Pre>(w, a, t0, row_begin, row_end, e, y, y_stride, plan, lanes);
+        break;
+      default:
+        if constexpr (Pre) grouped_lane_sums<Seg, 4>(a, t0, plan.steps, sums);
+        grouped_gemv_tokens<Fields, Seg, 4, Pre>(w, a, t0, row_begin, row_end, e, y, y_stride, plan, lanes);
+        break;
     }
   }
 }
 
+// Lane sums from the stack buffer when the row's segment ends fit it, otherwise accumulated beside the rows.
 template <class Fields, int Seg>
 BITLINEAR_AVX512_TARGET inline void grouped_matmul_segments(const PackedWeightsView& w, const ActivationsView& a,
                                                             std::size_t row_begin, std::size_t row_end,
                                                             const Epilogue& e, float* y, std::size_t y_stride,
                                                             const GroupedPlan& plan) {
-  if (a.batch >= grouped_gemm_min_batch) {
-    grouped_gemm<Fields, Seg>(w, a, row_begin, row_end, e, y, y_stride, plan);
-    return;
-  }
-  for (std::size_t t0 = 0; t0 < a.batch; t0 += 4) {
-    switch (a.batch - t0) {
-      case 1: grouped_gemv_tokens<Fields, Seg, 1>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
-      case 2: grouped_gemv_tokens<Fields, Seg, 2>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
-      case 3: grouped_gemv_tokens<Fields, Seg, 3>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
-      default: grouped_gemv_tokens<Fields, Seg, 4>(w, a, t0, row_begin, row_end, e, y, y_stride, plan); break;
-    }
+  if (grouped_flushes<Seg>(plan.steps) <= kGroupedMaxFlushes) {
+    grouped_matmul_tokens<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan);
+  } else {
+    grouped_matmul_tokens<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan);
   }
 }
 
