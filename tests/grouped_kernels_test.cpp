@@ -241,6 +241,13 @@ TEST(GroupedKernels, LongRows) {
   // Past the AVX2 lane-sum buffer with segments of 256 (per super-block, group 256 or per row).
   check_all_formats({2, 70144, 256, 256, 2, 0, 2, 1}, 503);
   check_all_formats({2, 70001, 70001, 256, 1, 0, 2, 0}, 504);
+  // Either side of the avx512 lane-sum buffer (128 segment ends: 8192 weights in segments of 64, 4096 of 32),
+  // GEMV batches 1-4 and the GEMM.
+  for (std::size_t batch : {1, 3, 4, 17, 70}) {
+    check_all_formats({3, 8192, 64, 0, batch, 0, 3, 1}, 510 + static_cast<std::uint32_t>(batch));
+    check_all_formats({3, 8256, 64, 32, batch, 1, 3, 0}, 520 + static_cast<std::uint32_t>(batch));
+    check_all_formats({2, 4160, 32, 0, batch, 0, 2, 2}, 530 + static_cast<std::uint32_t>(batch));
+  }
 }
 
 TEST(GroupedKernels, EveryRowIsSelectedByTheGrid) {
