@@ -22,6 +22,25 @@ namespace detail {
 inline constexpr int kGroupedWholeRow = 0;
 inline constexpr int kGroupedHalfStep = -1;
 
+// Segment ends in a row of `steps` 64-weight steps, per segment mode: after step s (0-based)? Index of that end
+// (the segment index, or the step for half steps: lanes 0..7 and 8..15 are segments 2s and 2s + 1)? How many?
+template <int Seg>
+inline bool grouped_flush_after(std::size_t s, std::size_t steps) noexcept {
+  if constexpr (Seg == kGroupedWholeRow) return s + 1 == steps;
+  else if constexpr (Seg == kGroupedHalfStep) return true;
+  else return (s + 1) % Seg == 0 || s + 1 == steps;
+}
+template <int Seg>
+inline std::size_t grouped_flush_index(std::size_t s) noexcept {
+  if constexpr (Seg == kGroupedWholeRow) return 0;
+  else if constexpr (Seg == kGroupedHalfStep) return s;
+  else return s / Seg;
+}
+template <int Seg>
+inline std::size_t grouped_flushes(std::size_t steps) noexcept {
+  return grouped_flush_index<Seg>(steps - 1) + 1;
+}
+
 struct GroupedPlan {
   bool supported = false;
   int segment = kGroupedWholeRow;  // kGroupedWholeRow, kGroupedHalfStep, or steps per segment (1, 2, 4)

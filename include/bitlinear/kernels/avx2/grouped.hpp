@@ -80,23 +80,6 @@ struct GroupedLaneSums {
   alignas(32) std::int32_t lanes[kGroupedTokens][kGroupedMaxFlushes][16];
 };
 
-// Segments ending at step s (0-based) of `steps`, per segment mode: flush after it? Index of the segment?
-template <int Seg>
-inline bool grouped_flush_after(std::size_t s, std::size_t steps) noexcept {
-  if constexpr (Seg == kGroupedWholeRow) return s + 1 == steps;
-  else if constexpr (Seg == kGroupedHalfStep) return true;
-  else return (s + 1) % Seg == 0 || s + 1 == steps;
-}
-template <int Seg>
-inline std::size_t grouped_flush_index(std::size_t s) noexcept {
-  if constexpr (Seg == kGroupedWholeRow) return 0;
-  else if constexpr (Seg == kGroupedHalfStep) return s;
-  else return s / Seg;
-}
-template <int Seg>
-inline std::size_t grouped_flushes(std::size_t steps) noexcept {
-  return grouped_flush_index<Seg>(steps - 1) + 1;
-}
 
 // sums.lanes[t][n] for tokens [t0, t0 + T) of `a`.
 template <class Dot, int Seg, int T>
