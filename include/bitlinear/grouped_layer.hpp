@@ -26,25 +26,19 @@
 #include <utility>
 #include <vector>
 
-#include "activations.hpp"
+#include "layer_core.hpp"  // first: it includes the kernel headers in the order that works
 #include "config.hpp"
 #include "error.hpp"
-#include "detail/aligned_buffer.hpp"
-#include "kernels/grid.hpp"  // first of the kernel headers (layer.hpp says why)
-#include "detail/checked_size.hpp"
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
 #include "kernels/interface.hpp"
 #include "format.hpp"
 #include "format_compact.hpp"
 #include "fp16.hpp"
-#include "isa.hpp"
 #include "options.hpp"
 #include "quantize.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
-
-class ThreadPool;  // thread_pool.hpp
 
 namespace detail {
 
@@ -93,7 +87,14 @@ std::string grouped_noncanonical_report(const std::uint8_t* packed, std::size_t 
 }  // namespace detail
 
 template <class Format>
-class GroupedLinear {
+class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
+  using Core = detail::LayerCore<GroupedLinear<Format>>;
+  friend Core;
+  using Core::in_;
+  using Core::kernels_;
+  using Core::options_;
+  using Core::out_;
+  using Core::packed_;
   static_assert(std::is_same<Format, Ternary>::value || std::is_same<Format, Binary>::value ||
                     std::is_same<Format, TernaryCompact>::value,
                 "GroupedLinear<Format>: Format is Ternary, Binary or TernaryCompact");
@@ -191,80 +192,11 @@ class GroupedLinear {
     return layer;
   }
 
-  // y[batch, out_features] = layer(x[batch, in_features]). Allocates the quantized activations; see the
-  // workspace overload for an allocation-free call.
-  void forward(const float* x, std::size_t batch, float* y) const { forward(x, batch, in_, y, out_); }
-
-  // Strided: row t of x starts at x + t * x_stride, row t of y at y + t * y_stride.
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride) const {
-    // The extents of x and y are checked before the workspace is allocated (as BitLinear does).
-    check_output(y != nullptr, batch, y_stride);
-    detail::check_activation_input(x, batch, in_, x_stride);
-    std::vector<unsigned char> workspace(workspace_size(batch));
-    forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size());
-  }
-
-  // Bytes of workspace forward() needs for `batch` rows (per_block / per_superblock activations need room for
-  // block scales).
-  std::size_t workspace_size(std::size_t batch) const {
-    return activation_workspace_size(batch, in_, options_.activation_scale);
-  }
-
-  // Allocation-free forward: `workspace` is caller-owned memory of at least workspace_size(batch) bytes.
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
-               void* workspace, std::size_t workspace_bytes) const {
-    check_output(y != nullptr, batch, y_stride);
-    detail::check_activation_input(x, batch, in_, x_stride);
-    const MutableActivationsView acts =
-        activation_view_in(workspace, workspace_bytes, batch, in_, options_.activation_scale);
-    detail::quantize_rows(*kernels_, x, batch, x_stride, options_.activation_scale, acts);
-    run_matmul(acts, 0, out_, y, y_stride);
-  }
-
-  // Multithreaded forward on a ThreadPool (defined below when the build has threads), with BitLinear's split
-  // (parallel_forward.hpp): bit-identical to forward() for every thread count.
-  void forward(const float* x, std::size_t batch, float* y, ThreadPool& pool) const;
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
-               ThreadPool& pool) const;
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
-               void* workspace, std::size_t workspace_bytes, ThreadPool& pool) const;
-
-  // Quantizes activations the way this layer does (its activation scale mode and kernel family).
-  void quantize(const float* x, std::size_t batch, std::size_t x_stride, QuantizedActivations& out) const {
-    require_not_empty();
-    out.quantize(x, batch, in_, x_stride, options_.activation_scale, kernels_->isa);
-  }
-
-  // Outputs [row_begin, row_end) of every row of already-quantized activations (any mode: per token, per
-  // tensor, per block with block_size == activation_block_size, or per super-block with block_size ==
-  // activation_superblock_size, whatever the layer's own mode), writing y[t * y_stride + j] for
-  // t < acts.batch and j in the range, nothing else. Ranges may run concurrently; results do not depend on
-  // the split.
-  void forward_quantized(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
-                         std::size_t y_stride) const {
-    check_activations(acts);
-    check_output(y != nullptr, acts.batch, y_stride);
-    BITLINEAR_REQUIRE(row_begin <= row_end && row_end <= out_,
-                      "output range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
-                          ") is not within [0, out_features = " + std::to_string(out_) + "]");
-    run_matmul(acts, row_begin, row_end, y, y_stride);
-  }
-
-  bool empty() const noexcept { return out_ == 0; }
-  std::size_t in_features() const noexcept { return in_; }
-  std::size_t out_features() const noexcept { return out_; }
   // Weights per group (in_features for one scale per row) and groups per row.
   std::size_t group_size() const noexcept { return group_size_; }
   std::size_t groups() const noexcept { return groups_; }
   // The group scales [out_features * groups()], row-major: dequantized weight = code * scale of its group.
   const std::vector<float>& group_scales() const noexcept { return scales_; }
-  Options options() const noexcept { return options_; }
-  Isa isa() const noexcept { return kernels_->isa; }
-  // True if the family runs this format with a kernel of its own; false where it runs a shared fallback.
-  bool native_kernel() const noexcept { return kernels_->formats[format_column].native; }
-  bool has_bias() const noexcept { return has_bias_; }
-  const std::vector<float>& bias() const noexcept { return bias_; }
-
   // Codes [out_features, in_features] row-major: {-1, 0, +1, +2} (2-bit), {-1, 0, +1} (compact), {-1, +1}.
   std::vector<std::int8_t> unpacked_weights() const {
     std::vector<std::int8_t> codes(out_ * in_);
@@ -275,28 +207,21 @@ class GroupedLinear {
   std::vector<std::uint8_t> packed_weights() const {
     return std::vector<std::uint8_t>(packed_.data(), packed_.data() + packed_.size());
   }
-  std::size_t packed_weights_size() const noexcept { return packed_.size(); }
   // Bits per weight of codes and float scales as files store them (fp16 scales): (packed + 2 * scales) * 8 / n.
   double bits_per_weight_fp16() const noexcept {
-    return empty() ? 0.0
+    return this->empty() ? 0.0
                    : (static_cast<double>(packed_.size()) + 2.0 * static_cast<double>(scales_.size())) * 8.0 /
                          (static_cast<double>(out_) * static_cast<double>(in_));
   }
 
   GroupedLinear(const GroupedLinear&) = default;
   GroupedLinear& operator=(const GroupedLinear&) = default;
-  // Leaves `other` empty. Lists every member: a new member must be added here and in swap() too.
+  // Leaves `other` empty. Lists every member of this class: a new one must be added here and in swap() too.
   GroupedLinear(GroupedLinear&& other) noexcept
-      : out_(std::exchange(other.out_, 0)),
-        in_(std::exchange(other.in_, 0)),
+      : Core(std::move(other)),
         group_size_(std::exchange(other.group_size_, 0)),
         groups_(std::exchange(other.groups_, 0)),
-        has_bias_(std::exchange(other.has_bias_, false)),
-        bias_(std::exchange(other.bias_, {})),
-        scales_(std::exchange(other.scales_, {})),
-        packed_(std::exchange(other.packed_, {})),
-        options_(std::exchange(other.options_, {})),
-        kernels_(other.kernels_) {}
+        scales_(std::exchange(other.scales_, {})) {}
   GroupedLinear& operator=(GroupedLinear&& other) noexcept {
     if (this != &other) {
       GroupedLinear moved(std::move(other));
@@ -308,30 +233,18 @@ class GroupedLinear {
 
  private:
   void swap(GroupedLinear& other) noexcept {
-    std::swap(out_, other.out_);
-    std::swap(in_, other.in_);
+    Core::swap_core(other);
     std::swap(group_size_, other.group_size_);
     std::swap(groups_, other.groups_);
-    std::swap(has_bias_, other.has_bias_);
-    bias_.swap(other.bias_);
     scales_.swap(other.scales_);
-    std::swap(packed_, other.packed_);
-    std::swap(options_, other.options_);
-    std::swap(kernels_, other.kernels_);
   }
 
   GroupedLinear(std::size_t out_features, std::size_t in_features, std::size_t group_size, const float* bias,
                 Options options)
-      : out_(out_features),
-        in_(in_features),
+      : Core(out_features, in_features, packed_size<Format>(out_features, in_features), bias, options),
         group_size_(group_size),
         groups_(in_features / group_size),
-        has_bias_(bias != nullptr),
-        bias_(out_features, 0.0f),
-        scales_(out_features * (in_features / group_size), 0.0f),
-        packed_(packed_size<Format>(out_features, in_features)),
-        options_(options),
-        kernels_(&detail::kernel_table(resolve_isa(options.isa))) {
+        scales_(out_features * (in_features / group_size), 0.0f) {
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
                           options.activation_scale == ActivationScale::per_tensor ||
                           options.activation_scale == ActivationScale::per_block ||
@@ -339,32 +252,12 @@ class GroupedLinear {
                       "options.activation_scale holds an unknown value");
     // from_packed_rows validates the rows as they arrive: start from canonical padding.
     for (std::size_t i = 0; i < packed_.size(); ++i) packed_.data()[i] = Format::zero_byte;
-    if (bias != nullptr) {
-      for (std::size_t j = 0; j < out_features; ++j) {
-        if (!detail::is_finite_bits(bias[j])) {
-          detail::fail_invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " +
-                                        detail::float_text(bias[j]) +
-                                        " is not finite; bias values must be finite numbers");
-        }
-        bias_[j] = bias[j];
-      }
-    }
   }
 
   static void check_shape(std::size_t out_features, std::size_t in_features, std::size_t group_size) {
-    BITLINEAR_REQUIRE(out_features > 0, "out_features is 0; it must be at least 1");
-    BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
-    BITLINEAR_REQUIRE(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
-                                                          " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
-    BITLINEAR_REQUIRE(static_cast<std::uint64_t>(out_features) <= (std::uint64_t{1} << 40) / in_features,
-                      "out_features " + std::to_string(out_features) + " x in_features " +
-                          std::to_string(in_features) + " exceeds the limit of 2^40 weights");
+    Core::check_core_shape(out_features, in_features);
     detail::check_group_size(group_size, in_features);
-    auto what = [&] {
-      return "a layer of out_features " + std::to_string(out_features) + " x in_features " + std::to_string(in_features);
-    };
-    detail::checked_mul(detail::checked_mul(out_features, in_features, what), sizeof(float), what);
-    detail::checked_mul(out_features, Format::packed_row_bytes(in_features), what);
+    Core::check_addressable(out_features, in_features, Format::packed_row_bytes(in_features));
   }
 
   static void check_packed_size(const std::uint8_t* packed, std::size_t packed_bytes, std::size_t out_features,
@@ -434,76 +327,33 @@ class GroupedLinear {
     }
   }
 
-  void require_not_empty() const {
-    BITLINEAR_REQUIRE(!empty(), "the layer is empty (it was moved from); assign a layer to it before use");
+  // The block rule of forward_quantized (LayerCore checks the rest): any mode, whatever the layer's own.
+  void check_activation_blocks(const ActivationsView& a) const {
+    BITLINEAR_REQUIRE(a.block_size == 0 || a.block_size == activation_block_size ||
+                          a.block_size == activation_superblock_size,
+                      "quantized activations have block_size " + std::to_string(a.block_size) +
+                          "; a grouped layer takes 0 (per token or per tensor), " +
+                          std::to_string(activation_block_size) + " (per block) or " +
+                          std::to_string(activation_superblock_size) + " (per super-block)");
   }
 
-  void check_output(bool y_present, std::size_t batch, std::size_t y_stride) const {
-    require_not_empty();
-    BITLINEAR_REQUIRE(y_present, "output y is null");
-    BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
-    BITLINEAR_REQUIRE(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
-                                            std::to_string(out_));
-    detail::check_rows_extent(batch, y_stride, out_, sizeof(float), "output y");
+  detail::PackedWeightsView weights() const noexcept {
+    return {packed_.data(), out_, in_, Format::packed_row_bytes(in_), 1};
   }
-
-  void check_activations(const ActivationsView& a) const {
-    require_not_empty();
-    BITLINEAR_REQUIRE(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
-    BITLINEAR_REQUIRE(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
-    BITLINEAR_REQUIRE(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
-                                                " but the layer has " + std::to_string(in_));
-    BITLINEAR_REQUIRE(a.stride >= activation_stride(in_) && a.stride % activation_row_multiple == 0,
-                      "quantized activations have stride " + std::to_string(a.stride) +
-                          "; it must be a multiple of 512 and at least activation_stride(in_features) = " +
-                          std::to_string(activation_stride(in_)));
-    detail::check_rows_extent(a.batch, a.stride, a.stride, 1, "quantized activations");
-    if (a.block_size != 0) {
-      BITLINEAR_REQUIRE(a.block_size == activation_block_size || a.block_size == activation_superblock_size,
-                        "quantized activations have block_size " + std::to_string(a.block_size) +
-                            "; a grouped layer takes 0 (per token or per tensor), " +
-                            std::to_string(activation_block_size) + " (per block) or " +
-                            std::to_string(activation_superblock_size) + " (per super-block)");
-      BITLINEAR_REQUIRE(a.block_scale != nullptr, "per-block quantized activations have no block scales (null)");
-      const std::size_t blocks = detail::block_count_of(in_, a.block_size);
-      BITLINEAR_REQUIRE(a.block_stride >= blocks,
-                        "quantized activations have block_stride " + std::to_string(a.block_stride) +
-                            "; it must be at least ceil(in_features / block_size) = " + std::to_string(blocks));
-      detail::check_rows_extent(a.batch, a.block_stride, a.block_stride, sizeof(float), "activation block scales");
-    }
-    const std::size_t pad_end = activation_stride(in_);
-    for (std::size_t t = 0; t < a.batch; ++t) {
-      for (std::size_t k = in_; k < pad_end; ++k) {
-        BITLINEAR_REQUIRE(a.q[t * a.stride + k] == 0, "quantized activations row " + std::to_string(t) +
-                                                          " has a nonzero value in its padding at " + std::to_string(k));
-      }
-    }
-  }
-
-  // forward_quantized without the argument checks.
-  void run_matmul(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
-                  std::size_t y_stride) const noexcept {
-    if (row_begin == row_end) return;
-    const detail::FpEnvironmentGuard fp_environment;
-    const detail::PackedWeightsView w{packed_.data(), out_, in_, Format::packed_row_bytes(in_), 1};
+  detail::Epilogue epilogue() const noexcept {
     detail::Epilogue e;
-    e.bias = bias_.data();
+    e.bias = this->bias_.data();
     e.group_scale = scales_.data();
     e.group_size = group_size_;
     e.groups_per_row = groups_;
-    kernels_->formats[format_column].matmul(w, acts, row_begin, row_end, e, y, y_stride);
+    return e;
   }
+  // The decode split sizes its chunks by weight bytes per row: codes plus float scales (as RowChunks(layer, n)).
+  std::size_t decode_row_bytes() const noexcept { return Format::packed_row_bytes(in_) + groups_ * sizeof(float); }
 
-  std::size_t out_ = 0;
-  std::size_t in_ = 0;
   std::size_t group_size_ = 0;
   std::size_t groups_ = 0;
-  bool has_bias_ = false;
-  std::vector<float> bias_;
-  std::vector<float> scales_;
-  detail::AlignedBytes packed_;  // canonical layout (group rows 1)
-  Options options_;
-  const detail::KernelTable* kernels_ = &detail::kernel_table(Isa::scalar);
+  std::vector<float> scales_;  // the codes (LayerCore::packed_) are in the canonical layout (group rows 1)
 };
 
 // 2-bit ternary codes {-1, 0, +1, +2} with group scales (ggml Q2_0 / PQ2_0, TQ2_0 after reordering).

@@ -18,32 +18,25 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "activations.hpp"
+#include "layer_core.hpp"  // first: it includes the kernel headers in the order that works
 #include "config.hpp"
 #include "error.hpp"
 #include "detail/aligned_buffer.hpp"
-#include "kernels/grid.hpp"  // first of the kernel headers: it includes interface.hpp in the order that works
-#include "detail/checked_size.hpp"
 #include "detail/exact_float.hpp"
 #include "detail/fp_environment.hpp"
 #include "kernels/interface.hpp"
 #include "kernels/layout.hpp"
 #include "format.hpp"
 #include "format_compact.hpp"
-#include "isa.hpp"
 #include "options.hpp"
 #include "quantize.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
-
-class ThreadPool;  // thread_pool.hpp
 
 namespace detail {
 // Importers that write validated canonical rows straight into a new layer's execution layout, in parallel
@@ -53,7 +46,14 @@ struct LayerBuilder;
 }  // namespace detail
 
 template <class Format>
-class BitLinear {
+class BitLinear : public detail::LayerCore<BitLinear<Format>> {
+  using Core = detail::LayerCore<BitLinear<Format>>;
+  friend Core;
+  using Core::in_;
+  using Core::kernels_;
+  using Core::out_;
+  using Core::packed_;
+
  public:
   using format_type = Format;
   // Ternary and TernaryCompact hold codes {-1, 0, +1} with the same semantics; Binary holds {-1, +1}.
@@ -140,80 +140,8 @@ class BitLinear {
     return layer;
   }
 
-  // y[batch, out_features] = layer(x[batch, in_features]). Allocates the quantized activations; see the
-  // workspace overload for an allocation-free call.
-  void forward(const float* x, std::size_t batch, float* y) const { forward(x, batch, in_, y, out_); }
-
-  // Strided: row t of x starts at x + t * x_stride, row t of y at y + t * y_stride.
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride) const {
-    // The extents of x and y are checked before the workspace is allocated: a bad stride with a huge batch is an
-    // invalid_argument, not an allocation of the workspace it would need.
-    check_output(y != nullptr, batch, y_stride);
-    detail::check_activation_input(x, batch, in_, x_stride);
-    std::vector<unsigned char> workspace(workspace_size(batch));
-    forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size());
-  }
-
-  // Bytes of workspace forward() needs for `batch` rows.
-  // Throws std::invalid_argument if that many bytes cannot exist (PTRDIFF_MAX; see activation_workspace_size).
-  std::size_t workspace_size(std::size_t batch) const { return activation_workspace_size(batch, in_); }
-
-  // Allocation-free forward: `workspace` is caller-owned memory of at least workspace_size(batch) bytes.
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
-               void* workspace, std::size_t workspace_bytes) const {
-    check_output(y != nullptr, batch, y_stride);
-    detail::check_activation_input(x, batch, in_, x_stride);
-    const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
-    detail::quantize_rows(*kernels_, x, batch, x_stride, options_.activation_scale, acts);
-    run_matmul(acts, 0, out_, y, y_stride);  // acts are valid by construction: no need to re-check the padding
-  }
-
-  // Multithreaded forward on a ThreadPool (thread_pool.hpp; defined in parallel_forward.hpp, which includes this
-  // header; <bitlinear/bitlinear.hpp> includes both). Quantization is split over rows of x and the matmul over
-  // chunks of output rows claimed by the threads (docs/threads.md). Every output is computed from its own row and
-  // token alone, so the result is bit-identical to forward() for every thread count and claim order. The
-  // workspace overload performs no heap allocation. Calls on one pool from several threads run one at a time.
-  void forward(const float* x, std::size_t batch, float* y, ThreadPool& pool) const;
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
-               ThreadPool& pool) const;
-  void forward(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
-               void* workspace, std::size_t workspace_bytes, ThreadPool& pool) const;
-
-  // Quantizes activations the way this layer does (its activation scale mode and kernel family), so that
-  // one quantization can feed several layers of the same in_features (e.g. q, k and v projections).
-  void quantize(const float* x, std::size_t batch, std::size_t x_stride, QuantizedActivations& out) const {
-    require_not_empty();
-    out.quantize(x, batch, in_, x_stride, options_.activation_scale, kernels_->isa);
-  }
-
-  // The lower layer for engines: computes outputs [row_begin, row_end) of every row of already-quantized
-  // activations, writing y[t * y_stride + j] for t < acts.batch and j in the range, nothing else. Different
-  // ranges may run concurrently on different threads; results do not depend on how the range is split.
-  void forward_quantized(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
-                         std::size_t y_stride) const {
-    check_activations(acts);
-    check_output(y != nullptr, acts.batch, y_stride);
-    BITLINEAR_REQUIRE(row_begin <= row_end && row_end <= out_,
-                    "output range [" + std::to_string(row_begin) + ", " + std::to_string(row_end) +
-                        ") is not within [0, out_features = " + std::to_string(out_) + "]");
-    run_matmul(acts, row_begin, row_end, y, y_stride);
-  }
-
-  // True for a moved-from layer (see the top of this header).
-  bool empty() const noexcept { return out_ == 0; }
-  std::size_t in_features() const noexcept { return in_; }
-  std::size_t out_features() const noexcept { return out_; }
   // beta: dequantized weight = code * weight_scale().
   float weight_scale() const noexcept { return beta_; }
-  Options options() const noexcept { return options_; }
-  // The kernel family this layer runs (never Isa::automatic).
-  Isa isa() const noexcept { return kernels_->isa; }
-  // True if the family runs this format with a kernel of its own; false where it runs the shared fallback
-  // (docs/design.md, "The kernel grid").
-  bool native_kernel() const noexcept { return kernels_->formats[format_column].native; }
-  bool has_bias() const noexcept { return has_bias_; }
-  // The bias (zeros if the layer has none), out_features values.
-  const std::vector<float>& bias() const noexcept { return bias_; }
 
   // Codes [out_features, in_features] row-major, each in {-1, 0, +1} (binary: {-1, +1}).
   std::vector<std::int8_t> unpacked_weights() const {
@@ -240,26 +168,18 @@ class BitLinear {
                                                    " bytes; the packed weights need " + std::to_string(packed_.size()));
     detail::gather_matrix(weights(), out);
   }
-  // Bytes of the packed weights (canonical and in memory: the execution layout only reorders blocks).
-  std::size_t packed_weights_size() const noexcept { return packed_.size(); }
   // Rows per interleaved group of the execution layout the weights are stored in (1: canonical order).
   std::size_t execution_group_rows() const noexcept { return group_rows_; }
 
  public:
   BitLinear(const BitLinear&) = default;
   BitLinear& operator=(const BitLinear&) = default;
-  // Leaves `other` empty. Lists every member: a new member must be added here too (the move tests check that
-  // a moved-to layer computes what the original did, and that the moved-from one is empty).
+  // Leaves `other` empty (the move tests check that a moved-to layer computes what the original did, and that the
+  // moved-from one is empty). Lists every member of this class: a new one must be added here and in swap().
   BitLinear(BitLinear&& other) noexcept
-      : out_(std::exchange(other.out_, 0)),
-        in_(std::exchange(other.in_, 0)),
+      : Core(std::move(other)),
         beta_(std::exchange(other.beta_, 0.0f)),
         s_w_(std::exchange(other.s_w_, 0.0f)),
-        has_bias_(std::exchange(other.has_bias_, false)),
-        bias_(std::exchange(other.bias_, {})),
-        packed_(std::exchange(other.packed_, {})),
-        options_(std::exchange(other.options_, {})),
-        kernels_(other.kernels_),
         group_rows_(other.group_rows_) {}
   BitLinear& operator=(BitLinear&& other) noexcept {
     if (this != &other) {
@@ -275,20 +195,10 @@ class BitLinear {
   friend struct detail::LayerBuilder;
 
   void swap(BitLinear& other) noexcept {
-    std::swap(out_, other.out_);
-    std::swap(in_, other.in_);
+    Core::swap_core(other);
     std::swap(beta_, other.beta_);
     std::swap(s_w_, other.s_w_);
-    std::swap(has_bias_, other.has_bias_);
-    bias_.swap(other.bias_);
-    std::swap(packed_, other.packed_);
-    std::swap(options_, other.options_);
-    std::swap(kernels_, other.kernels_);
     std::swap(group_rows_, other.group_rows_);
-  }
-
-  void require_not_empty() const {
-    BITLINEAR_REQUIRE(!empty(), "the layer is empty (it was moved from); assign a layer to it before use");
   }
 
   // 1 / weight_scale in the default FP environment (the s_w of the ternary epilogue).
@@ -298,13 +208,7 @@ class BitLinear {
   }
 
   BitLinear(std::size_t out_features, std::size_t in_features, const float* bias, Options options)
-      : out_(out_features),
-        in_(in_features),
-        has_bias_(bias != nullptr),
-        bias_(out_features, 0.0f),
-        packed_(packed_size<Format>(out_features, in_features)),
-        options_(options),
-        kernels_(&detail::kernel_table(resolve_isa(options.isa))),
+      : Core(out_features, in_features, packed_size<Format>(out_features, in_features), bias, options),
         group_rows_(kernels_->formats[format_column].group_rows) {
     BITLINEAR_REQUIRE(options.activation_scale != ActivationScale::per_block,
                       "options.activation_scale is per_block, which only group-scaled layers (GroupedLinear) take; a "
@@ -313,70 +217,21 @@ class BitLinear {
                       "options.activation_scale is per_superblock, which only group-scaled layers (GroupedLinear) "
                       "take; a per-tensor BitLinear layer takes per_token or per_tensor");
     BITLINEAR_REQUIRE(options.activation_scale == ActivationScale::per_token ||
-                        options.activation_scale == ActivationScale::per_tensor,
-                    "options.activation_scale holds an unknown value");
-    if (bias != nullptr) {
-      for (std::size_t j = 0; j < out_features; ++j) {
-        if (!detail::is_finite_bits(bias[j])) {
-          detail::fail_invalid_argument("bitlinear: bias[" + std::to_string(j) + "] = " + std::to_string(bias[j]) +
-                                        " is not finite; bias values must be finite numbers");
-        }
-        bias_[j] = bias[j];
-      }
-    }
+                          options.activation_scale == ActivationScale::per_tensor,
+                      "options.activation_scale holds an unknown value");
   }
 
   static void check_shape(std::size_t out_features, std::size_t in_features) {
-    BITLINEAR_REQUIRE(out_features > 0, "out_features is 0; it must be at least 1");
-    BITLINEAR_REQUIRE(in_features > 0, "in_features is 0; it must be at least 1");
-    BITLINEAR_REQUIRE(in_features <= max_in_features, "in_features " + std::to_string(in_features) +
-                                                        " exceeds the limit of 2^20 = 1048576 (int32 accumulation)");
-    // 2^40 weights, compared in 64-bit arithmetic whatever the width of size_t.
-    BITLINEAR_REQUIRE(static_cast<std::uint64_t>(out_features) <= (std::uint64_t{1} << 40) / in_features,
-                      "out_features " + std::to_string(out_features) + " x in_features " +
-                          std::to_string(in_features) + " exceeds the limit of 2^40 weights");
-    // The float weight matrix (and unpacked_weights()) and the packed weights must be addressable:
-    // out * in * 4 and out * packed_row_bytes at most PTRDIFF_MAX bytes (only a 32-bit size_t can fail this).
-    auto what = [&] {
-      return "a layer of out_features " + std::to_string(out_features) + " x in_features " + std::to_string(in_features);
-    };
-    detail::checked_mul(detail::checked_mul(out_features, in_features, what), sizeof(float), what);
-    detail::checked_mul(out_features, Format::packed_row_bytes(in_features), what);
+    Core::check_core_shape(out_features, in_features);
+    Core::check_addressable(out_features, in_features, Format::packed_row_bytes(in_features));
   }
 
-  // Takes y's nullness, not y: GCC warns (maybe-uninitialized) when a pointer to a not-yet-written output is
-  // passed as const float*.
-  void check_output(bool y_present, std::size_t batch, std::size_t y_stride) const {
-    require_not_empty();
-    BITLINEAR_REQUIRE(y_present, "output y is null");
-    BITLINEAR_REQUIRE(batch > 0, "batch is 0; it must be at least 1");
-    BITLINEAR_REQUIRE(y_stride >= out_, "y_stride " + std::to_string(y_stride) + " is smaller than out_features " +
-                                          std::to_string(out_));
-    detail::check_rows_extent(batch, y_stride, out_, sizeof(float), "output y");
-  }
-
-  void check_activations(const ActivationsView& a) const {
-    require_not_empty();
-    BITLINEAR_REQUIRE(a.q != nullptr && a.scale != nullptr && a.sum != nullptr, "quantized activations are null");
-    BITLINEAR_REQUIRE(a.batch > 0, "quantized activations hold batch 0; it must be at least 1");
+  // The block rule of forward_quantized (LayerCore checks the rest).
+  void check_activation_blocks(const ActivationsView& a) const {
     BITLINEAR_REQUIRE(a.block_size == 0, "quantized activations are per block (block_size " +
                                              std::to_string(a.block_size) +
                                              "); a per-tensor BitLinear layer takes per-token or per-tensor "
                                              "activations (block_size 0) only");
-    BITLINEAR_REQUIRE(a.in_features == in_, "quantized activations have in_features " + std::to_string(a.in_features) +
-                                              " but the layer has " + std::to_string(in_));
-    BITLINEAR_REQUIRE(a.stride >= activation_stride(in_) && a.stride % activation_row_multiple == 0,
-                    "quantized activations have stride " + std::to_string(a.stride) +
-                        "; it must be a multiple of 512 and at least activation_stride(in_features) = " +
-                        std::to_string(activation_stride(in_)));
-    detail::check_rows_extent(a.batch, a.stride, a.stride, 1, "quantized activations");
-    const std::size_t pad_end = activation_stride(in_);
-    for (std::size_t t = 0; t < a.batch; ++t) {
-      for (std::size_t k = in_; k < pad_end; ++k) {
-        BITLINEAR_REQUIRE(a.q[t * a.stride + k] == 0, "quantized activations row " + std::to_string(t) +
-                                                        " has a nonzero value in its padding at " + std::to_string(k));
-      }
-    }
   }
 
   // Sign tests on the bit pattern: a denormal scale must reach the reciprocal check below even when the caller's
@@ -397,28 +252,12 @@ class BitLinear {
   detail::PackedWeightsView weights() const noexcept {
     return {packed_.data(), out_, in_, Format::packed_row_bytes(in_), group_rows_};
   }
+  detail::Epilogue epilogue() const noexcept { return {beta_, s_w_, this->bias_.data()}; }
+  std::size_t decode_row_bytes() const noexcept { return Format::packed_row_bytes(in_); }
 
-  // forward_quantized without the argument checks (callers have checked or built acts themselves).
-  void run_matmul(const ActivationsView& acts, std::size_t row_begin, std::size_t row_end, float* y,
-                  std::size_t y_stride) const noexcept {
-    if (row_begin == row_end) return;
-    const detail::FpEnvironmentGuard fp_environment;  // ThreadPool tasks call this too: each pins its own thread
-    const detail::PackedWeightsView w = weights();
-    const detail::Epilogue e{beta_, s_w_, bias_.data()};
-    kernels_->formats[format_column].matmul(w, acts, row_begin, row_end, e, y, y_stride);
-  }
-
-  std::size_t out_ = 0;
-  std::size_t in_ = 0;
   float beta_ = 0.0f;
   float s_w_ = 0.0f;
-  bool has_bias_ = false;
-  std::vector<float> bias_;
-  detail::AlignedBytes packed_;
-  Options options_;
-  // The layer's row of the kernel grid (never null: a moved-from layer keeps it) and its execution layout.
-  const detail::KernelTable* kernels_ = &detail::kernel_table(Isa::scalar);
-  std::size_t group_rows_ = 1;
+  std::size_t group_rows_ = 1;  // the execution layout of the family (kernels/layout.hpp)
 };
 
 using TernaryLinear = BitLinear<Ternary>;

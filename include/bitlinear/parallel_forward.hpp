@@ -1,4 +1,4 @@
-// bitlinear: BitLinear::forward on a ThreadPool (declared in layer.hpp), and RowChunks, the dynamic row split for
+// bitlinear: forward() on a ThreadPool for every layer kind (declared in layer_core.hpp), and RowChunks, the dynamic row split for
 // engines that run forward_quantized() on threads of their own.
 //
 // Work split:
@@ -26,7 +26,7 @@
 #include "config.hpp"
 #include "error.hpp"
 
-// Without std::thread (config.hpp) there is no pool: layer.hpp still declares the overloads, nothing defines them.
+// Without std::thread (config.hpp) there is no pool: layer_core.hpp still declares the overloads, nothing defines them.
 #if BITLINEAR_HAS_THREADS
 
 #include <atomic>
@@ -39,6 +39,7 @@
 #include "activations.hpp"
 #include "config.hpp"
 #include "layer.hpp"
+#include "layer_core.hpp"
 #include "quantize.hpp"
 #include "thread_pool.hpp"
 
@@ -292,33 +293,37 @@ void matmul_on_pool(const ActivationsView& all_rows, std::size_t out_features, s
 
 }  // namespace detail
 
-template <class Format>
-void BitLinear<Format>::forward(const float* x, std::size_t batch, float* y, ThreadPool& pool) const {
+namespace detail {
+
+template <class Layer>
+void LayerCore<Layer>::forward(const float* x, std::size_t batch, float* y, ThreadPool& pool) const {
   forward(x, batch, in_, y, out_, pool);
 }
 
-template <class Format>
-void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x_stride, float* y,
-                                std::size_t y_stride, ThreadPool& pool) const {
-  check_output(y != nullptr, batch, y_stride);  // extents before the allocation, as in forward() without a pool
-  detail::check_activation_input(x, batch, in_, x_stride);
+template <class Layer>
+void LayerCore<Layer>::forward(const float* x, std::size_t batch, std::size_t x_stride, float* y,
+                               std::size_t y_stride, ThreadPool& pool) const {
+  check_forward_arguments(x, batch, x_stride, y != nullptr, y_stride);  // before the allocation, as without a pool
   std::vector<unsigned char> workspace(workspace_size(batch));
   forward(x, batch, x_stride, y, y_stride, workspace.data(), workspace.size(), pool);
 }
 
-template <class Format>
-void BitLinear<Format>::forward(const float* x, std::size_t batch, std::size_t x_stride, float* y,
-                                std::size_t y_stride, void* workspace, std::size_t workspace_bytes,
-                                ThreadPool& pool) const {
+template <class Layer>
+void LayerCore<Layer>::forward(const float* x, std::size_t batch, std::size_t x_stride, float* y,
+                               std::size_t y_stride, void* workspace, std::size_t workspace_bytes,
+                               ThreadPool& pool) const {
   // Every check happens here, on the calling thread, before any task starts.
-  check_output(y != nullptr, batch, y_stride);
-  detail::check_activation_input(x, batch, in_, x_stride);
-  const MutableActivationsView acts = activation_view_in(workspace, workspace_bytes, batch, in_);
-  detail::quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, kernels_->isa, pool);
-  detail::matmul_on_pool(acts, out_, in_, Format::packed_row_bytes(in_), y, y_stride, pool,
-                         [this](const ActivationsView& a, std::size_t row_begin, std::size_t row_end, float* out,
-                                std::size_t out_stride) { run_matmul(a, row_begin, row_end, out, out_stride); });
+  check_forward_arguments(x, batch, x_stride, y != nullptr, y_stride);
+  const MutableActivationsView acts =
+      activation_view_in(workspace, workspace_bytes, batch, in_, options_.activation_scale);
+  quantize_activations_parallel(x, batch, x_stride, options_.activation_scale, acts, kernels_->isa, pool);
+  const std::size_t row_bytes = static_cast<const Layer&>(*this).decode_row_bytes();
+  matmul_on_pool(acts, out_, in_, row_bytes, y, y_stride, pool,
+                 [this](const ActivationsView& a, std::size_t row_begin, std::size_t row_end, float* out,
+                        std::size_t out_stride) { run_matmul(a, row_begin, row_end, out, out_stride); });
 }
+
+}  // namespace detail
 
 BITLINEAR_NAMESPACE_END
 
