@@ -28,6 +28,11 @@ if [ -n "$wineserver" ]; then
   "$wineserver" -w || true
   if "$wineserver" -p; then
     trap '"$wineserver" -k >/dev/null 2>&1 || true' EXIT
+    # The first wine program of a server starts wine's own services (services.exe, winedevice.exe, ...), which
+    # live as long as the server and keep that program's stdout / stderr open. Started by ctest's test listing
+    # (CMake's execute_process, which waits for its pipe to close), they made the listing "time out" after 300 s
+    # with the whole list printed. Start them here, on /dev/null.
+    "$wine" wineboot </dev/null >/dev/null 2>&1 || true
   else
     echo "could not start a persistent wineserver: tests that wine drops are rerun below"
   fi
