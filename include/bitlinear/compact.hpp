@@ -3,10 +3,6 @@
 // converted layer's outputs equal the original's bit for bit.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>

@@ -5,6 +5,12 @@
 #define BITLINEAR_VERSION_MINOR 2
 #define BITLINEAR_VERSION_PATCH 0
 
+// Internal headers (detail/, kernels/) refuse to compile unless a public header came first
+// (detail/internal_only.hpp); every public header includes this one before any internal header.
+#ifndef BITLINEAR_INTERNAL_INCLUDE
+#define BITLINEAR_INTERNAL_INCLUDE
+#endif
+
 // Exceptions on or off (error.hpp): detected from the compiler (__cpp_exceptions; _CPPUNWIND for MSVC), or set
 // by the user to 0 before the first bitlinear include to get the error handler with exceptions on.
 #if !defined(BITLINEAR_EXCEPTIONS)

@@ -34,53 +34,59 @@ inline constexpr std::size_t max_in_features = std::size_t{1} << 20;
 // Every packed row, and every quantized activation row, is a whole number of blocks of this many bytes.
 inline constexpr std::size_t packed_block_bytes = 64;
 
-// The ternary format of BitNet b1.58: codes in {-1, 0, +1}.
-struct Ternary {
-  static constexpr const char* name = "ternary";
-  static constexpr std::size_t bits_per_weight = 2;
-  static constexpr std::size_t weights_per_block = 256;
+namespace detail {
+
+// The layout both formats share: 64-byte blocks of 512 / Bits weights; weight k of a row sits in byte k % 64 of
+// its block, in the Bits-wide field (k % weights_per_block) / 64.
+template <std::size_t Bits>
+struct BitFieldFormat {
+  static constexpr std::size_t bits_per_weight = Bits;
+  static constexpr std::size_t weights_per_block = 512 / Bits;
   static constexpr int min_code = -1;
 
   static constexpr std::size_t packed_row_bytes(std::size_t in_features) noexcept {
     return (in_features + weights_per_block - 1) / weights_per_block * packed_block_bytes;
   }
-  // Byte offset of weight k within its row and the shift of its 2-bit field.
-  static constexpr std::size_t byte_of(std::size_t k) noexcept { return k / 256 * 64 + k % 64; }
-  static constexpr unsigned shift_of(std::size_t k) noexcept { return static_cast<unsigned>(k % 256 / 64 * 2); }
-
-  static int code_at(const std::uint8_t* row, std::size_t k) noexcept {
-    return static_cast<int>((row[byte_of(k)] >> shift_of(k)) & 3u) - 1;
+  // Byte offset of weight k within its row and the shift of its field.
+  static constexpr std::size_t byte_of(std::size_t k) noexcept {
+    return k / weights_per_block * packed_block_bytes + k % 64;
   }
-  // The byte value of a block with every field at code 0: what padding looks like.
-  static constexpr std::uint8_t zero_byte = 0x55;
-  static void set_code(std::uint8_t* row, std::size_t k, int code) noexcept {
+  static constexpr unsigned shift_of(std::size_t k) noexcept {
+    return static_cast<unsigned>(k % weights_per_block / 64 * Bits);
+  }
+  static unsigned field_at(const std::uint8_t* row, std::size_t k) noexcept {
+    return (row[byte_of(k)] >> shift_of(k)) & field_mask;
+  }
+  static void set_field(std::uint8_t* row, std::size_t k, unsigned field) noexcept {
     const unsigned shift = shift_of(k);
     std::uint8_t& byte = row[byte_of(k)];
-    byte = static_cast<std::uint8_t>((byte & ~(3u << shift)) | (static_cast<unsigned>(code + 1) << shift));
+    byte = static_cast<std::uint8_t>((byte & ~(field_mask << shift)) | (field << shift));
+  }
+
+ private:
+  static constexpr unsigned field_mask = (1u << Bits) - 1u;
+};
+
+}  // namespace detail
+
+// The ternary format of BitNet b1.58: codes in {-1, 0, +1}, stored as code + 1.
+struct Ternary : detail::BitFieldFormat<2> {
+  static constexpr const char* name = "ternary";
+  // The byte value of a block with every field at code 0: what padding looks like.
+  static constexpr std::uint8_t zero_byte = 0x55;
+  static int code_at(const std::uint8_t* row, std::size_t k) noexcept { return static_cast<int>(field_at(row, k)) - 1; }
+  static void set_code(std::uint8_t* row, std::size_t k, int code) noexcept {
+    set_field(row, k, static_cast<unsigned>(code + 1));
   }
 };
 
-// The binary format of BitNet b1: codes in {-1, +1}.
-struct Binary {
+// The binary format of BitNet b1: codes in {-1, +1}, stored as bit 1 for +1.
+struct Binary : detail::BitFieldFormat<1> {
   static constexpr const char* name = "binary";
-  static constexpr std::size_t bits_per_weight = 1;
-  static constexpr std::size_t weights_per_block = 512;
-  static constexpr int min_code = -1;
-
-  static constexpr std::size_t packed_row_bytes(std::size_t in_features) noexcept {
-    return (in_features + weights_per_block - 1) / weights_per_block * packed_block_bytes;
-  }
-  static constexpr std::size_t byte_of(std::size_t k) noexcept { return k / 512 * 64 + k % 64; }
-  static constexpr unsigned shift_of(std::size_t k) noexcept { return static_cast<unsigned>(k % 512 / 64); }
-
-  static int code_at(const std::uint8_t* row, std::size_t k) noexcept {
-    return ((row[byte_of(k)] >> shift_of(k)) & 1u) != 0 ? 1 : -1;
-  }
   static constexpr std::uint8_t zero_byte = 0x00;  // padding: all bits clear
+  static int code_at(const std::uint8_t* row, std::size_t k) noexcept { return field_at(row, k) != 0 ? 1 : -1; }
   static void set_code(std::uint8_t* row, std::size_t k, int code) noexcept {
-    const unsigned shift = shift_of(k);
-    std::uint8_t& byte = row[byte_of(k)];
-    byte = static_cast<std::uint8_t>((byte & ~(1u << shift)) | (static_cast<unsigned>(code > 0) << shift));
+    set_field(row, k, static_cast<unsigned>(code > 0));
   }
 };
 

@@ -4,10 +4,6 @@
 // 2-bit form, ggml Q2_0's fourth level): converting a layer that has one is refused.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -15,10 +15,6 @@
 // empty (empty() true, sizes 0, forward / quantize / forward_quantized throw std::invalid_argument).
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -42,12 +38,14 @@ BITLINEAR_NAMESPACE_BEGIN
 
 namespace detail {
 
+// The grouped columns of the kernel grid follow the per-tensor ones in the same order (kernels/interface.hpp).
 template <class Format>
-inline constexpr WeightFormat grouped_format_of = WeightFormat::ternary_grouped;
-template <>
-inline constexpr WeightFormat grouped_format_of<Binary> = WeightFormat::binary_grouped;
-template <>
-inline constexpr WeightFormat grouped_format_of<TernaryCompact> = WeightFormat::ternary_compact_grouped;
+inline constexpr WeightFormat grouped_format_of = static_cast<WeightFormat>(
+    static_cast<unsigned>(weight_format_of<Format>) + static_cast<unsigned>(WeightFormat::ternary_grouped));
+static_assert(grouped_format_of<Ternary> == WeightFormat::ternary_grouped &&
+                  grouped_format_of<Binary> == WeightFormat::binary_grouped &&
+                  grouped_format_of<TernaryCompact> == WeightFormat::ternary_compact_grouped,
+              "WeightFormat lists the grouped columns in the order of the per-tensor ones");
 
 // The group sizes a layer takes besides in_features itself.
 inline constexpr std::size_t grouped_sizes[] = {32, 64, 128, 256};
@@ -300,31 +298,12 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
     return s;
   }
 
-  // Quantizes the n weights at w (one group, finite) into codes k0 .. k0 + n - 1 of `row`; returns the scale.
-  // Runs inside from_float's FpEnvironmentGuard; opaque() keeps the sums in index order (quantize.hpp).
+  // Quantizes the n weights at w (one group, finite) into codes k0 .. k0 + n - 1 of `row` with the rule of
+  // detail::WeightRule (quantize.hpp); returns the group's scale. Runs inside from_float's FpEnvironmentGuard.
   static float quantize_group(const float* w, std::size_t n, std::uint8_t* row, std::size_t k0) noexcept {
-    double sum = 0.0, sum_abs = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const double v = static_cast<double>(w[i]);
-      sum = detail::opaque(sum + v);
-      sum_abs = detail::opaque(sum_abs + (v < 0.0 ? -v : v));
-    }
-    const double count = static_cast<double>(n);
-    const float mean_abs = detail::opaque(static_cast<float>(detail::opaque(sum_abs / detail::opaque(count))));
-    if constexpr (ternary_codes) {
-      const float scale = mean_abs > 1e-5f ? mean_abs : 1e-5f;
-      const float s = detail::opaque(detail::exact_div(1.0f, scale));
-      for (std::size_t i = 0; i < n; ++i) {
-        // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
-        const float v = detail::exact_mul(w[i], s);
-        Format::set_code(row, k0 + i, v > 0.5f ? 1 : (v < -0.5f ? -1 : 0));
-      }
-      return scale;
-    } else {
-      const float alpha = detail::opaque(static_cast<float>(detail::opaque(sum / detail::opaque(count))));
-      for (std::size_t i = 0; i < n; ++i) Format::set_code(row, k0 + i, w[i] > alpha ? 1 : -1);
-      return mean_abs;
-    }
+    const detail::WeightRule<ternary_codes> rule(w, n);
+    for (std::size_t i = 0; i < n; ++i) Format::set_code(row, k0 + i, rule.code(w[i]));
+    return rule.scale();
   }
 
   // The block rule of forward_quantized (LayerCore checks the rest): any mode, whatever the layer's own.

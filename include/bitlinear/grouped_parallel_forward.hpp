@@ -2,9 +2,5 @@
 // parallel_forward.hpp (LayerCore); this header brings them together with grouped_layer.hpp.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include "grouped_layer.hpp"
 #include "parallel_forward.hpp"

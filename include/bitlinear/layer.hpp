@@ -12,10 +12,6 @@
 // layer is empty"). Assigning a layer to it makes it usable again; copies of an empty layer are empty.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <string>

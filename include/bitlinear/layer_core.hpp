@@ -9,10 +9,6 @@
 //   std::size_t decode_row_bytes() const              weight bytes per output row (the decode split on a pool)
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <string>

@@ -19,10 +19,6 @@
 // workers costs more.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include "config.hpp"
 #include "error.hpp"
 

@@ -37,10 +37,6 @@
 // per_superblock: block scales 0 too), and its outputs are NaN; ggml would instead skip NaN in amax.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -241,50 +237,78 @@ inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_
 
 }  // namespace detail
 
+namespace detail {
+
+// The BitNet weight rule over n finite weights (a whole matrix, or one group of a grouped layer); construct and
+// use it inside an FpEnvironmentGuard:
+//   ternary: scale = max(mean|w|, 1e-5f), s = 1.0f / scale, code = clamp(rne(w * s), -1, 1)
+//   binary:  alpha = mean(w), scale = mean|w|, code = (w - alpha > 0) ? +1 : -1
+// The means are summed in double in index order and rounded to float.
+template <bool TernaryCodes>
+class WeightRule {
+ public:
+  WeightRule(const float* w, std::size_t n) noexcept {
+    // opaque() keeps -fassociative-math from reordering (vectorizing) the sums, and on the results keeps the
+    // compiler from sinking float work past the guard's end (Clang moves register-only arithmetic across the
+    // MXCSR write; a volatile asm consuming the value pins it inside the scope).
+    double sum = 0.0, sum_abs = 0.0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double v = static_cast<double>(w[i]);
+      sum = opaque(sum + v);
+      sum_abs = opaque(sum_abs + (v < 0.0 ? -v : v));
+    }
+    const double count = static_cast<double>(n);
+    const float mean_abs = opaque(static_cast<float>(opaque(sum_abs / opaque(count))));
+    if constexpr (TernaryCodes) {
+      scale_ = mean_abs > 1e-5f ? mean_abs : 1e-5f;
+      threshold_ = opaque(exact_div(1.0f, scale_));  // s
+    } else {
+      scale_ = mean_abs;
+      threshold_ = opaque(static_cast<float>(opaque(sum / opaque(count))));  // alpha
+    }
+  }
+
+  // weight_scale (per tensor) or the group's scale: dequantized weight = code * scale().
+  float scale() const noexcept { return scale_; }
+
+  int code(float w) const noexcept {
+    if constexpr (TernaryCodes) {
+      // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
+      const float v = exact_mul(w, threshold_);
+      return v > 0.5f ? 1 : (v < -0.5f ? -1 : 0);
+    } else {
+      // W - alpha > 0 exactly when W > alpha: a difference of two floats is zero only if they are equal
+      // (gradual underflow), and rounding keeps its sign.
+      return w > threshold_ ? 1 : -1;
+    }
+  }
+
+ private:
+  float scale_ = 0.0f;
+  float threshold_ = 0.0f;  // ternary: s = 1 / scale; binary: alpha
+};
+
+}  // namespace detail
+
 // Quantizes a float [out_features, in_features] row-major weight matrix into the canonical packed format
-// (`packed` holds packed_size<Format>(out, in) bytes) and returns weight_scale (beta). Throws
-// std::invalid_argument for a non-finite weight. out_features * in_features must fit in size_t (layers check it).
+// (`packed` holds packed_size<Format>(out, in) bytes) with the rule of detail::WeightRule over the whole matrix,
+// and returns weight_scale (beta). Throws std::invalid_argument for a non-finite weight. out_features *
+// in_features must fit in size_t (layers check it).
 template <class Format>
 float quantize_weights(const float* weight, std::size_t out_features, std::size_t in_features,
                        std::uint8_t* packed) {
   const std::size_t count = out_features * in_features;
   detail::check_finite_weights(weight, count);
   const detail::FpEnvironmentGuard fp_environment;
-  // Sums in double, in index order: opaque() keeps -fassociative-math from reordering (vectorizing) them.
-  double sum = 0.0, sum_abs = 0.0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const double w = static_cast<double>(weight[i]);
-    sum = detail::opaque(sum + w);
-    sum_abs = detail::opaque(sum_abs + (w < 0.0 ? -w : w));
-  }
-  const double n = static_cast<double>(count);
-  // opaque() on the results: the compiler may not sink float work past the guard's end (Clang moves register-only
-  // arithmetic across the MXCSR write; a volatile asm consuming the value pins it inside the scope).
-  const float mean_abs = detail::opaque(static_cast<float>(detail::opaque(sum_abs / detail::opaque(n))));
+  const detail::WeightRule<Format::bits_per_weight == 2> rule(weight, count);
   const std::size_t row_bytes = Format::packed_row_bytes(in_features);
   for (std::size_t i = 0; i < out_features * row_bytes; ++i) packed[i] = Format::zero_byte;
-  if constexpr (Format::bits_per_weight == 2) {
-    const float beta = mean_abs > 1e-5f ? mean_abs : 1e-5f;
-    const float s_w = detail::opaque(detail::exact_div(1.0f, beta));
-    for (std::size_t r = 0; r < out_features; ++r) {
-      for (std::size_t k = 0; k < in_features; ++k) {
-        // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
-        const float v = detail::exact_mul(weight[r * in_features + k], s_w);
-        Format::set_code(packed + r * row_bytes, k, v > 0.5f ? 1 : (v < -0.5f ? -1 : 0));
-      }
+  for (std::size_t r = 0; r < out_features; ++r) {
+    for (std::size_t k = 0; k < in_features; ++k) {
+      Format::set_code(packed + r * row_bytes, k, rule.code(weight[r * in_features + k]));
     }
-    return beta;
-  } else {
-    const float alpha = detail::opaque(static_cast<float>(detail::opaque(sum / detail::opaque(n))));
-    for (std::size_t r = 0; r < out_features; ++r) {
-      for (std::size_t k = 0; k < in_features; ++k) {
-        // W - alpha > 0 exactly when W > alpha: a difference of two floats is zero only if they are equal
-        // (gradual underflow), and rounding keeps its sign.
-        Format::set_code(packed + r * row_bytes, k, weight[r * in_features + k] > alpha ? 1 : -1);
-      }
-    }
-    return mean_abs;
   }
+  return rule.scale();
 }
 
 // Bytes of caller-owned memory quantize_activations() needs for `batch` rows of `in_features`. Throws

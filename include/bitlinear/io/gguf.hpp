@@ -28,10 +28,6 @@
 // end of the data section): a raw view that the caller may use, but whose exact size the file does not state.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <algorithm>
 #include <array>
 #include <cstddef>

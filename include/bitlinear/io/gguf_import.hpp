@@ -21,10 +21,6 @@
 // Python converter use the 128-weight layout above, which this import assumes (docs/gguf.md).
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

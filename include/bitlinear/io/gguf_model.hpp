@@ -23,10 +23,6 @@
 // per-tensor BitNet layers and refuse both.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

@@ -5,10 +5,6 @@
 // untrusted input: every rule below is a std::invalid_argument naming the field and the rule.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>

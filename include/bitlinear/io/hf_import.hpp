@@ -119,6 +119,27 @@ class HfScaling {
   std::vector<float> scaled_bias_;
 };
 
+// What the HF packed importers share: the checks, the scaling, and a layer of Format whose rows
+// repack_rows(w, begin, end) writes from source rows [begin, end) into the layer's execution layout w, returning
+// false if those source rows hold a field value 3 (the first one is then named in the error).
+template <class Format, class RepackRows>
+BitLinear<Format> build_from_hf_packed(const std::uint8_t* packed, std::size_t packed_rows, std::size_t in_features,
+                                       float weight_scale, HfScaleConvention convention, const float* bias,
+                                       const HfImportOptions& options, RepackRows&& repack_rows) {
+  BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
+  check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
+  const std::size_t out_features = 4 * packed_rows;
+  const HfScaling scaling(weight_scale, convention, bias, out_features);
+  std::atomic<bool> bad{false};
+  BitLinear<Format> layer = LayerBuilder<Format>::build(
+      out_features, in_features, scaling.beta(), scaling.bias(), options.layer, packed_rows,
+      hf_rows_per_task(in_features), options.pool, [&](const PackedWeightsView& w, std::size_t begin, std::size_t end) {
+        if (!repack_rows(w, begin, end)) bad = true;
+      });
+  if (bad) throw_first_hf_field_3(packed, packed_rows, in_features);
+  return layer;
+}
+
 }  // namespace detail
 
 // Builds a TernaryLinear from HF-packed weights: `packed` holds packed_rows x in_features bytes (row-major), so
@@ -129,21 +150,13 @@ inline TernaryLinear ternary_from_hf_packed(const std::uint8_t* packed, std::siz
                                             std::size_t in_features, float weight_scale,
                                             HfScaleConvention convention, const float* bias = nullptr,
                                             const HfImportOptions& options = {}) {
-  BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
-  detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
-  const std::size_t out_features = 4 * packed_rows;
-  const detail::HfScaling scaling(weight_scale, convention, bias, out_features);
   // Source rows are repacked straight into the layer's own buffer (in its execution layout), checked in bulk as
   // they are read (io/repack.hpp): the layer is the only full copy of the weights ever made.
-  std::atomic<bool> bad{false};
-  TernaryLinear layer = detail::LayerBuilder<Ternary>::build(
-      out_features, in_features, scaling.beta(), scaling.bias(), options.layer, packed_rows,
-      detail::hf_rows_per_task(in_features), options.pool,
+  return detail::build_from_hf_packed<Ternary>(
+      packed, packed_rows, in_features, weight_scale, convention, bias, options,
       [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
-        if (!detail::hf_repack_rows(packed, packed_rows, in_features, w, begin, end)) bad = true;
+        return detail::hf_repack_rows(packed, packed_rows, in_features, w, begin, end);
       });
-  if (bad) detail::throw_first_hf_field_3(packed, packed_rows, in_features);
-  return layer;
 }
 
 namespace detail {

@@ -32,22 +32,14 @@ inline CompactTernaryLinear compact_ternary_from_hf_packed(const std::uint8_t* p
                                                            std::size_t in_features, float weight_scale,
                                                            HfScaleConvention convention, const float* bias = nullptr,
                                                            const HfImportOptions& options = {}) {
-  BITLINEAR_REQUIRE(packed != nullptr, "HF packed weights are null");
-  detail::check_hf_packed_shape(packed_rows, in_features, options.max_weight_bytes);
-  const std::size_t out_features = 4 * packed_rows;
-  const detail::HfScaling scaling(weight_scale, convention, bias, out_features);
   const std::size_t padded =
       TernaryCompact::packed_row_bytes(in_features) / packed_block_bytes * TernaryCompact::weights_per_block;
-  std::atomic<bool> bad{false};
-  CompactTernaryLinear layer = detail::LayerBuilder<TernaryCompact>::build(
-      out_features, in_features, scaling.beta(), scaling.bias(), options.layer, packed_rows,
-      detail::hf_rows_per_task(in_features), options.pool,
+  return detail::build_from_hf_packed<TernaryCompact>(
+      packed, packed_rows, in_features, weight_scale, convention, bias, options,
       [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
         std::vector<std::uint8_t> fields(padded);  // one row's fields: per task, a few KiB
-        if (!detail::hf_compact_rows(packed, packed_rows, in_features, w, begin, end, fields.data())) bad = true;
+        return detail::hf_compact_rows(packed, packed_rows, in_features, w, begin, end, fields.data());
       });
-  if (bad) detail::throw_first_hf_field_3(packed, packed_rows, in_features);
-  return layer;
 }
 
 // Loads `<prefix>.weight`, `<prefix>.weight_scale` and, if present, `<prefix>.bias` from a safetensors file, as

@@ -9,14 +9,8 @@
 // infinity, as safetensors_to_float does).
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -31,70 +25,6 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
-
-enum class FloatDtype { f32, f16, bf16, f64 };
-
-// The dtype of a floating tensor; throws std::invalid_argument (as safetensors_to_float does) for any other.
-inline FloatDtype float_dtype_of(const SafetensorsTensor& t) {
-  if (t.dtype == "F32") return FloatDtype::f32;
-  if (t.dtype == "F16") return FloatDtype::f16;
-  if (t.dtype == "BF16") return FloatDtype::bf16;
-  if (t.dtype == "F64") return FloatDtype::f64;
-  throw_bad_safetensors("tensor \"" + t.name + "\" has dtype " + t.dtype +
-                        "; a floating-point dtype (F32, F16, BF16, F64) is needed");
-}
-
-// IEEE half -> float, exactly.
-inline float half_to_float(std::uint32_t h) noexcept {
-  const std::uint32_t sign = (h & 0x8000u) << 16, exponent = (h >> 10) & 0x1Fu;
-  std::uint32_t mantissa = h & 0x3FFu;
-  if (exponent == 0x1Fu) return float_from_bits(sign | 0x7F800000u | (mantissa << 13));  // inf / NaN
-  if (exponent != 0) return float_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-  if (mantissa == 0) return float_from_bits(sign);
-  std::uint32_t e = 0;  // subnormal half: normalize
-  while ((mantissa & 0x400u) == 0) mantissa <<= 1, ++e;
-  return float_from_bits(sign | ((113u - e) << 23) | ((mantissa & 0x3FFu) << 13));
-}
-
-// n little-endian values of `dtype` at p -> out.
-inline void float_row(FloatDtype dtype, const std::uint8_t* p, std::size_t n, float* out) noexcept {
-  switch (dtype) {
-    case FloatDtype::f32:
-      for (std::size_t i = 0; i < n; ++i, p += 4) {
-        out[i] = float_from_bits(static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-                                 static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24);
-      }
-      break;
-    case FloatDtype::bf16:
-      for (std::size_t i = 0; i < n; ++i, p += 2) {
-        out[i] = float_from_bits((static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8) << 16);
-      }
-      break;
-    case FloatDtype::f16:
-      for (std::size_t i = 0; i < n; ++i, p += 2) {
-        out[i] = half_to_float(static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8);
-      }
-      break;
-    case FloatDtype::f64:
-      for (std::size_t i = 0; i < n; ++i, p += 8) {
-        std::uint64_t bits = 0;
-        for (int b = 7; b >= 0; --b) bits = bits << 8 | p[b];
-        double d;
-        std::memcpy(&d, &bits, 8);
-        const double float_max = static_cast<double>(std::numeric_limits<float>::max());
-        if (d > float_max || d < -float_max) {  // out of float range: converting would be undefined behaviour
-          out[i] = d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
-        } else {
-          out[i] = static_cast<float>(d);  // also NaN -> NaN
-        }
-      }
-      break;
-  }
-}
-
-inline std::size_t float_dtype_size(FloatDtype dtype) noexcept {
-  return dtype == FloatDtype::f32 ? 4 : dtype == FloatDtype::f64 ? 8 : 2;
-}
 
 // Pass 1: beta of the whole [rows, in] tensor at p, in the default FP environment. Throws std::invalid_argument
 // naming the first non-finite weight (flat index), with quantize_weights' message.

@@ -13,10 +13,6 @@
 // with 0x55 (every field 1, code 0), so output rows are canonical by construction.
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <algorithm>
 #include <atomic>
 #include <cstddef>

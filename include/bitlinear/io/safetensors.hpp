@@ -15,10 +15,6 @@
 // the caller's buffer).
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +30,8 @@
 
 #include "../config.hpp"
 #include "../error.hpp"
+#include "../fp16.hpp"
+#include "../detail/exact_float.hpp"
 #include "json.hpp"
 #include "mapped_file.hpp"
 
@@ -506,66 +504,69 @@ class SafetensorsFile {
   SafetensorsView view_;
 };
 
+namespace detail {
+
+enum class FloatDtype { f32, f16, bf16, f64 };
+
+// The dtype of a floating tensor; throws std::invalid_argument for any other.
+inline FloatDtype float_dtype_of(const SafetensorsTensor& t) {
+  if (t.dtype == "F32") return FloatDtype::f32;
+  if (t.dtype == "F16") return FloatDtype::f16;
+  if (t.dtype == "BF16") return FloatDtype::bf16;
+  if (t.dtype == "F64") return FloatDtype::f64;
+  throw_bad_safetensors("tensor \"" + t.name + "\" has dtype " + t.dtype +
+                        "; a floating-point dtype (F32, F16, BF16, F64) is needed");
+}
+
+inline std::size_t float_dtype_size(FloatDtype dtype) noexcept {
+  return dtype == FloatDtype::f32 ? 4 : dtype == FloatDtype::f64 ? 8 : 2;
+}
+
+// n little-endian values of `dtype` at p -> out: F32, BF16 and F16 exactly (a NaN stays a NaN, fp16.hpp), F64
+// rounded to float (out of range: infinity).
+inline void float_row(FloatDtype dtype, const std::uint8_t* p, std::size_t n, float* out) noexcept {
+  switch (dtype) {
+    case FloatDtype::f32:
+      for (std::size_t i = 0; i < n; ++i, p += 4) {
+        out[i] = float_from_bits(static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+                                 static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24);
+      }
+      break;
+    case FloatDtype::bf16:
+      for (std::size_t i = 0; i < n; ++i, p += 2) {
+        out[i] = float_from_bits((static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8) << 16);
+      }
+      break;
+    case FloatDtype::f16:
+      for (std::size_t i = 0; i < n; ++i, p += 2) {
+        out[i] = fp16_to_float(static_cast<std::uint16_t>(p[0] | p[1] << 8));
+      }
+      break;
+    case FloatDtype::f64:
+      for (std::size_t i = 0; i < n; ++i, p += 8) {
+        std::uint64_t bits = 0;
+        for (int b = 7; b >= 0; --b) bits = bits << 8 | p[b];
+        double d;
+        std::memcpy(&d, &bits, 8);
+        const double float_max = static_cast<double>(std::numeric_limits<float>::max());
+        if (d > float_max || d < -float_max) {  // out of float range: converting would be undefined behaviour
+          out[i] = d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+        } else {
+          out[i] = static_cast<float>(d);  // also NaN -> NaN
+        }
+      }
+      break;
+  }
+}
+
+}  // namespace detail
+
 // Converts a floating-point tensor (F32, F16, BF16 or F64; little-endian) to float32. F64 values are rounded
 // to float; F16 and BF16 convert exactly. Throws std::invalid_argument for any other dtype.
 inline std::vector<float> safetensors_to_float(const SafetensorsTensor& t) {
-  const std::size_t n = static_cast<std::size_t>(t.element_count());
-  std::vector<float> out(n);
-  const std::uint8_t* p = t.data;
-  auto bits_to_float = [](std::uint32_t bits) {
-    float f = 0.0f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  };
-  if (t.dtype == "F32") {
-    for (std::size_t i = 0; i < n; ++i, p += 4) {
-      out[i] = bits_to_float(static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-                             static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24);
-    }
-  } else if (t.dtype == "BF16") {
-    for (std::size_t i = 0; i < n; ++i, p += 2) {
-      out[i] = bits_to_float((static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8) << 16);
-    }
-  } else if (t.dtype == "F16") {
-    for (std::size_t i = 0; i < n; ++i, p += 2) {
-      const std::uint32_t h = static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8;
-      const std::uint32_t sign = (h & 0x8000u) << 16;
-      const std::uint32_t exponent = (h >> 10) & 0x1Fu;
-      std::uint32_t mantissa = h & 0x3FFu;
-      std::uint32_t bits = 0;
-      if (exponent == 0x1Fu) {
-        bits = sign | 0x7F800000u | (mantissa << 13);  // inf / NaN
-      } else if (exponent != 0) {
-        bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);  // rebias 15 -> 127
-      } else if (mantissa == 0) {
-        bits = sign;
-      } else {  // subnormal half: normalize
-        int e = -1;
-        do {
-          ++e;
-          mantissa <<= 1;
-        } while ((mantissa & 0x400u) == 0);
-        bits = sign | ((112u - static_cast<std::uint32_t>(e)) << 23) | ((mantissa & 0x3FFu) << 13);
-      }
-      out[i] = bits_to_float(bits);
-    }
-  } else if (t.dtype == "F64") {
-    for (std::size_t i = 0; i < n; ++i, p += 8) {
-      std::uint64_t bits = 0;
-      for (int b = 7; b >= 0; --b) bits = bits << 8 | p[b];
-      double d = 0.0;
-      std::memcpy(&d, &bits, 8);
-      const double float_max = static_cast<double>(std::numeric_limits<float>::max());
-      if (d > float_max || d < -float_max) {  // out of float range: converting would be undefined behaviour
-        out[i] = d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
-      } else {
-        out[i] = static_cast<float>(d);  // also NaN -> NaN
-      }
-    }
-  } else {
-    detail::throw_bad_safetensors("tensor \"" + t.name + "\" has dtype " + t.dtype +
-                                  "; a floating-point dtype (F32, F16, BF16, F64) is needed");
-  }
+  const detail::FloatDtype dtype = detail::float_dtype_of(t);
+  std::vector<float> out(static_cast<std::size_t>(t.element_count()));
+  detail::float_row(dtype, t.data, out.size(), out.data());
   return out;
 }
 

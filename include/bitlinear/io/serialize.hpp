@@ -34,10 +34,6 @@
 //   std::ifstream in("layer.bin", std::ios::binary);   auto layer = bitlinear::load<bitlinear::Ternary>(in);
 #pragma once
 
-#ifndef BITLINEAR_INTERNAL_INCLUDE
-#define BITLINEAR_INTERNAL_INCLUDE
-#endif
-
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
