@@ -2,6 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <random>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+#include <math.h>
 #include <limits>
 
 #include "test_util.hpp"
@@ -277,4 +283,63 @@ TEST(ExactFloat, FmaRoundsOnceWhateverTheFlags) {
   EXPECT_EQ(det::exact_fma(a, a, c), std::ldexp(1.0f, -24));
   volatile float product = det::exact_mul(a, a);
   EXPECT_EQ(det::exact_add(product, c), 0.0f);  // the two-rounding result the fma must not give
+}
+
+// exact_fma is correctly rounded on hard cases, against an independent fma: the FMA instruction where the x86
+// CPU has it, otherwise glibc's fmaf (correctly rounded). Cases: random bit patterns (subnormals, zeros,
+// infinities, NaNs included), cancellations (c within a few ulps of -a * b) and sums one product away from a
+// float halfway point (where a multiply-add in double that rounds twice goes wrong).
+namespace {
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("fma"))) float fma_instruction(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+#endif
+}  // namespace
+
+TEST(ExactFloat, FmaIsCorrectlyRoundedOnHardCases) {
+  namespace det = bitlinear::detail;
+  float (*oracle)(float, float, float) = nullptr;
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+  if (bitlinear::cpu_features().avx2) oracle = &fma_instruction;  // the avx2 flag includes FMA (isa.hpp)
+#endif
+#if defined(__GLIBC__)
+  if (oracle == nullptr) oracle = [](float a, float b, float c) { return ::fmaf(a, b, c); };
+#endif
+  ASSERT_NE(oracle, nullptr) << "no independent fma to compare with on this platform";
+  const det::FpEnvironmentGuard fp_environment;  // exact_fma's callers pin the IEEE environment
+  std::mt19937 rng(20261203);
+  auto random_float = [&] { return det::float_from_bits(static_cast<std::uint32_t>(rng())); };
+  auto near = [&](float v, int ulps) {  // v moved by up to `ulps` units in the last place
+    const std::uint32_t bits = det::float_bits(v);
+    const int step = static_cast<int>(rng() % static_cast<unsigned>(2 * ulps + 1)) - ulps;
+    return det::float_from_bits(bits + static_cast<std::uint32_t>(step));
+  };
+  auto exponent_between = [&](int lo, int hi) { return lo + static_cast<int>(rng() % static_cast<unsigned>(hi - lo + 1)); };
+  std::size_t checked = 0, mismatches = 0;
+  auto check = [&](float a, float b, float c) {
+    const float got = det::exact_fma(a, b, c), want = oracle(a, b, c);
+    const bool same = (det::is_nan_bits(got) && det::is_nan_bits(want)) || det::float_bits(got) == det::float_bits(want);
+    ++checked;
+    if (!same && ++mismatches <= 10) {
+      ADD_FAILURE() << std::hexfloat << "fma(" << a << ", " << b << ", " << c << ") = " << got << ", want " << want;
+    }
+  };
+  for (int i = 0; i < 300000; ++i) {
+    const float a = random_float(), b = random_float();
+    check(a, b, random_float());
+    // Cancellation: c within 3 ulps of -(a * b) rounded.
+    const float product = det::exact_mul(a, b);
+    check(a, b, -near(product, 3));
+    // Near a halfway point of c: a * b about half an ulp of c, give or take a few ulps of the product.
+    const float big = std::ldexp(1.0f + static_cast<float>(rng() % 8388608u) * std::ldexp(1.0f, -23),
+                                 exponent_between(-100, 100));
+    const float half_ulp = std::ldexp(1.0f, std::ilogb(big) - 24);
+    const float factor = near(1.0f, 4);
+    check(near(half_ulp, 2), factor, (rng() & 1u) != 0 ? big : -big);
+    // Results in the subnormal range.
+    check(std::ldexp(random_float() > 0 ? 1.5f : -1.25f, exponent_between(-80, -60)),
+          std::ldexp(near(1.0f, 1000), exponent_between(-80, -60)), std::ldexp(near(1.0f, 3), -140));
+  }
+  EXPECT_EQ(mismatches, 0u) << "of " << checked << " cases";
 }

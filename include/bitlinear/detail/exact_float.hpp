@@ -19,7 +19,6 @@
 #include "internal_only.hpp"
 
 #include <cmath>
-#include <math.h>  // ::fmaf, called by exact_fma
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -125,28 +124,6 @@ inline float exact_mul(float a, float b) noexcept {
 inline float exact_add(float a, float b) noexcept { return a + b; }
 #endif
 
-// a * b + c rounded once (a fused multiply-add), whatever the flags. std::fma alone is not enough: Clang with
-// -ffast-math (or -fassociative-math) marks the fma "fast", and on a target without FMA instructions (baseline
-// x86-64) its backend then expands it into a multiply and an add, two roundings. So the aarch64 asm path
-// uses fmadd (baseline there), and everywhere else the C library's fmaf is called through a pointer the
-// compiler cannot see through (an empty asm, or a volatile): an ordinary call that no flag rewrites, and the
-// C library computes a correctly rounded fma (with the FMA instruction where the CPU has it). Only the scalar
-// reference of the grouped formats uses it (kernels/ref/grouped.hpp); SIMD kernels use their fma instruction.
-inline float exact_fma(float a, float b, float c) noexcept {
-#if BITLINEAR_EXACT_FLOAT_ASM && BITLINEAR_ARCH_AARCH64
-  float result;
-  __asm__("fmadd %s0, %s1, %s2, %s3" : "=w"(result) : "w"(a), "w"(b), "w"(c));
-  return result;
-#elif BITLINEAR_EXACT_FLOAT_ASM
-  float (*fma_function)(float, float, float) = &::fmaf;
-  __asm__("" : "+r"(fma_function));
-  return fma_function(a, b, c);
-#else
-  float (*volatile fma_function)(float, float, float) = &::fmaf;
-  return fma_function(a, b, c);
-#endif
-}
-
 // Hides a value from the optimizer (an empty asm that "changes" it): a sum accumulated as
 // s = opaque(s + x) cannot be reassociated or vectorized in another order. volatile: not hoisted out of loops.
 template <class T>
@@ -160,6 +137,43 @@ inline T opaque(T value) noexcept {
   value = barrier;
 #endif
   return value;
+}
+
+// a * b + c rounded once (a fused multiply-add), whatever the flags and the C library. On aarch64 the fmadd
+// instruction (baseline there). Elsewhere in double, without a C library call (mingw-w64's fmaf rounds twice):
+// a * b is exact in double (48 significant bits); s = a * b + c is rounded to odd (TwoSum gives its exact error
+// e, and a nonzero e moves an even s one ulp toward it); s rounded to float is then the correctly rounded fma,
+// since rounding to odd at 53 bits and then to nearest at 24 <= 53 - 2 bits equals rounding to nearest once
+// (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved algorithms using rounding to odd",
+// IEEE Trans. Computers, 2008). Every step is one IEEE operation behind opaque(), which no flag can reassociate
+// or contract. Infinities and NaNs come out of the plain sum. Only the scalar reference of the grouped formats
+// uses it (kernels/ref/grouped.hpp); SIMD kernels use their fma instruction.
+inline float exact_fma(float a, float b, float c) noexcept {
+#if BITLINEAR_EXACT_FLOAT_ASM && BITLINEAR_ARCH_AARCH64
+  float result;
+  __asm__("fmadd %s0, %s1, %s2, %s3" : "=w"(result) : "w"(a), "w"(b), "w"(c));
+  return result;
+#else
+  const double p = opaque(static_cast<double>(a) * static_cast<double>(b));
+  const double q = opaque(static_cast<double>(c));
+  const double s = opaque(p + q);
+  std::uint64_t bits = 0;
+  std::memcpy(&bits, &s, sizeof bits);
+  const bool finite = (bits & 0x7FF0000000000000u) != 0x7FF0000000000000u;
+  if (finite && (bits & 1u) == 0) {
+    // TwoSum (Knuth): e = (p + q) - s exactly, in six operations.
+    const double q_part = opaque(s - p);
+    const double p_part = opaque(s - q_part);
+    const double e = opaque(opaque(p - p_part) + opaque(q - q_part));
+    if (e != 0.0) {
+      bits = (e > 0.0) == (s > 0.0) ? bits + 1 : bits - 1;  // one ulp away from zero, or toward it
+      double odd = 0.0;
+      std::memcpy(&odd, &bits, sizeof odd);
+      return static_cast<float>(opaque(odd));
+    }
+  }
+  return static_cast<float>(s);
+#endif
 }
 
 // rne(v) for a finite |v| < 2^30: round half to even computed on the bit pattern, so that neither the rounding
