@@ -15,32 +15,32 @@
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
 
-// Writes canonical row j (row_bytes bytes) into its place in the execution layout `w` (w.data is writable).
-inline void scatter_row(const PackedWeightsView& w, std::size_t j, const std::uint8_t* canonical_row) noexcept {
-  std::uint8_t* dst = const_cast<std::uint8_t*>(w.row(j));
+// Calls copy(at, offset, bytes) for each run of row j's bytes in the execution layout `w`: `at` in the layout,
+// `offset` into the canonical row. A canonical row (group of 1) is one run, otherwise each 64-byte block is one.
+template <class Copy>
+inline void for_each_row_run(const PackedWeightsView& w, std::size_t j, Copy copy) noexcept {
+  const std::uint8_t* row = w.row(j);
   const std::size_t step = w.block_step(j);
-  if (step == packed_block_bytes) {  // a canonical row (group of 1): one copy
-    std::memcpy(dst, canonical_row, w.row_bytes);
+  if (step == packed_block_bytes) {
+    copy(row, 0, w.row_bytes);
     return;
   }
   const std::size_t blocks = w.row_bytes / packed_block_bytes;
-  for (std::size_t b = 0; b < blocks; ++b) {
-    std::memcpy(dst + b * step, canonical_row + b * packed_block_bytes, packed_block_bytes);
-  }
+  for (std::size_t b = 0; b < blocks; ++b) copy(row + b * step, b * packed_block_bytes, packed_block_bytes);
+}
+
+// Writes canonical row j (row_bytes bytes) into its place in the execution layout `w` (w.data is writable).
+inline void scatter_row(const PackedWeightsView& w, std::size_t j, const std::uint8_t* canonical_row) noexcept {
+  for_each_row_run(w, j, [canonical_row](const std::uint8_t* at, std::size_t offset, std::size_t bytes) {
+    std::memcpy(const_cast<std::uint8_t*>(at), canonical_row + offset, bytes);
+  });
 }
 
 // Reads row j of the execution layout `w` into canonical_row (row_bytes bytes).
 inline void gather_row(const PackedWeightsView& w, std::size_t j, std::uint8_t* canonical_row) noexcept {
-  const std::uint8_t* src = w.row(j);
-  const std::size_t step = w.block_step(j);
-  if (step == packed_block_bytes) {  // a canonical row (group of 1): one copy
-    std::memcpy(canonical_row, src, w.row_bytes);
-    return;
-  }
-  const std::size_t blocks = w.row_bytes / packed_block_bytes;
-  for (std::size_t b = 0; b < blocks; ++b) {
-    std::memcpy(canonical_row + b * packed_block_bytes, src + b * step, packed_block_bytes);
-  }
+  for_each_row_run(w, j, [canonical_row](const std::uint8_t* at, std::size_t offset, std::size_t bytes) {
+    std::memcpy(canonical_row + offset, at, bytes);
+  });
 }
 
 // Fills the execution layout `w` from a canonical matrix (out_features rows of row_bytes, one after another).

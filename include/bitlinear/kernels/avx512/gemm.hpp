@@ -150,6 +150,33 @@ BITLINEAR_AVX512_TARGET inline void gemm_tile_any(std::size_t tokens, const std:
   }
 }
 
+// Every token tile of a chunk of `chunk` tokens (activations from q, q + q_stride, ...) against the panel's
+// `groups` k-groups: raw[t][o] (+)= panel . q[t] (first: the panel's sums start raw).
+BITLINEAR_AVX512_INLINE void gemm_chunk_tiles(std::size_t chunk, const std::uint8_t* panel, std::size_t groups,
+                                              const std::int8_t* q, std::size_t q_stride, bool first,
+                                              std::int32_t* raw) {
+  for (std::size_t t0 = 0; t0 < chunk; t0 += kTileTokens) {
+    const std::size_t tokens = chunk - t0 < kTileTokens ? chunk - t0 : kTileTokens;
+    gemm_tile_any(tokens, panel, groups, q + t0 * q_stride, q_stride, first, raw + t0 * kPanelOutputs);
+  }
+}
+
+// y of outputs [n0, n0 + n_count) and tokens [c0, c0 + chunk) from their raw sums, 16 outputs at a time with
+// the epilogue of Codes (codes.hpp).
+template <class Codes>
+BITLINEAR_AVX512_INLINE void store_chunk(const std::int32_t* raw, std::size_t c0, std::size_t chunk, std::size_t n0,
+                                         std::size_t n_count, const ActivationsView& a, const Epilogue& e, float* y,
+                                         std::size_t y_stride) {
+  for (std::size_t t = 0; t < chunk; ++t) {
+    const std::size_t token = c0 + t;
+    float* y_row = y + token * y_stride;
+    for (std::size_t v = 0; v * 16 < n_count; ++v) {
+      store_outputs<Codes>(_mm512_load_si512(raw + t * kPanelOutputs + 16 * v), n_count - 16 * v, a.scale[token],
+                           a.sum[token], e, n0 + 16 * v, y_row);
+    }
+  }
+}
+
 template <class Codes>
 BITLINEAR_AVX512_TARGET inline void gemm(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                                          std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
@@ -166,19 +193,9 @@ BITLINEAR_AVX512_TARGET inline void gemm(const PackedWeightsView& w, const Activ
         unpack_panel<Codes>(w, n0, n_count, block0, blocks, panel);
         const std::size_t groups = blocks * Codes::block_weights / 4;
         const std::int8_t* q = a.q + c0 * a.stride + block0 * Codes::block_weights;
-        for (std::size_t t0 = 0; t0 < chunk; t0 += kTileTokens) {
-          const std::size_t tokens = chunk - t0 < kTileTokens ? chunk - t0 : kTileTokens;
-          gemm_tile_any(tokens, panel, groups, q + t0 * a.stride, a.stride, block0 == 0, raw + t0 * kPanelOutputs);
-        }
+        gemm_chunk_tiles(chunk, panel, groups, q, a.stride, block0 == 0, raw);
       }
-      for (std::size_t t = 0; t < chunk; ++t) {
-        const std::size_t token = c0 + t;
-        float* y_row = y + token * y_stride;
-        for (std::size_t v = 0; v * 16 < n_count; ++v) {
-          store_outputs<Codes>(_mm512_load_si512(raw + t * kPanelOutputs + 16 * v), n_count - 16 * v,
-                               a.scale[token], a.sum[token], e, n0 + 16 * v, y_row);
-        }
-      }
+      store_chunk<Codes>(raw, c0, chunk, n0, n_count, a, e, y, y_stride);
     }
   }
 }
@@ -252,19 +269,9 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemm(const PackedWeightsView& w,
         const bool last = block0 + blocks == row_blocks;
         const std::size_t groups = (blocks - 1) * 80 + (last ? 16 * tail_fields : 80);
         const std::int8_t* q = a.q + c0 * a.stride + block0 * 320;
-        for (std::size_t t0 = 0; t0 < chunk; t0 += kTileTokens) {
-          const std::size_t tokens = chunk - t0 < kTileTokens ? chunk - t0 : kTileTokens;
-          gemm_tile_any(tokens, panel, groups, q + t0 * a.stride, a.stride, block0 == 0, raw + t0 * kPanelOutputs);
-        }
+        gemm_chunk_tiles(chunk, panel, groups, q, a.stride, block0 == 0, raw);
       }
-      for (std::size_t t = 0; t < chunk; ++t) {
-        const std::size_t token = c0 + t;
-        float* y_row = y + token * y_stride;
-        for (std::size_t v = 0; v * 16 < n_count; ++v) {
-          store_outputs<TernaryCodes>(_mm512_load_si512(raw + t * kPanelOutputs + 16 * v), n_count - 16 * v,
-                                      a.scale[token], a.sum[token], e, n0 + 16 * v, y_row);
-        }
-      }
+      store_chunk<TernaryCodes>(raw, c0, chunk, n0, n_count, a, e, y, y_stride);
     }
   }
 }

@@ -96,6 +96,30 @@ inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<
 // Raw sums of one chunk: [stream][token][row of the chunk].
 using StreamSums = std::int32_t[kGemvMaxRows][kGemvMaxTokens][16];
 
+// Zeroes the accumulators of a row set and points block[r] at the first block of its row r.
+template <int R, int K>
+BITLINEAR_AVX512_INLINE void gemv_start(const RowSet& set, __m512i (&acc)[R][K], const std::uint8_t* (&block)[R]) {
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int k = 0; k < K; ++k) acc[r][k] = _mm512_setzero_si512();
+  }
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) block[r] = set.rows[r];
+}
+
+// raw[r][t][i] = the sum of the A accumulators of row r and token t (combine_accumulators), lanes added up.
+template <class Codes, int T, int A, bool InPlace, int R>
+BITLINEAR_AVX512_INLINE void gemv_finish(const __m512i (&acc)[R][T * A], StreamSums& raw, std::size_t i) {
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) {
+    BITLINEAR_UNROLL
+    for (int t = 0; t < T; ++t) {
+      raw[r][t][i] = reduce_add_epi32(combine_accumulators<Codes, A, InPlace>(&acc[r][t * A]));
+    }
+  }
+}
+
 // raw[r][t][i] = sum over the row of field * q for the R rows of `set`, tokens [0, T) starting at `q`.
 template <class Codes, int R, int T>
 BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8_t* q, std::size_t q_stride,
@@ -103,14 +127,8 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
   constexpr bool in_place = T == 1;
   constexpr int A = in_place ? Codes::fields : 1;
   __m512i acc[R][T * A];
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) {
-    BITLINEAR_UNROLL
-    for (int k = 0; k < T * A; ++k) acc[r][k] = _mm512_setzero_si512();
-  }
   const std::uint8_t* block[R];
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) block[r] = set.rows[r];
+  gemv_start(set, acc, block);
   for (std::size_t b = 0; b < set.blocks; ++b) {
     __m512i w[R];
     BITLINEAR_UNROLL
@@ -125,13 +143,7 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
     for (int r = 0; r < R; ++r) block[r] += set.block_step[r];
     gemv_field<Codes, R, T, A, in_place, 0>(w, q + Codes::block_weights * b, q_stride, acc);
   }
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) {
-    BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
-      raw[r][t][i] = reduce_add_epi32(combine_accumulators<Codes, A, in_place>(&acc[r][t * A]));
-    }
-  }
+  gemv_finish<Codes, T, A, in_place>(acc, raw, i);
 }
 
 template <class Codes, int T>
@@ -260,14 +272,8 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int
   constexpr int A = T == 1 ? kCompactSingleTokenAccumulators : 1;
   const CompactTables tables = load_compact_tables();
   __m512i acc[R][T * A];
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) {
-    BITLINEAR_UNROLL
-    for (int k = 0; k < T * A; ++k) acc[r][k] = _mm512_setzero_si512();
-  }
   const std::uint8_t* block[R];
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) block[r] = set.rows[r];
+  gemv_start(set, acc, block);
   const std::size_t full_blocks = set.blocks - 1;
   for (std::size_t b = 0; b < full_blocks; ++b) {
     if (set.prefetch_offset != 0) {
@@ -288,16 +294,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int
     case 4: compact_block<R, T, A, 4>(block, q_tail, q_stride, tables, acc); break;
     default: compact_block<R, T, A, 5>(block, q_tail, q_stride, tables, acc); break;
   }
-  BITLINEAR_UNROLL
-  for (int r = 0; r < R; ++r) {
-    BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) {
-      __m512i sum = acc[r][t * A];
-      BITLINEAR_UNROLL
-      for (int k = 1; k < A; ++k) sum = _mm512_add_epi32(sum, acc[r][t * A + k]);
-      raw[r][t][i] = reduce_add_epi32(sum);
-    }
-  }
+  gemv_finish<TernaryCodes, T, A, false>(acc, raw, i);
 }
 
 template <int T>

@@ -497,8 +497,8 @@ BITLINEAR_AVX512_TARGET inline void grouped_matmul_segments(const PackedWeightsV
   }
 }
 
-// The grid slot (table.hpp): the segment mode picks the kernel; a shape grouped_plan() does not cover goes to
-// the scalar reference.
+// The grid slots (table.hpp: 2-bit, 1-bit, and compact in the avx512_vbmi row): the segment mode picks the kernel;
+// a shape grouped_plan() does not cover goes to the scalar reference.
 template <class Fields>
 inline void grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
                            std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
@@ -512,20 +512,6 @@ inline void grouped_matmul(const PackedWeightsView& w, const ActivationsView& a,
     case 4: grouped_matmul_segments<Fields, 4>(w, a, row_begin, row_end, e, y, y_stride, plan); return;
     default: ref::grouped_matmul<typename Fields::Format>(w, a, row_begin, row_end, e, y, y_stride); return;
   }
-}
-
-inline void ternary_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                                   std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  grouped_matmul<GroupedTernaryFields>(w, a, row_begin, row_end, e, y, y_stride);
-}
-inline void binary_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                                  std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  grouped_matmul<GroupedBinaryFields>(w, a, row_begin, row_end, e, y, y_stride);
-}
-// The avx512_vbmi row's compact grouped slot (needs VBMI: the avx512 row takes the grid's decode fallback).
-inline void compact_grouped_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                                   std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  grouped_matmul<GroupedCompactFields>(w, a, row_begin, row_end, e, y, y_stride);
 }
 
 }  // namespace detail::avx512

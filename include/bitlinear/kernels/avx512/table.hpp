@@ -32,16 +32,6 @@ BITLINEAR_AVX512_TARGET inline void matmul(const PackedWeightsView& w, const Act
   }
 }
 
-inline void ternary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                           std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  matmul<TernaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
-}
-
-inline void binary_matmul(const PackedWeightsView& w, const ActivationsView& a, std::size_t row_begin,
-                          std::size_t row_end, const Epilogue& e, float* y, std::size_t y_stride) {
-  matmul<BinaryCodes>(w, a, row_begin, row_end, e, y, y_stride);
-}
-
 // --------------------------------------------------------------------------------------------------------------
 // The avx512 compact ternary matmul (GEMV below gemm_min_batch tokens, GEMM from there on, as
 // the 2-bit matmul above does), the avx512_vbmi row's compact slot (table.hpp); the avx512 row, without VBMI,
@@ -66,8 +56,8 @@ struct Row {
   static constexpr Isa isa = Isa::avx512;
   static constexpr AbsmaxKernel absmax = &avx512::absmax;
   static constexpr QuantizeRowKernel quantize_row = &avx512::quantize_row;
-  static constexpr MatmulKernel ternary = &ternary_matmul;
-  static constexpr MatmulKernel binary = &binary_matmul;
+  static constexpr MatmulKernel ternary = &matmul<TernaryCodes>;
+  static constexpr MatmulKernel binary = &matmul<BinaryCodes>;
   static constexpr MatmulKernel ternary_compact = nullptr;
   static constexpr bool native_compact = false;
   static constexpr std::size_t layout_rows = 1;
@@ -77,8 +67,8 @@ struct Row {
   static constexpr CompactRowDecoder decode_compact_row = &avx2::decode_compact_row_avx2;
   // Grouped formats (grouped.hpp): native 2-bit and 1-bit; compact grouped takes the grid's decode-to-2-bit
   // fallback into ternary_grouped (grid.hpp) here, its own VBMI kernel in VbmiRow.
-  static constexpr MatmulKernel ternary_grouped = &ternary_grouped_matmul;
-  static constexpr MatmulKernel binary_grouped = &binary_grouped_matmul;
+  static constexpr MatmulKernel ternary_grouped = &grouped_matmul<GroupedTernaryFields>;
+  static constexpr MatmulKernel binary_grouped = &grouped_matmul<GroupedBinaryFields>;
   static constexpr std::size_t grouped_gemm_min_batch = avx512::grouped_gemm_min_batch;
 };
 
@@ -86,7 +76,8 @@ struct VbmiRow : Row {
   static constexpr Isa isa = Isa::avx512_vbmi;
   static constexpr MatmulKernel ternary_compact = &compact_matmul;
   static constexpr bool native_compact = true;
-  static constexpr MatmulKernel ternary_compact_grouped = &compact_grouped_matmul;  // grouped.hpp (VBMI decode)
+  // grouped.hpp (VBMI decode)
+  static constexpr MatmulKernel ternary_compact_grouped = &grouped_matmul<GroupedCompactFields>;
 };
 
 }  // namespace detail::avx512
