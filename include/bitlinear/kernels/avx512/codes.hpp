@@ -19,6 +19,7 @@
 //   Every operation carries embedded rounding {rn-sae} (target.hpp): round to nearest even whatever MXCSR's
 //   rounding mode, never contracted into an fma, never rewritten by -ffast-math. A NaN scale (non-finite input
 //   row) makes y NaN.
+#include "../compact_lookup.hpp"
 #include "../interface.hpp"
 #include "target.hpp"
 #include "../../format_compact.hpp"
@@ -102,32 +103,6 @@ BITLINEAR_AVX512_TARGET inline void store_outputs(__m512i raw, std::size_t count
 // OR, which computes (shifted & 3) | T4s[c] in one instruction.) 8 vector ops per 320 weights; the fields then
 // go to vpdpbusd with the ternary epilogue of codes.hpp (dot = raw - sum q), exactly like the 2-bit format.
 // Needs AVX-512 VBMI on top of the avx512 family: only the avx512_vbmi row (CpuFeatures::avx512vbmi) binds it.
-
-struct CompactLookup {
-  alignas(64) std::uint8_t t3[64];
-  alignas(64) std::uint8_t t4[64];
-  alignas(64) std::uint8_t t4s[64];
-  alignas(64) std::uint8_t w0[64];
-  alignas(64) std::uint8_t w1[64];
-  alignas(64) std::uint8_t w2[64];
-};
-
-constexpr CompactLookup make_compact_lookup() {
-  CompactLookup t{};
-  for (unsigned c = 0; c < 63; ++c) {  // c = 63 is never valid (the layer validated every byte)
-    t.t3[c] = static_cast<std::uint8_t>(c / 7 % 3);
-    t.t4[c] = static_cast<std::uint8_t>(c / 7 / 3);
-    t.t4s[c] = static_cast<std::uint8_t>(4 * (c % 7));
-  }
-  for (unsigned w = 0; w < 27; ++w) {
-    t.w0[w] = static_cast<std::uint8_t>(w % 3);
-    t.w1[w] = static_cast<std::uint8_t>(w / 3 % 3);
-    t.w2[w] = static_cast<std::uint8_t>(w / 9);
-  }
-  return t;
-}
-
-inline constexpr CompactLookup compact_lookup = make_compact_lookup();
 
 struct CompactTables {
   __m512i t3, t4, t4s, w0, w1, w2, three;

@@ -276,6 +276,7 @@ BITLINEAR_NAMESPACE_END
 
 #include "../../format_compact.hpp"
 #include "../compact_fallback.hpp"
+#include "../compact_lookup.hpp"
 #include "../interface.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -283,34 +284,13 @@ namespace detail::neon {
 
 inline constexpr std::size_t compact_gemm_min_batch = 5;
 
-struct CompactNeonLookup {
-  std::uint8_t t3[64], t4[64], t4s[64], w0[32], w1[32], w2[32];
-};
-
-constexpr CompactNeonLookup make_compact_neon_lookup() {
-  CompactNeonLookup t{};
-  for (unsigned c = 0; c < 63; ++c) {  // c = 63 never occurs in validated weights
-    t.t3[c] = static_cast<std::uint8_t>(c / 7 % 3);
-    t.t4[c] = static_cast<std::uint8_t>(c / 7 / 3);
-    t.t4s[c] = static_cast<std::uint8_t>(4 * (c % 7));
-  }
-  for (unsigned w = 0; w < 27; ++w) {
-    t.w0[w] = static_cast<std::uint8_t>(w % 3);
-    t.w1[w] = static_cast<std::uint8_t>(w / 3 % 3);
-    t.w2[w] = static_cast<std::uint8_t>(w / 9);
-  }
-  return t;
-}
-
-inline constexpr CompactNeonLookup compact_neon_lookup = make_compact_neon_lookup();
-
 struct CompactNeonTables {
   uint8x16x4_t t3, t4, t4s;
   uint8x16x2_t w0, w1, w2;
 };
 
 inline CompactNeonTables load_compact_neon_tables() noexcept {
-  const CompactNeonLookup& t = compact_neon_lookup;
+  const CompactLookup& t = compact_lookup;  // compact_lookup.hpp
   return {vld1q_u8_x4(t.t3), vld1q_u8_x4(t.t4), vld1q_u8_x4(t.t4s),
           vld1q_u8_x2(t.w0), vld1q_u8_x2(t.w1), vld1q_u8_x2(t.w2)};
 }
