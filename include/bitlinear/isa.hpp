@@ -183,6 +183,25 @@ inline X86CpuidLeaves read_x86_cpuid() noexcept {
 
 inline CpuFeatures detect_cpu_features() noexcept { return decode_x86_features(read_x86_cpuid()); }
 
+// Vendor and family of the CPU (cpuid leaves 0 and 1), for performance tuning only: no result depends on them.
+struct X86CpuModel {
+  bool amd = false;     // "AuthenticAMD"
+  unsigned family = 0;  // display family: base family, plus the extended family when the base is 0xF
+};
+
+inline X86CpuModel read_x86_cpu_model() noexcept {
+  X86CpuModel m;
+  unsigned regs[4];
+  cpuid(0, 0, regs);
+  // The vendor string is ebx, edx, ecx: "Auth" "enti" "cAMD".
+  m.amd = regs[1] == 0x68747541u && regs[3] == 0x69746E65u && regs[2] == 0x444D4163u;
+  if (regs[0] < 1) return m;
+  cpuid(1, 0, regs);
+  const unsigned base = (regs[0] >> 8) & 0xFu;
+  m.family = base == 0xFu ? base + ((regs[0] >> 20) & 0xFFu) : base;
+  return m;
+}
+
 #elif BITLINEAR_ARCH_AARCH64
 
 #if defined(BITLINEAR_DETECT_SYSCTL)

@@ -18,9 +18,11 @@
 // of 4) to 1.04-1.05x. Rows are written 16 at a time per stream, so one vectorized epilogue writes 16 outputs
 // per token (masked at the end of a stream). Any layout (interleaved groups, any row range) gives the same
 // results; only the canonical one streams.
-// Prefetch: every 64-byte load also prefetches the line kPrefetchBytes further on in its stream, into L1 (T0);
-// never past the end of the weight buffer. With 4 streams, T0 2 KiB ahead measured 1.04x a plain read against
-// 1.08x with T1 (the hint that was best for one stream) and no gain from 4 KiB (docs/avx512.md).
+// Prefetch: every 64-byte load also prefetches the line stream_prefetch().bytes further on in its stream; never
+// past the end of the weight buffer. The distance and the cache level depend on the CPU (stream_prefetch below):
+// with 4 streams, T0 (into L1) 2 KiB ahead measured 1.04x a plain read on the 0.2 machine (Intel) against 1.08x
+// with T1, and no gain from 4 KiB (docs/avx512.md); on Zen 4, T0 2 KiB ahead kept the GEMV at 0.62-0.74x of a
+// plain read, and T1 (into L2) 16 KiB ahead reaches 0.85-0.92x (docs/results/2026-12-03-zen4-streaming.md).
 #include "../interface.hpp"
 #include "../row_streams.hpp"
 #include "codes.hpp"
@@ -33,8 +35,35 @@ namespace detail::avx512 {
 
 inline constexpr std::size_t kGemvMaxRows = 4;
 inline constexpr std::size_t kGemvMaxTokens = 4;
-// Prefetch distance in each stream (see above).
-inline constexpr std::size_t kPrefetchBytes = 2048;
+
+// How far ahead, and into which cache, each stream prefetches (see above).
+struct StreamPrefetch {
+  std::size_t bytes;  // distance ahead of the load, in bytes
+  bool to_l2;         // T1 (into L2) instead of T0 (into L1)
+};
+
+// AMD family 19h with AVX-512 is Zen 4 (Zen 3, the same family, has no AVX-512 and never runs this family), whose
+// 512-bit units take two cycles per vector: a far prefetch into L2 keeps enough misses in flight while the dot
+// products run, where T0 prefetches hold the few L1 miss buffers the demand loads need. Every other CPU keeps the
+// setting measured on Intel (Zen 5 kept it too: its GEMV ran at the speed of a plain read with it).
+inline StreamPrefetch choose_stream_prefetch(const X86CpuModel& cpu) noexcept {
+  if (cpu.amd && cpu.family == 0x19) return {16384, true};
+  return {2048, false};
+}
+
+inline const StreamPrefetch& stream_prefetch() noexcept {
+  static const StreamPrefetch prefetch = choose_stream_prefetch(read_x86_cpu_model());
+  return prefetch;
+}
+
+// Prefetches the line at p into the cache the stream's setting names.
+BITLINEAR_AVX512_INLINE void prefetch_line(const std::uint8_t* p, bool to_l2) {
+  if (to_l2) {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+  } else {
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+  }
+}
 
 // One field of one block: acc[r][t] += field(w[r]) . q[t], for every row r and token t. At batch 1 (InPlace),
 // each field keeps its scale 2^(bits*Field) and has its own accumulator (see field_in_place in codes.hpp).
@@ -73,15 +102,18 @@ struct RowSet {
   std::size_t block_step[kGemvMaxRows];
   std::size_t blocks;
   std::size_t prefetch_offset;  // 0: no prefetch
+  bool prefetch_to_l2;          // StreamPrefetch::to_l2
 };
 
 // The row set of row i of `chunk` (i < chunk.count[0]); returns how many streams have that row. Prefetch only
 // inside the buffer: if the farthest byte any row would prefetch does not exist, the set prefetches nothing.
 inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<kGemvMaxRows>& chunk,
-                                  std::size_t streams, std::size_t i, std::size_t prefetch_offset,
+                                  std::size_t streams, std::size_t i, const StreamPrefetch& prefetch,
                                   RowSet& set) noexcept {
+  const std::size_t prefetch_offset = prefetch.bytes;
   set.blocks = w.row_bytes / 64;
   set.prefetch_offset = prefetch_offset;
+  set.prefetch_to_l2 = prefetch.to_l2;
   const std::size_t active = streams_holding_row(chunk, streams, i);
   for (std::size_t s = 0; s < active; ++s) {
     const std::size_t row = chunk.first[s] + i;
@@ -136,7 +168,7 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
     if (set.prefetch_offset != 0) {
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+        prefetch_line(block[r] + set.prefetch_offset, set.prefetch_to_l2);
       }
     }
     BITLINEAR_UNROLL
@@ -178,12 +210,13 @@ BITLINEAR_AVX512_TARGET inline void gemv_streams(std::size_t streams, const Pack
                                                  std::size_t y_stride, const RowSetKernel& row_set) {
   const std::size_t rows = row_end - row_begin;
   const std::size_t part = stream_part_rows(rows, streams, 16);
+  const StreamPrefetch& prefetch = stream_prefetch();
   for (std::size_t c = 0; c < part; c += 16) {
     const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, 16, c);
     alignas(64) StreamSums raw = {};
     for (std::size_t i = 0; i < chunk.count[0]; ++i) {
       RowSet set{};  // (rows past `active` stay unused; zeroed so that no compiler sees them uninitialized)
-      const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
+      const std::size_t active = stream_row_set(w, chunk, streams, i, prefetch, set);
       row_set(active, set, raw, i);
     }
     for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
@@ -279,7 +312,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int
     if (set.prefetch_offset != 0) {
       BITLINEAR_UNROLL
       for (int r = 0; r < R; ++r) {
-        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+        prefetch_line(block[r] + set.prefetch_offset, set.prefetch_to_l2);
       }
     }
     compact_block<R, T, A, 5>(block, q + 320 * b, q_stride, tables, acc);

@@ -211,7 +211,7 @@ BITLINEAR_AVX512_TARGET inline void grouped_rows(const RowSet& set, const std::s
     for (int r = 0; r < R; ++r) {
       w[r] = _mm512_loadu_si512(block[r]);
       if (set.prefetch_offset != 0) {
-        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+        prefetch_line(block[r] + set.prefetch_offset, set.prefetch_to_l2);
       }
       block[r] += set.block_step[r];
     }
@@ -321,7 +321,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, 
     for (int r = 0; r < R; ++r) {
       decode_compact_block(_mm512_loadu_si512(block[r]), tables, f[r]);
       if (set.prefetch_offset != 0) {
-        _mm_prefetch(reinterpret_cast<const char*>(block[r] + set.prefetch_offset), _MM_HINT_T0);
+        prefetch_line(block[r] + set.prefetch_offset, set.prefetch_to_l2);
       }
       block[r] += set.block_step[r];
     }
@@ -407,9 +407,10 @@ BITLINEAR_AVX512_TARGET inline void grouped_gemv_tokens(const PackedWeightsView&
   const std::size_t rows = row_end - row_begin;
   const std::size_t part = stream_part_rows(rows, streams, 1);
   const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, part, 0);
+  const StreamPrefetch& prefetch = stream_prefetch();
   for (std::size_t i = 0; i < chunk.count[0]; ++i) {
     RowSet set{};
-    const std::size_t active = stream_row_set(w, chunk, streams, i, kPrefetchBytes, set);
+    const std::size_t active = stream_row_set(w, chunk, streams, i, prefetch, set);
     std::size_t js[kGemvMaxRows] = {};
     for (std::size_t s = 0; s < active; ++s) js[s] = chunk.first[s] + i;
     grouped_row_set<Fields, Seg, kGroupedRows<Fields, T>, T, Pre>(active, set, js, plan, a, t0, e, y, y_stride,
