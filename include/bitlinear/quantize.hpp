@@ -253,9 +253,8 @@ class WeightRule {
     // MXCSR write; a volatile asm consuming the value pins it inside the scope).
     double sum = 0.0, sum_abs = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
-      const double v = static_cast<double>(w[i]);
-      sum = opaque(sum + v);
-      sum_abs = opaque(sum_abs + (v < 0.0 ? -v : v));
+      sum = opaque(sum + static_cast<double>(w[i]));
+      sum_abs = opaque(sum_abs + static_cast<double>(abs_bits(w[i])));  // branch-free |w| (exact_float.hpp)
     }
     const double count = static_cast<double>(n);
     const float mean_abs = opaque(static_cast<float>(opaque(sum_abs / opaque(count))));

@@ -70,6 +70,8 @@ inline constexpr std::uint32_t float_infinity_bits = 0x7f800000u;
 
 // Classification by bit pattern: the exponent all ones is infinity (zero mantissa) or NaN.
 inline bool is_finite_bits(float v) noexcept { return (float_bits(v) & float_magnitude_mask) < float_infinity_bits; }
+// |v| by clearing the sign bit: no compare, so no branch to mispredict on random signs (-0.0 gives +0.0).
+inline float abs_bits(float v) noexcept { return float_from_bits(float_bits(v) & float_magnitude_mask); }
 inline bool is_nan_bits(float v) noexcept { return (float_bits(v) & float_magnitude_mask) > float_infinity_bits; }
 // Sign tests on the bit pattern, independent of the caller's denormals-are-zero mode (DAZ would make a denormal
 // compare equal to 0): positive = sign clear and not +0; negative = sign set and not -0.

@@ -40,8 +40,7 @@ inline float ternary_beta_of(FloatDtype dtype, const std::uint8_t* p, std::size_
         fail_invalid_argument("bitlinear: weight[" + std::to_string(r * in + k) + "] = " + std::to_string(row[k]) +
                               " is not finite; weights must be finite numbers");
       }
-      const double w = static_cast<double>(row[k]);
-      sum_abs = opaque(sum_abs + (w < 0.0 ? -w : w));  // index order, as quantize_weights sums
+      sum_abs = opaque(sum_abs + static_cast<double>(abs_bits(row[k])));  // index order, as quantize_weights sums
     }
   }
   const double n = static_cast<double>(rows) * static_cast<double>(in);
@@ -73,8 +72,10 @@ inline void ternary_quantize_rows(FloatDtype dtype, const std::uint8_t* p, std::
         unsigned byte = 0;
         for (unsigned i = 0; i < 4; ++i) {
           // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
+          // Stored field: 2 above 0.5, 0 below -0.5, else 1 (v is not NaN: the weights were checked finite).
+          // Summed comparisons instead of a chain of branches, which random weights would mispredict.
           const float v = exact_mul(x[64 * i + t], s_w);
-          byte |= (v > 0.5f ? 2u : (v < -0.5f ? 0u : 1u)) << (2 * i);
+          byte |= (static_cast<unsigned>(v > 0.5f) + static_cast<unsigned>(v >= -0.5f)) << (2 * i);
         }
         out[t] = static_cast<std::uint8_t>(byte);
       }
