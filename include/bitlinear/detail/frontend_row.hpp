@@ -57,18 +57,18 @@ inline float exact_sqrt(float v) noexcept {
 inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept {
   double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   std::size_t k = 0;
+  // opaque() keeps each lane a chain in index order under -fassociative-math too; the eight chains are
+  // independent, so they still overlap in the pipeline. v * v is exact in double (a contracted fma is the same).
   for (; k + 8 <= n; k += 8) {
     for (std::size_t j = 0; j < 8; ++j) {
       const double v = static_cast<double>(x[k + j]);
-      lane[j] += v * v;  // v * v is exact in double, so a contracted fma gives the same sum
+      lane[j] = opaque(lane[j] + v * v);
     }
   }
   for (std::size_t j = 0; k + j < n; ++j) {
     const double v = static_cast<double>(x[k + j]);
-    lane[j] += v * v;
+    lane[j] = opaque(lane[j] + v * v);
   }
-  compiler_fence();
-  for (double& l : lane) l = opaque(l);
   const double ss = opaque(opaque(opaque(lane[0] + lane[4]) + opaque(lane[2] + lane[6])) +
                            opaque(opaque(lane[1] + lane[5]) + opaque(lane[3] + lane[7])));
   const double mean = opaque(ss / opaque(static_cast<double>(n)));
