@@ -3,7 +3,8 @@
 
 RMSNorm as transformers' Llama/BitNet code evaluates it in float32:
     y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
-Per case the file holds in_features, batch, eps, x, weight and PyTorch's y.
+Per case the file holds in_features, batch, eps, x, weight, PyTorch's factor r = rsqrt(mean(x^2) + eps) per row
+and PyTorch's y.
 
 Usage: make_frontend_reference.py OUTPUT_FILE
 """
@@ -12,11 +13,12 @@ import sys
 
 import torch
 
-MAGIC = b"BLFRN001"
+MAGIC = b"BLFRN002"
 
 
 def rms_norm(x, weight, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+    r = torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    return x * r * weight, r.reshape(-1)
 
 
 def main():
@@ -28,14 +30,15 @@ def main():
                 batch = 4
                 x = (torch.randn(batch, in_features, dtype=torch.float32) * magnitude).contiguous()
                 weight = (torch.rand(in_features, dtype=torch.float32) + 0.5).contiguous()
-                y = rms_norm(x, weight, eps)
-                cases.append((in_features, batch, eps, x, weight, y))
+                y, r = rms_norm(x, weight, eps)
+                cases.append((in_features, batch, eps, x, weight, r, y))
     with open(sys.argv[1], "wb") as f:
         f.write(MAGIC)
-        for in_features, batch, eps, x, weight, y in cases:
+        for in_features, batch, eps, x, weight, r, y in cases:
             f.write(struct.pack("<iif", in_features, batch, eps))
             f.write(x.numpy().astype("<f4").tobytes())
             f.write(weight.numpy().astype("<f4").tobytes())
+            f.write(r.numpy().astype("<f4").tobytes())
             f.write(y.numpy().astype("<f4").tobytes())
 
 
