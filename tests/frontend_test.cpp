@@ -104,6 +104,7 @@ std::string label(const Shape& s, ActivationScale mode) {
 }
 
 TEST(FrontendTest, EveryFamilyMatchesScalarAndTheTwoStepPath) {
+  ASSERT_FALSE(bitlinear_test::runnable_isas().empty());
   const std::size_t batch = 3;
   for (const Shape& shape : kShapes) {
     for (ActivationScale mode : kModes) {
@@ -121,9 +122,17 @@ TEST(FrontendTest, EveryFamilyMatchesScalarAndTheTwoStepPath) {
                                       const_cast<std::int32_t*>(t.sum), t.batch, t.in_features, t.stride,
                                       const_cast<float*>(t.block_scale), t.block_size, t.block_stride};
       expect_same_activations(scalar.acts, tv, label(shape, mode) + " two-step");
+      std::vector<float> y_scalar(x.size());
+      fe.transform(x.data(), batch, shape.in, y_scalar.data(), shape.in, Isa::scalar);
       for (Isa isa : bitlinear_test::runnable_isas()) {
         const FrontendRun other = run_frontend(fe, x, batch, isa);
         expect_same_activations(scalar.acts, other.acts, label(shape, mode) + " " + bitlinear_test::isa_label(isa));
+        // The float steps alone, bit for bit (quantization could hide a last-bit difference).
+        std::vector<float> y_isa(x.size());
+        fe.transform(x.data(), batch, shape.in, y_isa.data(), shape.in, isa);
+        std::size_t differing = 0;
+        for (std::size_t i = 0; i < y_isa.size(); ++i) differing += !bitlinear_test::same_bits(y_isa[i], y_scalar[i]);
+        EXPECT_EQ(differing, 0u) << label(shape, mode) << " " << bitlinear_test::isa_label(isa) << " transform";
       }
     }
   }

@@ -24,6 +24,7 @@
 #include "detail/fp_environment.hpp"
 #include "detail/frontend_row.hpp"
 #include "kernels/grid.hpp"
+#include "kernels/avx2/frontend.hpp"
 #if BITLINEAR_HAS_THREADS
 #include "thread_pool.hpp"
 #endif
@@ -180,18 +181,21 @@ class ActivationFrontend {
 
   // Steps 1 and 2 alone: the float rows the quantizer sees (y row r at y + r * y_stride; y may equal x when the
   // strides are equal). For checks and for float paths of an engine.
-  void transform(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride) const {
+  void transform(const float* x, std::size_t batch, std::size_t x_stride, float* y, std::size_t y_stride,
+                 Isa isa = Isa::automatic) const {
     detail::check_activation_input(x, batch, in_, x_stride);
     BITLINEAR_REQUIRE(y != nullptr, "front-end output y is null");
     BITLINEAR_REQUIRE(y_stride >= in_, "y_stride " + std::to_string(y_stride) + " is less than in_features " +
                                            std::to_string(in_));
+    const bool simd = has_avx2(resolve_isa(isa));
     const detail::FpEnvironmentGuard fp_environment;
-    for (std::size_t r = 0; r < batch; ++r) transform_row(x + r * x_stride, y + r * y_stride);
+    for (std::size_t r = 0; r < batch; ++r) transform_row(x + r * x_stride, y + r * y_stride, simd);
   }
 
  private:
   struct Prepared {
     const detail::KernelTable* kernels = nullptr;
+    bool simd = false;  // the family has AVX2: the float steps run kernels/avx2/frontend.hpp (same bits)
     MutableActivationsView out;
     float* scratch = nullptr;  // batch rows of scratch_stride() floats
   };
@@ -208,7 +212,9 @@ class ActivationFrontend {
                                                    " of in_features " + std::to_string(in_) + " needs " +
                                                    std::to_string(need));
     Prepared p;
-    p.kernels = &detail::kernel_table(resolve_isa(isa));
+    const Isa resolved = resolve_isa(isa);
+    p.kernels = &detail::kernel_table(resolved);
+    p.simd = has_avx2(resolved);
     const std::size_t acts = activation_workspace_size(batch, in_, options_.activation_scale);
     p.out = activation_view_in(workspace, acts, batch, in_, options_.activation_scale);
     const auto tail = reinterpret_cast<std::uintptr_t>(static_cast<unsigned char*>(workspace) + acts);
@@ -216,9 +222,25 @@ class ActivationFrontend {
     return p;
   }
 
+  // The x86 families from avx2 up run the float steps in AVX2; every other family runs the portable code.
+  static bool has_avx2(Isa isa) noexcept {
+    return BITLINEAR_ARCH_X86_64 && (isa == Isa::avx2 || isa == Isa::avxvnni || isa == Isa::avx512 ||
+                                     isa == Isa::avx512_vbmi);
+  }
+
   // Steps 1 and 2 for one row, inside an FpEnvironmentGuard.
-  void transform_row(const float* x, float* y) const noexcept {
+  void transform_row(const float* x, float* y, bool simd) const noexcept {
     const std::uint32_t* signs = options_.hadamard_block != 0 ? sign_mask_.data() : nullptr;
+#if BITLINEAR_ARCH_X86_64
+    if (simd) {
+      const float r = options_.rms_norm ? detail::avx2::rms_norm_factor(x, in_, options_.norm_eps) : 1.0f;
+      detail::avx2::transform_row(x, in_, options_.rms_norm, r, norm_weight_.data(), signs, options_.hadamard_block,
+                                  hadamard_scale_, y);
+      return;
+    }
+#else
+    (void)simd;
+#endif
     if (options_.rms_norm) {
       const float r = detail::rms_norm_factor(x, in_, options_.norm_eps);
       detail::rms_norm_apply(x, in_, r, norm_weight_.data(), signs, y);
@@ -236,7 +258,7 @@ class ActivationFrontend {
     const ActivationScale mode = options_.activation_scale;
     for (std::size_t r = begin; r < end; ++r) {
       float* row = p.scratch + r * scratch_stride();
-      transform_row(x + r * x_stride, row);
+      transform_row(x + r * x_stride, row, p.simd);
       if (mode == ActivationScale::per_token) {
         detail::quantize_activation_row(kernels, row, detail::activation_scale_from_absmax(kernels.absmax(row, in_)),
                                         p.out, r);
@@ -251,7 +273,7 @@ class ActivationFrontend {
                             const Prepared& p, std::size_t begin, std::size_t end) const noexcept {
     for (std::size_t r = begin; r < end; ++r) {
       float* row = p.scratch + r * scratch_stride();
-      transform_row(x + r * x_stride, row);
+      transform_row(x + r * x_stride, row, p.simd);
       p.out.scale[r] = kernels.absmax(row, in_);
     }
   }

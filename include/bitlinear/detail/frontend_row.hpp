@@ -52,6 +52,15 @@ inline float exact_sqrt(float v) noexcept {
 #endif
 }
 
+// r = 1 / sqrt((float)(ss / n) + eps) from the eight lane sums of squares (the tree at the top of this header).
+inline float rms_norm_factor_from_lanes(const double* lane, std::size_t n, float eps) noexcept {
+  const double ss = opaque(opaque(opaque(lane[0] + lane[4]) + opaque(lane[2] + lane[6])) +
+                           opaque(opaque(lane[1] + lane[5]) + opaque(lane[3] + lane[7])));
+  const double mean = opaque(ss / opaque(static_cast<double>(n)));
+  const float ms = static_cast<float>(mean);
+  return exact_div(1.0f, exact_sqrt(exact_add(ms, eps)));
+}
+
 // The RMSNorm factor r = 1 / sqrt((float)(ss / n) + eps) of a row of n floats (see the top of this header).
 // A row holding an infinity gives ss = inf and r = 0 (then inf * 0 = NaN in y); a NaN gives r = NaN.
 inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept {
@@ -69,11 +78,7 @@ inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept 
     const double v = static_cast<double>(x[k + j]);
     lane[j] = opaque(lane[j] + v * v);
   }
-  const double ss = opaque(opaque(opaque(lane[0] + lane[4]) + opaque(lane[2] + lane[6])) +
-                           opaque(opaque(lane[1] + lane[5]) + opaque(lane[3] + lane[7])));
-  const double mean = opaque(ss / opaque(static_cast<double>(n)));
-  const float ms = static_cast<float>(mean);
-  return exact_div(1.0f, exact_sqrt(exact_add(ms, eps)));
+  return rms_norm_factor_from_lanes(lane, n, eps);
 }
 
 // y_k = ((x_k * r) * weight_k) with the sign bit flipped where sign_mask_k is set (sign_mask null: no flip;
