@@ -385,3 +385,57 @@ TEST(FrontendTest, HadamardFoldedLayerMatchesUnfoldedFloatLayer) {
 }
 
 }  // namespace
+
+namespace {
+
+// Folding a float layer with the front-end itself: W' = W diag(s) H, whose row j is H (s (.) W_j), the front-end's
+// rotation applied to the weight row. Then W' (H (s (.) x)) = W x up to float rounding (H is symmetric and
+// orthonormal); checked in double against the tolerance of the two rotations.
+TEST(FrontendTest, FoldingAFloatLayerWithTheRotationKeepsItsOutputs) {
+  const std::size_t in = 512, out = 16, block = 128;
+  const std::vector<float> signs = random_signs(in, 81);
+  FrontendOptions o;
+  o.hadamard_block = block;
+  o.hadamard_signs = signs.data();
+  o.hadamard_signs_size = in;
+  const ActivationFrontend fe(in, o);
+  const std::vector<float> w = bitlinear_test::random_floats(out * in, 82);
+  const std::vector<float> x = bitlinear_test::random_floats(in, 83);
+  std::vector<float> folded(out * in), rotated(in);
+  fe.transform(w.data(), out, in, folded.data(), in);
+  fe.transform(x.data(), 1, in, rotated.data(), in);
+  double norm_x = 0.0;
+  for (float v : x) norm_x += double(v) * v;
+  norm_x = std::sqrt(norm_x);
+  for (std::size_t j = 0; j < out; ++j) {
+    double y = 0.0, y_folded = 0.0, norm_w = 0.0;
+    for (std::size_t k = 0; k < in; ++k) {
+      y += double(w[j * in + k]) * x[k];
+      y_folded += double(folded[j * in + k]) * rotated[k];
+      norm_w += double(w[j * in + k]) * w[j * in + k];
+    }
+    // Each rotated vector is within (log2 B + 1) * 2^-24 of the exact one in each element (norm-wise sqrt(in)
+    // times that); Cauchy-Schwarz turns both into a bound on the dot product.
+    const double e = 8.0 * std::sqrt(double(in)) * std::ldexp(1.0, -24);
+    EXPECT_LE(std::fabs(y_folded - y), 2.0 * e * std::sqrt(norm_w) * norm_x + 1e-12) << "row " << j;
+    EXPECT_GT(std::fabs(y), 1e-3) << "row " << j;  // a row whose output is not ~0, so the check means something
+  }
+  // Without the signs the fold is wrong: the outputs move far beyond the bound.
+  std::vector<float> unsigned_rows(out * in);
+  FrontendOptions plain = o;
+  std::vector<float> ones(in, 1.0f);
+  plain.hadamard_signs = ones.data();
+  ActivationFrontend(in, plain).transform(w.data(), out, in, unsigned_rows.data(), in);
+  double worst = 0.0;
+  for (std::size_t j = 0; j < out; ++j) {
+    double y = 0.0, y_bad = 0.0;
+    for (std::size_t k = 0; k < in; ++k) {
+      y += double(w[j * in + k]) * x[k];
+      y_bad += double(unsigned_rows[j * in + k]) * rotated[k];
+    }
+    worst = std::max(worst, std::fabs(y_bad - y));
+  }
+  EXPECT_GT(worst, 0.1);
+}
+
+}  // namespace
