@@ -3,9 +3,10 @@
 //   1. optional RMSNorm:          y = (x * r) * weight,  r = 1 / sqrt((float)(sum x^2 / n) + eps)
 //   2. optional signed rotation:  y <- H_B(s (.) y), the normalized Walsh-Hadamard transform over blocks of B values
 //   3. activation quantization by any ActivationScale mode, with the library's own quantizers (quantize.hpp).
-// The exact order of every float operation is in detail/frontend_row.hpp and docs/frontend.md; the float part is
-// the same code for every kernel family, and step 3 is bit-identical across families, so every family gives the
-// same activations bit for bit. One result feeds every layer with the same in_features (q/k/v, gate/up).
+// The exact order of every float operation is in detail/frontend_row.hpp and docs/frontend.md. Steps 1 and 2 run
+// that portable code, or on the x86 families from avx2 up kernels/avx2/frontend.hpp, which does the same operations
+// on the same operands in the same order; step 3 is bit-identical across families. So every family gives the same
+// activations bit for bit. One result feeds every layer with the same in_features (q/k/v, gate/up).
 #pragma once
 
 #include <cstddef>
