@@ -10,7 +10,8 @@
 //
 // Block (transformers' BitNet model, pre-norm): h = RMSNorm(x); q,k,v = BitLinear(h); RoPE(q,k); causal GQA
 // attention; SubLN: o = o_proj(RMSNorm(attn)); x1 = x + o; h2 = RMSNorm(x1); f = relu(gate(h2))^2 * up(h2);
-// SubLN: y = x1 + down_proj(RMSNorm(f)).
+// SubLN: y = x1 + down_proj(RMSNorm(f)). The BitLinear block fuses each SubLN RMSNorm into its layer's int8 input
+// (ActivationFrontend, frontend.hpp); the FP32 baseline normalizes by hand.
 #include <bitlinear/bitlinear.hpp>
 #include <bitlinear/io/checkpoint.hpp>
 
@@ -75,6 +76,8 @@ const std::size_t norm_sizes[4] = {hidden, hidden, hidden, ffn};
 
 // linear(index, x [tokens, in], tokens, y [tokens, out])
 using LinearFn = std::function<void(int, const float*, std::size_t, float*)>;
+// sub_norm_linear(index, norm, x, tokens, y): y = linear(index, RMSNorm(x) with norm weight `norm`) (SubLN)
+using SubNormLinearFn = std::function<void(int, int, const float*, std::size_t, float*)>;
 
 void rms_norm(const float* x, std::size_t tokens, std::size_t n, const float* weight, float* y) {
   for (std::size_t t = 0; t < tokens; ++t) {
@@ -135,7 +138,43 @@ struct Norms {
   std::vector<float> w[4];
 };
 
-void run_block(const LinearFn& linear, const Norms& norms, const float* x, std::size_t tokens, float* y) {
+// SubLN by hand: RMSNorm into a float buffer, then the linear layer (the FP32 baseline).
+SubNormLinearFn sub_norm_by_hand(LinearFn linear, const Norms& norms) {
+  return [linear, &norms](int i, int norm, const float* x, std::size_t tokens, float* y) {
+    const std::size_t n = norms.w[norm].size();
+    std::vector<float> h(tokens * n);
+    rms_norm(x, tokens, n, norms.w[norm].data(), h.data());
+    linear(i, h.data(), tokens, y);
+  };
+}
+
+// SubLN fused into the BitLinear input: the front-end (frontend.hpp) normalizes and quantizes each row in one pass,
+// straight into the int8 activations that forward_quantized reads; no normalized float copy is stored.
+struct FusedSubNorms {
+  std::vector<bitlinear::ActivationFrontend> frontends;  // attn_sub_norm (norm 1, hidden), ffn_sub_norm (norm 3, ffn)
+  mutable std::vector<unsigned char> workspace;          // reused: no allocation once it is large enough
+  explicit FusedSubNorms(const Norms& norms) {
+    for (int i : {1, 3}) {
+      bitlinear::FrontendOptions o;
+      o.rms_norm = true;
+      o.norm_weight = norms.w[i].data();
+      o.norm_weight_size = norms.w[i].size();
+      o.norm_eps = rms_eps;
+      frontends.emplace_back(norms.w[i].size(), o);
+    }
+  }
+  void run(const bitlinear::TernaryLinear& layer, int norm, const float* x, std::size_t tokens, float* y) const {
+    const bitlinear::ActivationFrontend& fe = frontends[norm == 1 ? 0 : 1];
+    const std::size_t need = fe.workspace_size(tokens);
+    if (workspace.size() < need) workspace.resize(need);
+    const bitlinear::MutableActivationsView acts =
+        fe.quantize(x, tokens, fe.in_features(), workspace.data(), workspace.size());
+    layer.forward_quantized(acts, 0, layer.out_features(), y, layer.out_features());
+  }
+};
+
+void run_block(const LinearFn& linear, const SubNormLinearFn& sub_norm_linear, const Norms& norms, const float* x,
+               std::size_t tokens, float* y) {
   std::vector<float> h(tokens * hidden), q(tokens * hidden), k(tokens * kv_dim), v(tokens * kv_dim);
   std::vector<float> a(tokens * hidden), x1(tokens * hidden), g(tokens * ffn), u(tokens * ffn);
   rms_norm(x, tokens, hidden, norms.w[0].data(), h.data());
@@ -145,8 +184,7 @@ void run_block(const LinearFn& linear, const Norms& norms, const float* x, std::
   apply_rope(q.data(), tokens, heads);
   apply_rope(k.data(), tokens, kv_heads);
   attention(q.data(), k.data(), v.data(), tokens, a.data());
-  rms_norm(a.data(), tokens, hidden, norms.w[1].data(), h.data());
-  linear(3, h.data(), tokens, q.data());  // q reused as the o_proj output
+  sub_norm_linear(3, 1, a.data(), tokens, q.data());  // SubLN + o_proj; q reused as the output
   for (std::size_t i = 0; i < x1.size(); ++i) x1[i] = x[i] + q[i];
   rms_norm(x1.data(), tokens, hidden, norms.w[2].data(), h.data());
   linear(4, h.data(), tokens, g.data());
@@ -155,8 +193,7 @@ void run_block(const LinearFn& linear, const Norms& norms, const float* x, std::
     const float r = g[i] > 0.0f ? g[i] : 0.0f;
     g[i] = r * r * u[i];
   }
-  rms_norm(g.data(), tokens, ffn, norms.w[3].data(), u.data());
-  linear(6, u.data(), tokens, y);
+  sub_norm_linear(6, 3, g.data(), tokens, y);  // SubLN + down_proj
   for (std::size_t i = 0; i < tokens * hidden; ++i) y[i] += x1[i];
 }
 
@@ -165,8 +202,14 @@ void run_block(const LinearFn& linear, const Norms& norms, const float* x, std::
 struct BitBlock {
   std::vector<bitlinear::TernaryLinear> layers;
   Norms norms;
+  std::shared_ptr<const FusedSubNorms> sub_norms;
   LinearFn linear() const {
     return [this](int i, const float* x, std::size_t tokens, float* y) { layers[i].forward(x, tokens, y); };
+  }
+  SubNormLinearFn sub_norm_linear() const {
+    return [this](int i, int norm, const float* x, std::size_t tokens, float* y) {
+      sub_norms->run(layers[i], norm, x, tokens, y);
+    };
   }
 };
 
@@ -194,6 +237,7 @@ BitBlock bit_block_from(const std::vector<TernaryWeights>& weights, const Norms&
         bitlinear::TernaryLinear::from_packed(packed.data(), packed.size(), w.out, w.in, w.beta));
   }
   block.norms = norms;
+  block.sub_norms = std::make_shared<const FusedSubNorms>(norms);
   return block;
 }
 
@@ -272,8 +316,14 @@ std::vector<float> bf16_row(const bitlinear::SafetensorsTensor& t, std::size_t r
 struct LoadedBlock {
   std::vector<const bitlinear::TernaryLinear*> layers;
   Norms norms;
+  std::shared_ptr<const FusedSubNorms> sub_norms;
   LinearFn linear() const {
     return [this](int i, const float* x, std::size_t tokens, float* y) { layers[i]->forward(x, tokens, y); };
+  }
+  SubNormLinearFn sub_norm_linear() const {
+    return [this](int i, int norm, const float* x, std::size_t tokens, float* y) {
+      sub_norms->run(*layers[i], norm, x, tokens, y);
+    };
   }
 };
 
@@ -333,6 +383,7 @@ int check(const std::string& dir) {
   for (std::size_t b = 0; b < blocks; ++b) {
     for (int i = 0; i < 7; ++i) loaded[b].layers.push_back(&model.layer(linear_module(b, i)));
     for (int i = 0; i < 4; ++i) loaded[b].norms.w[i] = bf16_or_float(model.tensor(norm_tensor(b, i)));
+    loaded[b].sub_norms = std::make_shared<const FusedSubNorms>(loaded[b].norms);
   }
   const std::vector<float> final_norm = bf16_or_float(model.tensor("model.norm.weight"));
   const bitlinear::SafetensorsTensor& embedding = model.tensor("model.embed_tokens.weight");
@@ -352,7 +403,7 @@ int check(const std::string& dir) {
   for (std::size_t b = 0; b < blocks; ++b) {
     const std::vector<float> expected = bitlinear::safetensors_to_float(ref.view().at("hidden." + std::to_string(b)));
     if (expected.size() != prompt * hidden) throw std::runtime_error("unexpected reference hidden states");
-    run_block(loaded[b].linear(), loaded[b].norms, input.data(), prompt, y.data());
+    run_block(loaded[b].linear(), loaded[b].sub_norm_linear(), loaded[b].norms, input.data(), prompt, y.data());
     double scale = 0.0;
     for (std::size_t i = 0; i < y.size(); ++i) scale = std::max(scale, std::fabs(static_cast<double>(expected[i]) - input[i]));
     std::vector<double> token_error(prompt);
@@ -382,7 +433,7 @@ int check(const std::string& dir) {
     h.assign(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(tokens * hidden));
     std::vector<float> next(tokens * hidden);
     for (const LoadedBlock& b : loaded) {
-      run_block(b.linear(), b.norms, h.data(), tokens, next.data());
+      run_block(b.linear(), b.sub_norm_linear(), b.norms, h.data(), tokens, next.data());
       h.swap(next);
     }
   };
@@ -417,8 +468,8 @@ int benchmark() {
   std::printf("%-22s %12s %12s %8s\n", "", "BitLinear ms", "FP32 ms", "speedup");
   for (std::size_t tokens : {std::size_t{1}, prompt}) {
     const int reps = tokens == 1 ? 21 : 5;
-    const double b = median_ms([&] { run_block(bit.linear(), bit.norms, x.data(), tokens, y.data()); }, reps);
-    const double f = median_ms([&] { run_block(fp.linear(), fp.norms, x.data(), tokens, y.data()); }, reps);
+    const double b = median_ms([&] { run_block(bit.linear(), bit.sub_norm_linear(), bit.norms, x.data(), tokens, y.data()); }, reps);
+    const double f = median_ms([&] { run_block(fp.linear(), sub_norm_by_hand(fp.linear(), fp.norms), fp.norms, x.data(), tokens, y.data()); }, reps);
     std::printf("%-22s %12.2f %12.2f %7.2fx\n", tokens == 1 ? "1 token" : "128-token prompt", b, f, f / b);
   }
   return 0;

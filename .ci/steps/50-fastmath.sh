@@ -2,7 +2,7 @@
 # -ffast-math leg: the headers compile under the user's flags, so the exactness tests are
 # built with -O2 -ffast-math by GCC and by Clang and must still pass: every kernel family bit for bit against
 # scalar (kernel matrix, per-ISA kernel tests), the hand-worked semantics (ties, NaN rows, non-finite weights),
-# the FP-environment and hardening tests, and the PyTorch float32 reference. Linking with -ffast-math also
+# the FP-environment and hardening tests, the activation front-end, and the PyTorch float32 reference. Linking with -ffast-math also
 # links crtfastmath.o, which turns on flush-to-zero and denormals-are-zero at startup: the library must pin
 # its own environment (include/bitlinear/detail/fp_environment.hpp) for these to pass.
 # The same tests are also built by Clang without -ffast-math (-O3, as a Release build): CI's only plain Clang
@@ -13,7 +13,7 @@ mkdir -p "$out"
 start=$SECONDS
 tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_test.cpp tests/errors_test.cpp
        tests/strided_test.cpp tests/avx2_kernels_test.cpp tests/avx512_kernels_test.cpp tests/layout_test.cpp
-       tests/grouped_test.cpp)
+       tests/grouped_test.cpp tests/frontend_test.cpp)
 /usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
 /usr/bin/python3 tests/pytorch/make_grouped_reference.py "$out/pytorch_grouped_reference.bin"
 jobs=$(nproc)

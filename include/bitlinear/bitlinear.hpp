@@ -10,6 +10,7 @@
 #include "fp16.hpp"
 #include "activations.hpp"
 #include "quantize.hpp"
+#include "frontend.hpp"
 #include "layer.hpp"
 #include "grouped_layer.hpp"
 #if BITLINEAR_HAS_THREADS  // config.hpp: the pool needs std::thread
