@@ -211,6 +211,42 @@ TEST(Repack, OnlineQuantizationEqualsFromFloat) {
   }
 }
 
+TEST(Repack, OnlineQuantizationRoundsTiesLikeFromFloat) {
+  // mean |w| = 1 exactly, so s_w = 1 and +-0.5 are exact ties: round half to even gives 0, +-1.5 clamp to +-1.
+  // Rows of 300 (a tail block), the pattern shuffled within each group of 4.
+  const std::vector<float> pattern = {0.5f, -0.5f, 1.5f, -1.5f};
+  const std::vector<std::int8_t> pattern_codes = {0, 0, 1, -1};
+  std::mt19937 rng(11);
+  const std::size_t out = 5, in = 300;
+  std::vector<float> w(out * in);
+  std::vector<std::int8_t> codes(out * in);
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    const std::size_t k = i % 4;  // every 4 consecutive weights hold the pattern once: the mean stays 1
+    w[i] = pattern[k];
+    codes[i] = pattern_codes[k];
+  }
+  for (std::size_t i = 0; i + 4 <= w.size(); i += 4) {  // shuffle inside each group of 4
+    for (std::size_t j = 3; j > 0; --j) {
+      const std::size_t r = rng() % (j + 1);
+      std::swap(w[i + j], w[i + r]);
+      std::swap(codes[i + j], codes[i + r]);
+    }
+  }
+  for (const std::string dtype : {"F32", "BF16", "F16"}) {
+    const Bytes bytes = encode(w, dtype);
+    bitlinear::SafetensorsTensor t;
+    t.name = "w";
+    t.dtype = dtype;
+    t.shape = {out, in};
+    t.data = bytes.data();
+    t.size_bytes = bytes.size();
+    const auto layer = bitlinear::ternary_from_float_tensor(t, nullptr);
+    EXPECT_EQ(layer.weight_scale(), 1.0f) << dtype;
+    EXPECT_EQ(layer.unpacked_weights(), codes) << dtype;
+    EXPECT_EQ(layer.packed_weights(), bitlinear::TernaryLinear::from_float(w.data(), out, in).packed_weights()) << dtype;
+  }
+}
+
 TEST(Repack, OnlineQuantizationRefusesNonFiniteAndIntegerTensors) {
   std::vector<float> w(3 * 300, 0.5f);
   w[2 * 300 + 17] = std::numeric_limits<float>::infinity();

@@ -273,8 +273,9 @@ class WeightRule {
   int code(float w) const noexcept {
     if constexpr (TernaryCodes) {
       // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
+      // (As a difference of comparisons: no branch for random weights to mispredict; v is never NaN.)
       const float v = exact_mul(w, threshold_);
-      return v > 0.5f ? 1 : (v < -0.5f ? -1 : 0);
+      return static_cast<int>(v > 0.5f) - static_cast<int>(v < -0.5f);
     } else {
       // W - alpha > 0 exactly when W > alpha: a difference of two floats is zero only if they are equal
       // (gradual underflow), and rounding keeps its sign.
