@@ -13,17 +13,7 @@ using bitlinear::Isa;
 using bitlinear::TernaryLinear;
 using ::testing::HasSubstr;
 
-template <class F>
-std::string invalid_argument_message(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using bitlinear_test::invalid_argument_message;
 
 template <class F>
 std::string runtime_error_message(F&& f) {

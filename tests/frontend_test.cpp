@@ -229,21 +229,13 @@ TEST(FrontendTest, NonFiniteRowsAreNaNInTheirOwnRowOnly) {
   }
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using bitlinear_test::invalid_argument_message;
 
 TEST(FrontendTest, BadArgumentsNameTheValueAndTheRule) {
   const std::size_t in = 512;
   const FrontendSetup base({in, true, 128}, ActivationScale::per_token, 51);
   auto make_n = [&](const FrontendOptions& o, std::size_t n) {
-    return error_of([&] { ActivationFrontend fe(n, o); });
+    return invalid_argument_message([&] { ActivationFrontend fe(n, o); });
   };
   auto make = [&](const FrontendOptions& o) { return make_n(o, in); };
   FrontendOptions o = base.options;
@@ -295,15 +287,15 @@ TEST(FrontendTest, BadArgumentsNameTheValueAndTheRule) {
   const ActivationFrontend fe(in, base.options);
   std::vector<float> x(2 * in, 1.0f);
   std::vector<unsigned char> ws(fe.workspace_size(2));
-  EXPECT_NE(error_of([&] { fe.quantize(nullptr, 2, in, ws.data(), ws.size()); }).find("input x is null"),
+  EXPECT_NE(invalid_argument_message([&] { fe.quantize(nullptr, 2, in, ws.data(), ws.size()); }).find("input x is null"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { fe.quantize(x.data(), 2, in, nullptr, ws.size()); }).find("workspace is null"),
+  EXPECT_NE(invalid_argument_message([&] { fe.quantize(x.data(), 2, in, nullptr, ws.size()); }).find("workspace is null"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { fe.quantize(x.data(), 2, in, ws.data(), ws.size() - 1); }).find("is too small"),
+  EXPECT_NE(invalid_argument_message([&] { fe.quantize(x.data(), 2, in, ws.data(), ws.size() - 1); }).find("is too small"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { fe.quantize(x.data(), 2, in - 1, ws.data(), ws.size()); }).find("x_stride 511"),
+  EXPECT_NE(invalid_argument_message([&] { fe.quantize(x.data(), 2, in - 1, ws.data(), ws.size()); }).find("x_stride 511"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { fe.transform(x.data(), 2, in, nullptr, in); }).find("output y is null"), std::string::npos);
+  EXPECT_NE(invalid_argument_message([&] { fe.transform(x.data(), 2, in, nullptr, in); }).find("output y is null"), std::string::npos);
 }
 
 TEST(FrontendTest, ThreadPoolGivesTheSameResult) {

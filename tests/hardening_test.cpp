@@ -31,17 +31,7 @@ using bitlinear::TernaryLinear;
 using bitlinear::ThreadPool;
 using ::testing::HasSubstr;
 
-template <class F>
-std::string invalid_argument_message(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using bitlinear_test::invalid_argument_message;
 
 bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return false;

@@ -179,6 +179,18 @@ Bytes encode(const std::vector<float>& v, const std::string& dtype) {
   return b;
 }
 
+// A tensor named "w" of shape [out, in] viewing `bytes` (which must outlive it).
+bitlinear::SafetensorsTensor tensor_view(const Bytes& bytes, const std::string& dtype, std::size_t out,
+                                         std::size_t in) {
+  bitlinear::SafetensorsTensor t;
+  t.name = "w";
+  t.dtype = dtype;
+  t.shape = {out, in};
+  t.data = bytes.data();
+  t.size_bytes = bytes.size();
+  return t;
+}
+
 TEST(Repack, OnlineQuantizationEqualsFromFloat) {
   std::mt19937 rng(5);
   bitlinear::ThreadPool pool(2);
@@ -191,12 +203,7 @@ TEST(Repack, OnlineQuantizationEqualsFromFloat) {
       for (float& x : w) x = std::ldexp(static_cast<float>(mantissa(rng)), exponent(rng)) / 1024.0f;  // exact in F16
       if (dtype == "F16") w[0] = 3.0f * std::ldexp(1.0f, -24);  // a subnormal half
       const Bytes bytes = encode(w, dtype);
-      bitlinear::SafetensorsTensor t;
-      t.name = "w";
-      t.dtype = dtype;
-      t.shape = {out, in};
-      t.data = bytes.data();
-      t.size_bytes = bytes.size();
+      const bitlinear::SafetensorsTensor t = tensor_view(bytes, dtype, out, in);
       // The old path: the whole tensor converted to float32, then from_float.
       const std::vector<float> decoded = bitlinear::safetensors_to_float(t);
       const auto expected = bitlinear::TernaryLinear::from_float(decoded.data(), out, in);
@@ -234,12 +241,7 @@ TEST(Repack, OnlineQuantizationRoundsTiesLikeFromFloat) {
   }
   for (const std::string dtype : {"F32", "BF16", "F16"}) {
     const Bytes bytes = encode(w, dtype);
-    bitlinear::SafetensorsTensor t;
-    t.name = "w";
-    t.dtype = dtype;
-    t.shape = {out, in};
-    t.data = bytes.data();
-    t.size_bytes = bytes.size();
+    const bitlinear::SafetensorsTensor t = tensor_view(bytes, dtype, out, in);
     const auto layer = bitlinear::ternary_from_float_tensor(t, nullptr);
     EXPECT_EQ(layer.weight_scale(), 1.0f) << dtype;
     EXPECT_EQ(layer.unpacked_weights(), codes) << dtype;

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -90,5 +92,18 @@ class LaidOutWeights {
 
 // Group sizes every kernel must handle: canonical (1), the families' own (2, 4) and odd ones.
 inline const std::size_t kLayoutGroupRows[] = {1, 2, 3, 4, 8};
+
+// What f() threw as std::invalid_argument; names another exception type, or that nothing was thrown.
+template <class F>
+std::string invalid_argument_message(F&& f) {
+  try {
+    f();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("wrong exception type: ") + e.what();
+  }
+  return "no exception";
+}
 
 }  // namespace bitlinear_test

@@ -81,6 +81,17 @@ inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept 
   return rms_norm_factor_from_lanes(lane, n, eps);
 }
 
+// y_k = x_k with the sign bit flipped where sign_mask_k is set (the rotation without RMSNorm). y may equal x.
+inline void flip_signs(const float* x, std::size_t n, const std::uint32_t* sign_mask, float* y) noexcept {
+  for (std::size_t k = 0; k < n; ++k) {
+    std::uint32_t b;
+    std::memcpy(&b, x + k, sizeof b);
+    b ^= sign_mask[k];
+    std::memcpy(y + k, &b, sizeof b);
+  }
+  compiler_fence();
+}
+
 // y_k = ((x_k * r) * weight_k) with the sign bit flipped where sign_mask_k is set (sign_mask null: no flip;
 // weight null: no weight). y may equal x.
 inline void rms_norm_apply(const float* x, std::size_t n, float r, const float* weight, const std::uint32_t* sign_mask,
@@ -91,26 +102,7 @@ inline void rms_norm_apply(const float* x, std::size_t n, float r, const float* 
     for (std::size_t k = 0; k < n; ++k) y[k] = y[k] * weight[k];
     compiler_fence();
   }
-  if (sign_mask != nullptr) {
-    for (std::size_t k = 0; k < n; ++k) {
-      std::uint32_t b;
-      std::memcpy(&b, y + k, sizeof b);
-      b ^= sign_mask[k];
-      std::memcpy(y + k, &b, sizeof b);
-    }
-    compiler_fence();
-  }
-}
-
-// y_k = x_k with the sign bit flipped where sign_mask_k is set (the rotation without RMSNorm).
-inline void flip_signs(const float* x, std::size_t n, const std::uint32_t* sign_mask, float* y) noexcept {
-  for (std::size_t k = 0; k < n; ++k) {
-    std::uint32_t b;
-    std::memcpy(&b, x + k, sizeof b);
-    b ^= sign_mask[k];
-    std::memcpy(y + k, &b, sizeof b);
-  }
-  compiler_fence();
+  if (sign_mask != nullptr) flip_signs(y, n, sign_mask, y);
 }
 
 // In place: the normalized Walsh-Hadamard transform of each block of `block` values of v[0, n) (block a power of
