@@ -433,6 +433,23 @@ TEST(HfIndex, ParsesAndValidatesShardNames) {
   for (const auto& c : bad) expect_invalid([&] { (void)bitlinear::parse_hf_index(c.first); }, c.second);
 }
 
+// Every shard is a memory map, and a process has a limited number of them: an index naming more shard files than
+// HfCheckpoint::max_shards is refused before any shard is opened (none of these files exists).
+TEST(Checkpoint, RefusesAnIndexWithMoreShardsThanTheLimit) {
+  const TempDir dir;
+  write_file(dir.path / "config.json", config_json(bitlinear_offline));
+  const std::size_t shards = bitlinear::HfCheckpoint::max_shards + 1;
+  std::string index = R"({"weight_map":{)";
+  for (std::size_t i = 0; i < shards; ++i) {
+    index += (i ? ",\"t" : "\"t") + std::to_string(i) + "\":\"s" + std::to_string(i) + ".safetensors\"";
+  }
+  index += "}}";
+  write_file(dir.path / "model.safetensors.index.json", index);
+  expect_invalid([&] { (void)bitlinear::HfCheckpoint::open(dir.str()); },
+                 "names " + std::to_string(shards) + " shard files; at most " +
+                     std::to_string(bitlinear::HfCheckpoint::max_shards) + " are accepted");
+}
+
 TEST(Checkpoint, NaturalOrder) {
   using bitlinear::detail::natural_less;
   EXPECT_TRUE(natural_less("model.layers.2.mlp", "model.layers.10.mlp"));

@@ -100,13 +100,17 @@ class HfCheckpoint {
  public:
   static constexpr std::size_t max_config_bytes = std::size_t{16} << 20;  // config.json
   static constexpr std::size_t max_index_bytes = 100'000'000;              // the index (like a safetensors header)
+  // Shard files one index may name. Each mapped shard is one memory map, and a Linux process has about 65,530
+  // (vm.max_map_count) for everything it does; the largest published checkpoints use a few hundred shards.
+  static constexpr std::size_t max_shards = 16384;
 
   // Opens `directory`: config.json, then model.safetensors if present (as transformers does, even with an index
-  // beside it), or else model.safetensors.index.json and every shard it names. Shards are memory-mapped (FileAccess::map) or read. Throws std::runtime_error if a file
-  // cannot be opened, std::invalid_argument if a file is malformed, is not a regular file (a FIFO, device or
-  // directory is refused up front instead of blocking; on Windows also reserved device names such as NUL or
-  // COM1.json), or the index and the shards disagree (a tensor missing from its shard, or a shard tensor the
-  // index does not map to that shard).
+  // beside it), or else model.safetensors.index.json and every shard it names. Shards are memory-mapped
+  // (FileAccess::map) or read; a shard the system will not map (out of memory maps, say) is read instead.
+  // Throws std::runtime_error if a file cannot be opened, std::invalid_argument if a file is malformed, is not a
+  // regular file (a FIFO, device or directory is refused up front instead of blocking; on Windows also reserved
+  // device names such as NUL or COM1.json), the index names more than max_shards files, or the index and the
+  // shards disagree (a tensor missing from its shard, or a shard tensor the index does not map to that shard).
   static HfCheckpoint open(const std::string& directory, FileAccess access = FileAccess::map) {
     HfCheckpoint c;
     c.directory_ = directory;
@@ -121,6 +125,11 @@ class HfCheckpoint {
       for (const auto& e : entries) c.shard_names_.push_back(e.second);
       std::sort(c.shard_names_.begin(), c.shard_names_.end());
       c.shard_names_.erase(std::unique(c.shard_names_.begin(), c.shard_names_.end()), c.shard_names_.end());
+      if (c.shard_names_.size() > max_shards) {
+        detail::fail_invalid_argument("bitlinear: model.safetensors.index.json names " +
+                                      std::to_string(c.shard_names_.size()) + " shard files; at most " +
+                                      std::to_string(max_shards) + " are accepted (HfCheckpoint::max_shards)");
+      }
       for (const std::string& shard : c.shard_names_) detail::require_regular_file(path_in(directory, shard));
       for (const std::string& shard : c.shard_names_) {
         c.shards_.push_back(SafetensorsFile::open(path_in(directory, shard), access));
