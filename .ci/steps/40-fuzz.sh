@@ -22,15 +22,19 @@ for name in "${fuzzers[@]}"; do
 done
 echo "fuzzers built: $((SECONDS - start)) s"
 
-run_fuzzer() {
-  local name=$1 seed_script=$2
-  shift 2
-  rm -rf "$out/$name-corpus" && mkdir -p "$out/$name-corpus"
-  /usr/bin/python3 "$seed_script" "$@" "$out/$name-seeds"
-  # -malloc_limit_mb: a loader must never allocate more than the input justifies; inputs are <= 64 KiB.
-  "$out/$name" -max_total_time="$seconds" -max_len=65536 -malloc_limit_mb=256 -rss_limit_mb=1024 \
-    -print_final_stats=1 "$out/$name-corpus" "$out/$name-seeds"
+# Inputs up to 64 KiB unless size_options says more; -timeout: no one input may take more than 10 s.
+# run_fuzzer_as RUN FUZZER SEEDER [ARGS]: one timed run of FUZZER, its corpus and seeds named after RUN.
+size_options=(-max_len=65536)
+run_fuzzer_as() {
+  local run=$1 name=$2 seed_script=$3
+  shift 3
+  rm -rf "$out/$run-corpus" && mkdir -p "$out/$run-corpus"
+  /usr/bin/python3 "$seed_script" "$@" "$out/$run-seeds"
+  # -malloc_limit_mb: a loader must never allocate more than the input justifies (JSON: at most 8x the document).
+  "$out/$name" -max_total_time="$seconds" "${size_options[@]}" -timeout=10 -malloc_limit_mb=256 -rss_limit_mb=1024 \
+    -print_final_stats=1 "$out/$run-corpus" "$out/$run-seeds"
 }
+run_fuzzer() { run_fuzzer_as "$1" "$@"; }
 
 run_fuzzer load_fuzzer tests/fuzz/make_seeds.py
 run_fuzzer safetensors_fuzzer tests/fuzz/make_safetensors_seeds.py
@@ -38,6 +42,15 @@ run_fuzzer safetensors_fuzzer tests/fuzz/make_safetensors_seeds.py
 # the JSON seeds to the first directory, the import seeds to the second).
 run_fuzzer checkpoint_json_fuzzer tests/fuzz/make_checkpoint_seeds.py
 run_fuzzer hf_import_fuzzer tests/fuzz/make_checkpoint_seeds.py "$out/unused-json-seeds"
+# Size-driven defects (a cost that grows faster than the document) need big documents: megabyte seeds (a
+# 24,000-entry index, a config with 40,000 modules_to_not_convert), inputs up to 4 MiB mutated at full length
+# from the start (-len_control=0), for a shorter time (SIZE_FUZZ_SECONDS, default 30: ~16 inputs a second).
+seconds_before=$seconds
+seconds=${SIZE_FUZZ_SECONDS:-30}
+size_options=(-max_len=4194304 -len_control=0)
+run_fuzzer_as checkpoint_json_size checkpoint_json_fuzzer tests/fuzz/make_checkpoint_seeds.py --size-driven
+size_options=(-max_len=65536)
+seconds=$seconds_before
 # GGUF reader + I2_S import: its own budget (GGUF_FUZZ_SECONDS, default the same FUZZ_SECONDS value, at most 60 s).
 gguf_seconds=${GGUF_FUZZ_SECONDS:-$seconds}
 if [ "$gguf_seconds" -gt 60 ]; then gguf_seconds=60; fi

@@ -4,6 +4,7 @@ argv[1] (JSON seeds) and, if given, argv[2] (import seeds). Standard library onl
 
 JSON seeds: a leading byte picks the parser (even: config.json, odd: the index), then the document: the
 BitNet b1.58 2B4T config with each quantization_config variant, and a sharded index.
+With --size-driven DIR, only megabyte JSON seeds, to DIR (size_driven_seeds).
 Import seeds: the structured header of hf_import_fuzzer (rows-1, in-1 (10 bits), weight_scale bits, flags) and
 packed bytes with valid fields."""
 import json
@@ -51,6 +52,28 @@ def json_seeds(out_dir):
     print("wrote %d JSON seeds to %s" % (n + 2, out_dir))
 
 
+def size_driven_seeds(out_dir):
+    """Megabyte documents: the fuzz leg runs the JSON fuzzer on these with -max_len of 4 MiB and a per-input time
+    limit, so that a parse or match whose cost grows faster than the document shows up as a timeout or an
+    out-of-memory report. A 24,000-entry sharded index and a config whose modules_to_not_convert lists 40,000
+    entries."""
+    os.makedirs(out_dir, exist_ok=True)
+    big_names = ["model.layers.%d.%s.%s" % (b, m, t) for b in range(3000)
+                 for m in ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "mlp.down_proj"]
+                 for t in ["weight", "weight_scale"]]
+    big_index = {"metadata": {"total_size": 1 << 40}, "weight_map": {
+        name: "model-%05d-of-00999.safetensors" % (1 + i % 999) for i, name in enumerate(big_names)}}
+    with open(os.path.join(out_dir, "index_big.json"), "wb") as f:
+        f.write(b"\x01" + json.dumps(big_index).encode())
+    big_config = dict(CONFIG)
+    big_config["quantization_config"] = dict(QUANT[2])
+    big_config["quantization_config"]["modules_to_not_convert"] = [
+        "model.layers.%d.mlp.%s" % (b, m) for b in range(20000) for m in ["gate_proj", "up_proj"]]
+    with open(os.path.join(out_dir, "config_big.json"), "wb") as f:
+        f.write(b"\x00" + json.dumps(big_config).encode())
+    print("wrote 2 size-driven JSON seeds to %s" % out_dir)
+
+
 def import_seeds(out_dir):
     os.makedirs(out_dir, exist_ok=True)
     rng = random.Random(11)
@@ -64,6 +87,9 @@ def import_seeds(out_dir):
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--size-driven":
+        size_driven_seeds(sys.argv[2])
+        sys.exit(0)
     json_seeds(sys.argv[1])
     if len(sys.argv) > 2:
         import_seeds(sys.argv[2])

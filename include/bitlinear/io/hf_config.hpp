@@ -11,7 +11,6 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -203,31 +202,67 @@ inline bool hf_module_not_converted(const HfQuantizationConfig& q, std::string_v
 
 namespace detail {
 
-// modules_to_not_convert indexed for many queries: a hash set of the entries and the distinct entry lengths,
-// so a query costs (distinct lengths) x (two hash lookups of a prefix and a suffix), not (entries) x (a search).
-class ModuleExclusions {
+// A set of strings that answers "is one of them a prefix of s?" in O(|s| log n), whatever the strings are.
+// The strings sorted; for each, the length of the shortest string of the set that is a prefix of it. Every string
+// p of the set that is a prefix of s lies between p and s in sorted order, so it is a prefix of e, the greatest
+// string <= s, and no longer than the common prefix of e and s; conversely any prefix of e no longer than that
+// common prefix is a prefix of s. So: one is a prefix of s iff shortest[e] <= lcp(e, s).
+class PrefixSet {
  public:
-  explicit ModuleExclusions(const std::vector<std::string>& entries) {
-    set_.reserve(entries.size());
-    for (const std::string& e : entries) {
-      set_.insert(std::string_view(e));
-      lengths_.push_back(e.size());
+  PrefixSet() = default;
+  explicit PrefixSet(std::vector<std::string> strings) : strings_(std::move(strings)) {
+    std::sort(strings_.begin(), strings_.end());
+    shortest_.resize(strings_.size());
+    // The strings before i that are prefixes of strings_[i] form a chain, each a prefix of the next; a stack holds
+    // the chain of the previous string, popped down to the part that is a prefix of this one. Each string is
+    // pushed and popped once, and each comparison costs at most the popped or the pushed string's length.
+    std::vector<std::size_t> chain;
+    for (std::size_t i = 0; i < strings_.size(); ++i) {
+      while (!chain.empty() && !starts_with(strings_[i], strings_[chain.back()])) chain.pop_back();
+      shortest_[i] = chain.empty() ? strings_[i].size() : shortest_[chain.back()];
+      chain.push_back(i);
     }
-    std::sort(lengths_.begin(), lengths_.end());
-    lengths_.erase(std::unique(lengths_.begin(), lengths_.end()), lengths_.end());
   }
-  // hf_module_not_converted, indexed.
-  bool excludes(std::string_view module) const {
-    for (std::size_t n : lengths_) {
-      if (n > module.size()) break;
-      if (set_.count(module.substr(0, n)) != 0 || set_.count(module.substr(module.size() - n)) != 0) return true;
-    }
-    return false;
+  bool has_prefix_of(std::string_view s) const {
+    auto e = std::upper_bound(strings_.begin(), strings_.end(), s,
+                              [](std::string_view a, const std::string& b) { return a < std::string_view(b); });
+    if (e == strings_.begin()) return false;
+    --e;
+    const std::string_view g(*e);
+    std::size_t common = 0;
+    while (common < g.size() && common < s.size() && g[common] == s[common]) ++common;
+    return shortest_[static_cast<std::size_t>(e - strings_.begin())] <= common;
   }
 
  private:
-  std::unordered_set<std::string_view> set_;  // views of the config's strings: keep the config alive
-  std::vector<std::size_t> lengths_;          // distinct entry lengths, ascending
+  static bool starts_with(std::string_view s, std::string_view prefix) {
+    return prefix.size() <= s.size() && s.compare(0, prefix.size(), prefix) == 0;
+  }
+  std::vector<std::string> strings_;     // sorted
+  std::vector<std::size_t> shortest_;    // shortest_[i]: length of the shortest string that is a prefix of strings_[i]
+};
+
+// modules_to_not_convert indexed for many queries: the entries as a PrefixSet, and reversed as another (a suffix
+// of the module is a prefix of the module reversed). A query costs O(|module| log entries), whatever the entries
+// (a hash set per distinct entry length cost |module| per length: quadratic for entries of many lengths).
+class ModuleExclusions {
+ public:
+  explicit ModuleExclusions(const std::vector<std::string>& entries)
+      : prefixes_(entries), suffixes_(reversed_all(entries)) {}
+  // hf_module_not_converted, indexed.
+  bool excludes(std::string_view module) const {
+    return prefixes_.has_prefix_of(module) || suffixes_.has_prefix_of(std::string(module.rbegin(), module.rend()));
+  }
+
+ private:
+  static std::vector<std::string> reversed_all(const std::vector<std::string>& entries) {
+    std::vector<std::string> r;
+    r.reserve(entries.size());
+    for (const std::string& e : entries) r.emplace_back(e.rbegin(), e.rend());
+    return r;
+  }
+  PrefixSet prefixes_;
+  PrefixSet suffixes_;
 };
 
 }  // namespace detail
