@@ -614,8 +614,9 @@ TEST(Checkpoint, ContradictionsAndRefusalsAreClearErrors) {
     t.push_back({"model.bad.weight", "U8", {1, 2}, Bytes{0xFF, 0x55}});  // field value 3
     t.push_back({"model.bad.weight_scale", "BF16", {1}, bf16_bytes({1.0f})});
     write_single(dir3, config_json(bitlinear_offline), t);
+    // The import's message follows the module, its "bitlinear: " prefix not repeated.
     expect_invalid([&] { (void)bitlinear::load_bitnet_layers(bitlinear::HfCheckpoint::open(dir3.str())); },
-                   "\"model.bad\": bitlinear: HF packed weight byte [0][0] holds field value 3");
+                   "bitlinear: BitLinear module \"model.bad\": HF packed weight byte [0][0] holds field value 3");
   }
   {  // the per-layer budget reaches the loader
     const TempDir dir;

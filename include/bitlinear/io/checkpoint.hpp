@@ -379,8 +379,11 @@ inline BitNetModel load_bitnet_layers(const HfCheckpoint& checkpoint, const BitN
     const std::string_view last = dot == std::string_view::npos ? module : module.substr(dot + 1);
     return std::find(options.linear_names.begin(), options.linear_names.end(), last) != options.linear_names.end();
   };
-  auto fail = [](const std::string& module, const std::string& message) {
-    detail::fail_invalid_argument("bitlinear: BitLinear module " + detail::quoted(module) + ": " + message);
+  // A message from the layer import already starts with "bitlinear: ": said once, before the module.
+  auto fail = [](const std::string& module, std::string_view message) {
+    constexpr std::string_view prefix = "bitlinear: ";
+    if (message.substr(0, prefix.size()) == prefix) message.remove_prefix(prefix.size());
+    detail::fail_invalid_argument("bitlinear: BitLinear module " + detail::quoted(module) + ": " + std::string(message));
   };
 
   // 1. Plan: which modules are layers, from which tensors (nothing is allocated for weights yet).
