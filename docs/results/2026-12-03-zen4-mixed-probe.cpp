@@ -4,7 +4,8 @@
 //   g++ -std=c++17 -O2 docs/results/2026-12-03-zen4-mixed-probe.cpp -o mixed_probe && ./mixed_probe
 //
 // 8 independent accumulators, each fed by its own weight register; per round and chain, K operations of one kind
-// on the weight register (a dependent chain of K, like a field extraction), then one vpdpbusd that reads it. The
+// on the weight register (a dependent chain of K, like a field extraction; "load" overwrites it from an L1-resident
+// line, as a GEMV loads its weights), then one vpdpbusd that reads it. The
 // result is dot products per second: equal to the dots-only rate where the other operations issue for free.
 // asm keeps the compiler from moving or merging the operations; the fastest of 7 loops is reported.
 #include <immintrin.h>
@@ -19,7 +20,9 @@
   if (Kind == 0) __asm__("vpandd %1, %0, %0" : "+v"(w) : "v"(mask));            \
   if (Kind == 1) __asm__("vpsrlw $1, %0, %0" : "+v"(w));                         \
   if (Kind == 2) __asm__("vpshufb %0, %1, %0" : "+v"(w) : "v"(table));          \
-  if (Kind == 3) __asm__("vpermb %1, %0, %0" : "+v"(w) : "v"(table));
+  if (Kind == 3) __asm__("vpermb %1, %0, %0" : "+v"(w) : "v"(table));            \
+  if (Kind == 4) __asm__("vpaddb %1, %0, %0" : "+v"(w) : "m"(*reinterpret_cast<const __m512i*>(line))); \
+  if (Kind == 5) __asm__ volatile("vmovdqu64 %1, %0" : "=v"(w) : "m"(*reinterpret_cast<const __m512i*>(line)));
 #define CHAIN_STEP(acc, w)                                                       \
   if (K >= 1) { OTHER_OP(w) }                                                    \
   if (K >= 2) { OTHER_OP(w) }                                                    \
@@ -32,6 +35,7 @@ PROBE_TARGET double dots_per_second(std::uint64_t rounds) {
   __m512i c4 = _mm512_set1_epi32(4), c5 = _mm512_set1_epi32(5), c6 = _mm512_set1_epi32(6), c7 = _mm512_set1_epi32(7);
   __m512i w0 = _mm512_set1_epi8(1), w1 = _mm512_set1_epi8(2), w2 = _mm512_set1_epi8(3), w3 = _mm512_set1_epi8(4);
   __m512i w4 = _mm512_set1_epi8(5), w5 = _mm512_set1_epi8(6), w6 = _mm512_set1_epi8(7), w7 = _mm512_set1_epi8(8);
+  alignas(64) static const std::uint8_t line[64] = {1, 2, 3};  // an L1-resident cache line
   __m512i act = _mm512_set1_epi8(3), mask = _mm512_set1_epi8(0x33), table = _mm512_set1_epi8(7);
   const auto t0 = std::chrono::steady_clock::now();
   for (std::uint64_t r = 0; r < rounds; ++r) {
@@ -60,7 +64,7 @@ double fastest() {
 
 template <int Kind>
 void row(const char* name) {
-  std::printf("%-8s K=1: %.2f  K=2: %.2f  K=3: %.2f G dots/s\n", name, fastest<1, Kind>(), fastest<2, Kind>(),
+  std::printf("%-9s K=1: %.2f  K=2: %.2f  K=3: %.2f G dots/s\n", name, fastest<1, Kind>(), fastest<2, Kind>(),
               fastest<3, Kind>());
 }
 
@@ -75,4 +79,6 @@ int main() {
   row<1>("vpsrlw");
   row<2>("vpshufb");
   row<3>("vpermb");
+  row<4>("vpaddb m");  // a load folded into an operation
+  row<5>("load");      // a plain zmm load (volatile: each one issues)
 }
