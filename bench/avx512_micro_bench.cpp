@@ -27,28 +27,10 @@ using bl::detail::KernelTable;
 bool have_avx512() { return bl::detail::isa_runnable(bl::Isa::avx512); }
 const KernelTable& kernels() { return bl::detail::kernel_table(bl::Isa::avx512); }
 
-// Random canonical packed bytes for one [out, in] layer.
-template <class Format>
-std::vector<std::uint8_t> random_layer(std::size_t out, std::size_t in, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<std::int8_t> codes(out * in);
-  std::uniform_int_distribution<int> dist(0, Format::bits_per_weight == 2 ? 2 : 1);
-  for (auto& c : codes) c = static_cast<std::int8_t>(Format::bits_per_weight == 2 ? dist(rng) - 1 : 2 * dist(rng) - 1);
-  std::vector<std::uint8_t> packed(bl::packed_size<Format>(out, in));
-  bl::pack_codes<Format>(codes.data(), out, in, packed.data());
-  return packed;
-}
-
 struct Activations {
   bl::QuantizedActivations q;
   Activations(std::size_t batch, std::size_t in) {
-    const auto x = [&] {
-      std::mt19937 rng(7);
-      std::normal_distribution<float> dist(0.0f, 1.0f);
-      std::vector<float> v(batch * in);
-      for (float& f : v) f = dist(rng);
-      return v;
-    }();
+    const std::vector<float> x = harness::normal_floats(batch * in, 7);
     q.quantize(x.data(), batch, in, in, bl::ActivationScale::per_token, bl::Isa::avx512);
   }
 };
@@ -59,7 +41,7 @@ void run_matmul(benchmark::State& state, std::size_t out, std::size_t in, std::s
     state.SkipWithError("CPU lacks avx512");
     return;
   }
-  const auto layer = random_layer<Format>(out, in, 1);
+  const auto layer = harness::random_packed_codes<Format>(out, in, 1);
   // Streaming: the cold set of this layer; hot: one copy.
   std::vector<harness::Bytes> hot;
   if (!stream) hot.emplace_back(layer);

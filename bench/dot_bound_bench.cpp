@@ -9,8 +9,8 @@
 //
 //   build/bench/dot_bound_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
-// x86-64 with GCC or Clang only (elsewhere it prints that and exits). The kernels are called through the kernel table (no layer), on
-// random canonical codes.
+// x86-64 with GCC or Clang only (elsewhere it prints that and exits). The kernels are called through the kernel
+// table (no layer), on random canonical codes (harness::random_packed_codes).
 #include <benchmark/benchmark.h>
 #include <bitlinear/bitlinear.hpp>
 
@@ -18,10 +18,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <random>
-#include <type_traits>
 #include <string>
 #include <vector>
+
+#include "harness.hpp"
 
 #if BITLINEAR_ARCH_X86_64 && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -40,9 +40,9 @@ constexpr std::uint64_t kRoundsPerCall = 1024;  // each round issues kChains ins
 // Each probe runs `rounds` rounds of kChains independent dependency chains and returns a value built from every
 // chain, so that none can be dropped. opaque() on an operand each round keeps the compiler from hoisting or
 // folding the repeated work; unlike benchmark::DoNotOptimize it has no memory clobber, which made GCC keep the
-// chains in memory (a load and a store around every instruction). vpdpbusd is written as asm: GCC 12 copies the accumulator around every
-// intrinsic vpdpbusd in a loop (the library's kernels use the same asm form, kernels/avx512/target.hpp), which
-// would count a move with each dot product.
+// chains in memory (a load and a store around every instruction). vpdpbusd is written as asm: GCC 12 copies the
+// accumulator around every intrinsic vpdpbusd in a loop (the library's kernels use the same asm form,
+// kernels/avx512/target.hpp), which would count a move with each dot product.
 template <class T>
 inline void opaque(T& register_value) {
   __asm__ volatile("" : "+v"(register_value));
@@ -114,7 +114,8 @@ BOUND_VBMI std::int64_t probe_vpermb_zmm(std::uint64_t rounds) {
   __m512i table = _mm512_set1_epi8(5);
   for (std::uint64_t r = 0; r < rounds; ++r) {
     opaque(table);
-    for (int c = 0; c < kChains; ++c) x[c] = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, x[c], table);  // = vpermb (GCC 12 warns on the unmasked form)
+    // vpermb (the zero-masking form with every lane: GCC 12 warns inside the unmasked intrinsic)
+    for (int c = 0; c < kChains; ++c) x[c] = _mm512_maskz_permutexvar_epi8(~__mmask64{0}, x[c], table);
   }
   __m512i sum = x[0];
   for (int c = 1; c < kChains; ++c) sum = _mm512_xor_si512(sum, x[c]);
@@ -220,20 +221,6 @@ BENCHMARK(BM_Issue_vpshufb_zmm);
 BENCHMARK(BM_Issue_maskz_mov_zmm);
 BENCHMARK(BM_Issue_mask_expand_zmm);
 
-// Random canonical codes of one [out, in] layer, packed.
-template <class Format>
-std::vector<std::uint8_t> random_layer(std::size_t out, std::size_t in) {
-  std::mt19937 rng(1);
-  std::vector<std::int8_t> codes(out * in);
-  for (auto& c : codes) {
-    c = std::is_same_v<Format, bl::Binary> ? static_cast<std::int8_t>(rng() % 2 == 0 ? -1 : 1)
-                                           : static_cast<std::int8_t>(static_cast<int>(rng() % 3) - 1);
-  }
-  std::vector<std::uint8_t> packed(bl::packed_size<Format>(out, in));
-  bl::pack_codes<Format>(codes.data(), out, in, packed.data());
-  return packed;
-}
-
 template <class Format>
 void run_gemv_hot(benchmark::State& state, bl::Isa isa) {
   constexpr std::size_t out = 2560, in = 2560;
@@ -241,11 +228,8 @@ void run_gemv_hot(benchmark::State& state, bl::Isa isa) {
     state.SkipWithError("CPU lacks the family");
     return;
   }
-  const std::vector<std::uint8_t> layer = random_layer<Format>(out, in);
-  std::vector<float> x(in);
-  std::mt19937 rng(7);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  for (float& f : x) f = dist(rng);
+  const std::vector<std::uint8_t> layer = bench::harness::random_packed_codes<Format>(out, in, 1);
+  const std::vector<float> x = bench::harness::normal_floats(in, 7);
   bl::QuantizedActivations q;
   q.quantize(x.data(), 1, in, in, bl::ActivationScale::per_token, isa);
   std::vector<float> bias(out, 0.5f), y(out);

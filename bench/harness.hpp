@@ -35,6 +35,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -139,6 +140,20 @@ inline std::vector<float> normal_floats(std::size_t n, unsigned seed) {
   std::vector<float> v(n);
   for (float& f : v) f = normal(rng);
   return v;
+}
+
+// Random canonical codes of one [out, in] layer of Format, packed: uniform over {-1, 0, 1} (the ternary formats)
+// or {-1, 1} (Binary), from std::mt19937(seed). The kernel microbenchmarks call kernels on them directly.
+template <class Format>
+std::vector<std::uint8_t> random_packed_codes(std::size_t out, std::size_t in, std::uint32_t seed) {
+  constexpr bool binary = std::is_same_v<Format, bitlinear::Binary>;
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> dist(0, binary ? 1 : 2);
+  std::vector<std::int8_t> codes(out * in);
+  for (auto& c : codes) c = static_cast<std::int8_t>(binary ? 2 * dist(rng) - 1 : dist(rng) - 1);
+  std::vector<std::uint8_t> packed(bitlinear::packed_size<Format>(out, in));
+  bitlinear::pack_codes<Format>(codes.data(), out, in, packed.data());
+  return packed;
 }
 
 // Layer::from_float of normal_floats(out * in, 1), built once per layer type and shape, and kept (used hot).
