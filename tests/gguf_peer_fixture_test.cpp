@@ -1,0 +1,106 @@
+// GGUF tensors written by a peer's own tools: tests/data/tiny_tq.gguf holds TQ2_0 and TQ1_0 weights quantized by
+// llama.cpp's gguf-py (its numpy TQ1_0 / TQ2_0 quantizers and GGUFWriter), and tiny_tq_dequantized.safetensors
+// gguf-py's own dequantization of the same bytes (tests/data/README.md says how both were made). The layers
+// bitlinear builds from the file hold exactly those weights (code x group scale), the 1.6-bit and 2-bit layers of a
+// TQ1_0 tensor hold the same codes, and every kernel family computes the scalar family's outputs.
+#include <bitlinear/bitlinear.hpp>
+#include <bitlinear/io/gguf_grouped_import.hpp>
+#include <bitlinear/io/safetensors.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "test_util.hpp"
+
+namespace {
+
+#ifdef BITLINEAR_TEST_DATA_DIR
+
+// Every weight of `layer` (code x its group's scale) equals gguf-py's dequantized value.
+template <class Layer>
+void expect_weights(const Layer& layer, const std::vector<float>& want) {
+  const std::size_t in = layer.in_features();
+  const std::size_t groups = in / layer.group_size();
+  const auto codes = layer.unpacked_weights();
+  const auto& scales = layer.group_scales();
+  ASSERT_EQ(codes.size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const std::size_t row = i / in, k = i % in;
+    const float got = static_cast<float>(codes[i]) * scales[row * groups + k / layer.group_size()];
+    ASSERT_EQ(got, want[i]) << "row " << row << " weight " << k;
+  }
+}
+
+// Every family the CPU runs computes the scalar outputs of the layer made by `make`, with llama.cpp's activation
+// quantization for the TQ types (Q8_K: ActivationScale::per_superblock) and with bitlinear's per-token one.
+template <class Make>
+void expect_families_agree(std::size_t in, const Make& make) {
+  constexpr std::size_t batch = 3;
+  const auto x = bitlinear_test::random_floats(batch * in, 17, -3.0f, 3.0f);
+  for (auto mode : {bitlinear::ActivationScale::per_superblock, bitlinear::ActivationScale::per_token}) {
+    bitlinear::Options reference_options;
+    reference_options.isa = bitlinear::Isa::scalar;
+    reference_options.activation_scale = mode;
+    const auto reference = make(reference_options);
+    std::vector<float> y_ref(batch * reference.out_features());
+    reference.forward(x.data(), batch, y_ref.data());
+    for (bitlinear::Isa isa : bitlinear_test::runnable_isas()) {
+      bitlinear::Options options = reference_options;
+      options.isa = isa;
+      const auto layer = make(options);
+      std::vector<float> y(y_ref.size());
+      layer.forward(x.data(), batch, y.data());
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        ASSERT_TRUE(bitlinear_test::same_bits(y[i], y_ref[i])) << bitlinear::isa_name(isa) << " output " << i;
+      }
+    }
+  }
+}
+
+TEST(GgufPeerFixture, GgufPyTernaryFilesLoadToGgufPysDequantizedWeights) {
+  const std::string dir = BITLINEAR_TEST_DATA_DIR;
+  const auto file = bitlinear::GgufFile::open(dir + "/tiny_tq.gguf");
+  const auto dequantized = bitlinear::SafetensorsFile::open(dir + "/tiny_tq_dequantized.safetensors");
+  EXPECT_EQ(file.view().version(), 3u);
+  struct Expected {
+    const char* name;
+    bitlinear::GgufType type;
+    std::size_t out, in;
+  };
+  const Expected tensors[] = {{"blk.0.attn_q.weight", bitlinear::GgufType::tq2_0, 12, 512},
+                              {"blk.0.ffn_down.weight", bitlinear::GgufType::tq1_0, 10, 768},
+                              {"blk.0.ffn_up.weight", bitlinear::GgufType::tq1_0, 9, 256}};
+  for (const Expected& e : tensors) {
+    SCOPED_TRACE(e.name);
+    const bitlinear::GgufTensor& t = file.view().at(e.name);
+    ASSERT_EQ(t.type, e.type);
+    ASSERT_EQ(t.ne[0], e.in);
+    ASSERT_EQ(t.ne[1], e.out);
+    const std::vector<float> want = bitlinear::safetensors_to_float(dequantized.view().at(e.name));
+    ASSERT_EQ(want.size(), e.out * e.in);
+    // The fixture's edge rows made it into the file: an all-zero row (d = 0) and exact ties at half the scale.
+    for (std::size_t k = 0; k < e.in; ++k) ASSERT_EQ(want[e.in + k], 0.0f);
+
+    const auto two_bit = bitlinear::grouped_from_gguf<bitlinear::Ternary>(t);
+    EXPECT_EQ(two_bit.group_size(), 256u);
+    expect_weights(two_bit, want);
+    expect_families_agree(e.in, [&](const bitlinear::Options& o) {
+      return bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, bitlinear::GgufImportOptions{o});
+    });
+    if (e.type == bitlinear::GgufType::tq1_0) {
+      const auto compact = bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t);
+      expect_weights(compact, want);
+      EXPECT_EQ(compact.unpacked_weights(), two_bit.unpacked_weights());
+      expect_families_agree(e.in, [&](const bitlinear::Options& o) {
+        return bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t, bitlinear::GgufImportOptions{o});
+      });
+    }
+  }
+}
+
+#endif
+
+}  // namespace
