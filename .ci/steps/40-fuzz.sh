@@ -6,7 +6,8 @@ set -euo pipefail
 seconds=${FUZZ_SECONDS:-45}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-std=c++17 -O1 -g -fno-sanitize-recover=undefined -Iinclude -DBITLINEAR_SEPARATE_KERNELS=1)
+# -gline-tables-only: crash reports keep file and line; full debug info only lengthened the compiles.
+flags=(-std=c++17 -O1 -gline-tables-only -fno-sanitize-recover=undefined -Iinclude -DBITLINEAR_SEPARATE_KERNELS=1)
 fuzzers=(load_fuzzer safetensors_fuzzer checkpoint_json_fuzzer hf_import_fuzzer gguf_fuzzer)
 start=$SECONDS
 

@@ -239,31 +239,51 @@ inline void quantize_rows(const KernelTable& kernels, const float* x, std::size_
 
 namespace detail {
 
+// The two sums the BitNet weight rule needs, in double, added weight by weight in index order: over a whole
+// matrix at once, or a piece (a row, say) at a time, with the same result. Add inside an FpEnvironmentGuard.
+class WeightSums {
+ public:
+  // Adds n weights after those added before.
+  void add(const float* w, std::size_t n) noexcept {
+    // opaque() keeps -fassociative-math from reordering (vectorizing) the sums, and on the results keeps the
+    // compiler from sinking float work past the guard's end (Clang moves register-only arithmetic across the
+    // MXCSR write; a volatile asm consuming the value pins it inside the scope).
+    for (std::size_t i = 0; i < n; ++i) {
+      sum_ = opaque(sum_ + static_cast<double>(w[i]));
+      sum_abs_ = opaque(sum_abs_ + static_cast<double>(abs_bits(w[i])));  // branch-free |w| (exact_float.hpp)
+    }
+    count_ += n;
+  }
+  double sum() const noexcept { return sum_; }
+  double sum_abs() const noexcept { return sum_abs_; }
+  std::uint64_t count() const noexcept { return count_; }
+
+ private:
+  double sum_ = 0.0;
+  double sum_abs_ = 0.0;
+  std::uint64_t count_ = 0;
+};
+
 // The BitNet weight rule over n finite weights (a whole matrix, or one group of a grouped layer); construct and
 // use it inside an FpEnvironmentGuard:
 //   ternary: scale = max(mean|w|, 1e-5f), s = 1.0f / scale, code = clamp(rne(w * s), -1, 1)
 //   binary:  alpha = mean(w), scale = mean|w|, code = (w - alpha > 0) ? +1 : -1
-// The means are summed in double in index order and rounded to float.
+// The means are summed in double in index order (WeightSums) and rounded to float.
 template <bool TernaryCodes>
 class WeightRule {
  public:
-  WeightRule(const float* w, std::size_t n) noexcept {
-    // opaque() keeps -fassociative-math from reordering (vectorizing) the sums, and on the results keeps the
-    // compiler from sinking float work past the guard's end (Clang moves register-only arithmetic across the
-    // MXCSR write; a volatile asm consuming the value pins it inside the scope).
-    double sum = 0.0, sum_abs = 0.0;
-    for (std::size_t i = 0; i < n; ++i) {
-      sum = opaque(sum + static_cast<double>(w[i]));
-      sum_abs = opaque(sum_abs + static_cast<double>(abs_bits(w[i])));  // branch-free |w| (exact_float.hpp)
-    }
-    const double count = static_cast<double>(n);
-    const float mean_abs = opaque(static_cast<float>(opaque(sum_abs / opaque(count))));
+  WeightRule(const float* w, std::size_t n) noexcept : WeightRule(sums_of(w, n)) {}
+
+  // The rule of the weights `sums` added up (at least one).
+  explicit WeightRule(const WeightSums& sums) noexcept {
+    const double count = static_cast<double>(sums.count());  // exact: at most 2^40 weights
+    const float mean_abs = opaque(static_cast<float>(opaque(sums.sum_abs() / opaque(count))));
     if constexpr (TernaryCodes) {
       scale_ = mean_abs > 1e-5f ? mean_abs : 1e-5f;
       threshold_ = opaque(exact_div(1.0f, scale_));  // s
     } else {
       scale_ = mean_abs;
-      threshold_ = opaque(static_cast<float>(opaque(sum / opaque(count))));  // alpha
+      threshold_ = opaque(static_cast<float>(opaque(sums.sum() / opaque(count))));  // alpha
     }
   }
 
@@ -284,6 +304,12 @@ class WeightRule {
   }
 
  private:
+  static WeightSums sums_of(const float* w, std::size_t n) noexcept {
+    WeightSums sums;
+    sums.add(w, n);
+    return sums;
+  }
+
   float scale_ = 0.0f;
   float threshold_ = 0.0f;  // ternary: s = 1 / scale; binary: alpha
 };

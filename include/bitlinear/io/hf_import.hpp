@@ -239,16 +239,15 @@ inline TernaryLinear ternary_from_float_tensor(const SafetensorsTensor& weight, 
   // In from_float's order: shape, bias and options (the empty layer), then the weights and their scale.
   TernaryLinear layer =
       detail::LayerBuilder<Ternary>::make(out, in, bias_values.empty() ? nullptr : bias_values.data(), options.layer);
-  const float beta = detail::ternary_beta_of(dtype, weight.data, out, in);
-  const float s_w = detail::reciprocal_in_default_environment(beta);
+  const detail::WeightRule<true> rule = detail::ternary_rule_of(dtype, weight.data, out, in);
   const std::size_t padded = Ternary::packed_row_bytes(in) / packed_block_bytes * Ternary::weights_per_block;
   detail::LayerBuilder<Ternary>::fill_rows(
       layer, out, detail::hf_rows_per_task(in * detail::float_dtype_size(dtype)), options.pool,
       [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
         std::vector<float> row(padded);  // per task: one row of floats
-        detail::ternary_quantize_rows(dtype, weight.data, in, s_w, w, begin, end, row.data());
+        detail::ternary_quantize_rows(dtype, weight.data, in, rule, w, begin, end, row.data());
       });
-  detail::LayerBuilder<Ternary>::finish(layer, beta);
+  detail::LayerBuilder<Ternary>::finish(layer, rule.scale());
   return layer;
 }
 

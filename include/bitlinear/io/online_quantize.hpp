@@ -1,10 +1,11 @@
 // bitlinear: ternary quantization of a floating-point safetensors weight (F32, F16, BF16, F64) row by row, straight
 // from the file's bytes into a layer's execution layout: the online checkpoints of transformers' AutoBitLinear.
 //
-// Exactly the rule of quantize_weights<Ternary> (quantize.hpp), without its float32 copy of the matrix:
-//   pass 1 (serial, index order, as the reference sums): every weight finite, sum_abs += |w| in double;
-//          beta = max(float(sum_abs / n), 1e-5f), s_w = 1 / beta;
-//   pass 2 (rows in parallel): code = +1 if w * s_w > 0.5, -1 if < -0.5, else 0, packed into canonical blocks.
+// Exactly the rule of quantize_weights<Ternary> (detail::WeightRule, quantize.hpp), without its float32 copy of the
+// matrix:
+//   pass 1 (serial, index order, as the reference sums): every weight finite, the rule's sums (WeightSums) row by
+//          row: beta = max(float(sum_abs / n), 1e-5f), s_w = 1 / beta;
+//   pass 2 (rows in parallel): the rule's code of each weight, packed into canonical blocks.
 // Each pass converts one row at a time into a buffer of in_features floats (F64 rounds to float, out of range to
 // infinity, as safetensors_to_float does).
 #pragma once
@@ -20,19 +21,21 @@
 #include "../detail/exact_float.hpp"
 #include "../detail/fp_environment.hpp"
 #include "../kernels/interface.hpp"
+#include "../quantize.hpp"
 #include "layer_builder.hpp"
 #include "safetensors.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail {
 
-// Pass 1: beta of the whole [rows, in] tensor at p, in the default FP environment. Throws std::invalid_argument
-// naming the first non-finite weight (flat index), with quantize_weights' message.
-inline float ternary_beta_of(FloatDtype dtype, const std::uint8_t* p, std::size_t rows, std::size_t in) {
+// Pass 1: the weight rule (quantize.hpp) of the whole [rows, in] tensor at p, summed row by row in index order,
+// in the default FP environment. Throws std::invalid_argument naming the first non-finite weight (flat index), with
+// quantize_weights' message.
+inline WeightRule<true> ternary_rule_of(FloatDtype dtype, const std::uint8_t* p, std::size_t rows, std::size_t in) {
   std::vector<float> row(in);
   const std::size_t row_bytes = in * float_dtype_size(dtype);
   const FpEnvironmentGuard fp_environment;
-  double sum_abs = 0.0;
+  WeightSums sums;
   for (std::size_t r = 0; r < rows; ++r) {
     float_row(dtype, p + r * row_bytes, in, row.data());
     for (std::size_t k = 0; k < in; ++k) {
@@ -40,23 +43,15 @@ inline float ternary_beta_of(FloatDtype dtype, const std::uint8_t* p, std::size_
         fail_invalid_argument("bitlinear: weight[" + std::to_string(r * in + k) + "] = " + std::to_string(row[k]) +
                               " is not finite; weights must be finite numbers");
       }
-      sum_abs = opaque(sum_abs + static_cast<double>(abs_bits(row[k])));  // index order, as quantize_weights sums
     }
+    sums.add(row.data(), in);
   }
-  const double n = static_cast<double>(rows) * static_cast<double>(in);
-  const float mean_abs = opaque(static_cast<float>(opaque(sum_abs / opaque(n))));
-  return mean_abs > 1e-5f ? mean_abs : 1e-5f;
+  return WeightRule<true>(sums);
 }
 
-// 1 / beta, computed as quantize_weights computes s_w.
-inline float reciprocal_in_default_environment(float beta) noexcept {
-  const FpEnvironmentGuard fp_environment;
-  return opaque(exact_div(1.0f, beta));
-}
-
-// Pass 2: rows [r_begin, r_end) quantized with s_w = 1 / beta into the execution layout `w`. `row` is scratch of
+// Pass 2: rows [r_begin, r_end) quantized with `rule` into the execution layout `w`. `row` is scratch of
 // Ternary::packed_row_bytes(in) * 4 floats (one row, padded to whole blocks).
-inline void ternary_quantize_rows(FloatDtype dtype, const std::uint8_t* p, std::size_t in, float s_w,
+inline void ternary_quantize_rows(FloatDtype dtype, const std::uint8_t* p, std::size_t in, const WeightRule<true>& rule,
                                   const PackedWeightsView& w, std::size_t r_begin, std::size_t r_end,
                                   float* row) noexcept {
   const FpEnvironmentGuard fp_environment;  // each pool thread pins its own environment
@@ -71,11 +66,8 @@ inline void ternary_quantize_rows(FloatDtype dtype, const std::uint8_t* p, std::
       for (std::size_t t = 0; t < packed_block_bytes; ++t) {
         unsigned byte = 0;
         for (unsigned i = 0; i < 4; ++i) {
-          // clamp(rne(v), -1, 1) is +1 exactly when v > 0.5 and -1 exactly when v < -0.5 (rne(+-0.5) = 0).
-          // Stored field: 2 above 0.5, 0 below -0.5, else 1 (v is not NaN: the weights were checked finite).
-          // Summed comparisons instead of a chain of branches, which random weights would mispredict.
-          const float v = exact_mul(x[64 * i + t], s_w);
-          byte |= (static_cast<unsigned>(v > 0.5f) + static_cast<unsigned>(v >= -0.5f)) << (2 * i);
+          // The stored field is code + 1 (0, 1, 2).
+          byte |= static_cast<unsigned>(rule.code(x[64 * i + t]) + 1) << (2 * i);
         }
         out[t] = static_cast<std::uint8_t>(byte);
       }
