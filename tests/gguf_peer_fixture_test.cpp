@@ -1,13 +1,15 @@
-// GGUF tensors written by a peer's own tools: tests/data/tiny_tq.gguf holds TQ2_0 and TQ1_0 weights quantized by
-// llama.cpp's gguf-py (its numpy TQ1_0 / TQ2_0 quantizers and GGUFWriter), and tiny_tq_dequantized.safetensors
-// gguf-py's own dequantization of the same bytes (tests/data/README.md says how both were made). The layers
-// bitlinear builds from the file hold exactly those weights (code x group scale), the 1.6-bit and 2-bit layers of a
-// TQ1_0 tensor hold the same codes, and every kernel family computes the scalar family's outputs.
+// GGUF tensors written by the peers' own tools (tests/data/README.md says how each was made):
+// - tiny_tq.gguf: TQ2_0 and TQ1_0 weights quantized by llama.cpp's gguf-py (its numpy quantizers, GGUFWriter);
+// - tiny_q1_q2.gguf: Q1_0 and Q2_0 weights quantized by ggml's own C reference quantizers, written by GGUFWriter;
+// each with a safetensors file of the peer's own dequantization of the same bytes. The layers bitlinear builds
+// from the files hold exactly those weights (code x group scale), the 1.6-bit and 2-bit layers of a TQ1_0 tensor
+// hold the same codes, and every kernel family computes the scalar family's outputs.
 #include <bitlinear/bitlinear.hpp>
 #include <bitlinear/io/gguf_grouped_import.hpp>
 #include <bitlinear/io/safetensors.hpp>
 
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -35,12 +37,13 @@ void expect_weights(const Layer& layer, const std::vector<float>& want) {
 }
 
 // Every family the CPU runs computes the scalar outputs of the layer made by `make`, with llama.cpp's activation
-// quantization for the TQ types (Q8_K: ActivationScale::per_superblock) and with bitlinear's per-token one.
+// quantization for the type (`llama_mode`: Q8_K, per_superblock, for the TQ types; Q8_0, per_block, for Q1_0 and
+// Q2_0) and with bitlinear's per-token one.
 template <class Make>
-void expect_families_agree(std::size_t in, const Make& make) {
+void expect_families_agree(std::size_t in, bitlinear::ActivationScale llama_mode, const Make& make) {
   constexpr std::size_t batch = 3;
   const auto x = bitlinear_test::random_floats(batch * in, 17, -3.0f, 3.0f);
-  for (auto mode : {bitlinear::ActivationScale::per_superblock, bitlinear::ActivationScale::per_token}) {
+  for (auto mode : {llama_mode, bitlinear::ActivationScale::per_token}) {
     bitlinear::Options reference_options;
     reference_options.isa = bitlinear::Isa::scalar;
     reference_options.activation_scale = mode;
@@ -60,45 +63,82 @@ void expect_families_agree(std::size_t in, const Make& make) {
   }
 }
 
-TEST(GgufPeerFixture, GgufPyTernaryFilesLoadToGgufPysDequantizedWeights) {
+struct FixtureTensor {
+  const char* name;
+  bitlinear::GgufType type;
+  std::size_t out, in, group;
+};
+
+// Opens `file` and its dequantized twin, and checks each tensor's shape and the all-zero row 1 the generators wrote;
+// calls check(tensor, dequantized values) for each.
+template <class Check>
+void for_each_fixture_tensor(const std::string& file, const std::string& dequantized_file,
+                             std::initializer_list<FixtureTensor> tensors, const Check& check) {
   const std::string dir = BITLINEAR_TEST_DATA_DIR;
-  const auto file = bitlinear::GgufFile::open(dir + "/tiny_tq.gguf");
-  const auto dequantized = bitlinear::SafetensorsFile::open(dir + "/tiny_tq_dequantized.safetensors");
-  EXPECT_EQ(file.view().version(), 3u);
-  struct Expected {
-    const char* name;
-    bitlinear::GgufType type;
-    std::size_t out, in;
-  };
-  const Expected tensors[] = {{"blk.0.attn_q.weight", bitlinear::GgufType::tq2_0, 12, 512},
-                              {"blk.0.ffn_down.weight", bitlinear::GgufType::tq1_0, 10, 768},
-                              {"blk.0.ffn_up.weight", bitlinear::GgufType::tq1_0, 9, 256}};
-  for (const Expected& e : tensors) {
+  const auto gguf = bitlinear::GgufFile::open(dir + "/" + file);
+  const auto dequantized = bitlinear::SafetensorsFile::open(dir + "/" + dequantized_file);
+  EXPECT_EQ(gguf.view().version(), 3u);
+  for (const FixtureTensor& e : tensors) {
     SCOPED_TRACE(e.name);
-    const bitlinear::GgufTensor& t = file.view().at(e.name);
+    const bitlinear::GgufTensor& t = gguf.view().at(e.name);
     ASSERT_EQ(t.type, e.type);
     ASSERT_EQ(t.ne[0], e.in);
     ASSERT_EQ(t.ne[1], e.out);
     const std::vector<float> want = bitlinear::safetensors_to_float(dequantized.view().at(e.name));
     ASSERT_EQ(want.size(), e.out * e.in);
-    // The fixture's edge rows made it into the file: an all-zero row (d = 0) and exact ties at half the scale.
-    for (std::size_t k = 0; k < e.in; ++k) ASSERT_EQ(want[e.in + k], 0.0f);
-
-    const auto two_bit = bitlinear::grouped_from_gguf<bitlinear::Ternary>(t);
-    EXPECT_EQ(two_bit.group_size(), 256u);
-    expect_weights(two_bit, want);
-    expect_families_agree(e.in, [&](const bitlinear::Options& o) {
-      return bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, bitlinear::GgufImportOptions{o});
-    });
-    if (e.type == bitlinear::GgufType::tq1_0) {
-      const auto compact = bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t);
-      expect_weights(compact, want);
-      EXPECT_EQ(compact.unpacked_weights(), two_bit.unpacked_weights());
-      expect_families_agree(e.in, [&](const bitlinear::Options& o) {
-        return bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t, bitlinear::GgufImportOptions{o});
-      });
-    }
+    for (std::size_t k = 0; k < e.in; ++k) ASSERT_EQ(want[e.in + k], 0.0f);  // the zero row made it into the file
+    check(e, t, want);
   }
+}
+
+TEST(GgufPeerFixture, GgufPyTernaryFilesLoadToGgufPysDequantizedWeights) {
+  for_each_fixture_tensor(
+      "tiny_tq.gguf", "tiny_tq_dequantized.safetensors",
+      {{"blk.0.attn_q.weight", bitlinear::GgufType::tq2_0, 12, 512, 256},
+       {"blk.0.ffn_down.weight", bitlinear::GgufType::tq1_0, 10, 768, 256},
+       {"blk.0.ffn_up.weight", bitlinear::GgufType::tq1_0, 9, 256, 256}},
+      [](const FixtureTensor& e, const bitlinear::GgufTensor& t, const std::vector<float>& want) {
+        constexpr auto q8_k = bitlinear::ActivationScale::per_superblock;
+        const auto two_bit = bitlinear::grouped_from_gguf<bitlinear::Ternary>(t);
+        EXPECT_EQ(two_bit.group_size(), e.group);
+        expect_weights(two_bit, want);
+        expect_families_agree(e.in, q8_k, [&](const bitlinear::Options& o) {
+          return bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, bitlinear::GgufImportOptions{o});
+        });
+        if (e.type == bitlinear::GgufType::tq1_0) {
+          const auto compact = bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t);
+          expect_weights(compact, want);
+          EXPECT_EQ(compact.unpacked_weights(), two_bit.unpacked_weights());
+          expect_families_agree(e.in, q8_k, [&](const bitlinear::Options& o) {
+            return bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t, bitlinear::GgufImportOptions{o});
+          });
+        }
+      });
+}
+
+TEST(GgufPeerFixture, GgmlReferenceQuantizedQ1AndQ2LoadToGgmlsDequantizedWeights) {
+  for_each_fixture_tensor(
+      "tiny_q1_q2.gguf", "tiny_q1_q2_dequantized.safetensors",
+      {{"blk.0.attn_k.weight", bitlinear::GgufType::q1_0, 8, 384, 128},
+       {"blk.0.attn_v.weight", bitlinear::GgufType::q2_0, 10, 192, 64}},
+      [](const FixtureTensor& e, const bitlinear::GgufTensor& t, const std::vector<float>& want) {
+        constexpr auto q8_0 = bitlinear::ActivationScale::per_block;
+        if (e.type == bitlinear::GgufType::q1_0) {
+          const auto layer = bitlinear::grouped_from_gguf<bitlinear::Binary>(t);
+          EXPECT_EQ(layer.group_size(), e.group);
+          expect_weights(layer, want);
+          expect_families_agree(e.in, q8_0, [&](const bitlinear::Options& o) {
+            return bitlinear::grouped_from_gguf<bitlinear::Binary>(t, bitlinear::GgufImportOptions{o});
+          });
+        } else {
+          const auto layer = bitlinear::grouped_from_gguf<bitlinear::Ternary>(t);
+          EXPECT_EQ(layer.group_size(), e.group);
+          expect_weights(layer, want);
+          expect_families_agree(e.in, q8_0, [&](const bitlinear::Options& o) {
+            return bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, bitlinear::GgufImportOptions{o});
+          });
+        }
+      });
 }
 
 #endif
