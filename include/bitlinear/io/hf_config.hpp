@@ -209,7 +209,6 @@ namespace detail {
 // common prefix is a prefix of s. So: one is a prefix of s iff shortest[e] <= lcp(e, s).
 class PrefixSet {
  public:
-  PrefixSet() = default;
   explicit PrefixSet(std::vector<std::string> strings) : strings_(std::move(strings)) {
     std::sort(strings_.begin(), strings_.end());
     shortest_.resize(strings_.size());
