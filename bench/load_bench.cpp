@@ -10,6 +10,10 @@
 //   BM_ReadFile                       the roofline of the read path: read the packed shard into a fresh buffer
 //   BM_Repack/<threads>               the repack alone (io/repack.hpp) into a buffer allocated and touched once:
 //                                     what the conversion costs without the page faults of fresh memory
+//   BM_LoadGguf/<type>                GgufFile::open (mapped) + load_gguf_layers of a 4-block 2B4T-shaped GGUF file
+//                                     whose projections are all of one type (0 I2_S, 1 TQ2_0, 2 TQ1_0 as a
+//                                     1.6-bit layer, 3 Q1_0); random valid codes, block scales 1.0; MB/s of the
+//                                     tensors' bytes (one thread: GGUF loads run on the calling thread)
 // Every load benchmark also reports the peak RSS growth of one load in a fresh process (this program re-run with
 // --rss; Linux /proc/self/status VmHWM) over the layers' bytes: peak_rss_over_layers.
 // Builds against older library versions too (no pool option there: every thread count runs serially).
@@ -30,6 +34,15 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#if __has_include(<bitlinear/io/gguf_model.hpp>)
+#include <bitlinear/io/gguf_model.hpp>
+
+#include "gguf_writer.hpp"  // tests/: the GGUF writer of the tests
+#define LOAD_BENCH_HAS_GGUF 1
+#else
+#define LOAD_BENCH_HAS_GGUF 0
+#endif
 
 #if __has_include(<bitlinear/io/repack.hpp>)
 #include <bitlinear/io/repack.hpp>
@@ -112,14 +125,78 @@ std::size_t write_checkpoint(const fs::path& dir, int blocks, bool packed) {
   return weight_bytes;
 }
 
+#if LOAD_BENCH_HAS_GGUF
+// GGUF types of BM_LoadGguf, in argument order: name, ggml type id, weights and bytes per block, where the block's
+// fp16 scale sits (-1: I2_S, one f32 scale per tensor after the codes).
+struct GgufBenchType {
+  const char* name;
+  std::uint32_t id;
+  std::size_t block_weights, block_bytes;
+  int scale_offset;
+};
+constexpr GgufBenchType kGgufTypes[] = {
+    {"I2_S", 36, 128, 32, -1}, {"TQ2_0", 35, 256, 66, 64}, {"TQ1_0", 34, 256, 54, 52}, {"Q1_0", 41, 128, 18, 0}};
+
+// One projection of `type`, rows x in, random valid codes: I2_S fields 0..2 (-1, 0, +1) and scale 1.0 after the
+// codes; the block types' random bytes are valid codes as they are (every byte decodes), with each block's d 1.0.
+gguf_test::Bytes random_gguf_tensor(const GgufBenchType& type, std::size_t rows, std::size_t in, std::mt19937& rng) {
+  const std::size_t n = rows * in;
+  gguf_test::Bytes bytes(n / type.block_weights * type.block_bytes + (type.scale_offset < 0 ? 32 : 0));
+  for (std::size_t i = 0; i < n / type.block_weights * type.block_bytes; ++i) {
+    bytes[i] = static_cast<std::uint8_t>(type.scale_offset < 0 ? (rng() % 3) | (rng() % 3) << 2 | (rng() % 3) << 4 | (rng() % 3) << 6
+                                                               : rng());
+  }
+  if (type.scale_offset < 0) {
+    const float one = 1.0f;
+    std::memcpy(bytes.data() + n / 4, &one, sizeof one);
+  } else {
+    for (std::size_t b = 0; b < n / type.block_weights; ++b) {
+      bytes[b * type.block_bytes + static_cast<std::size_t>(type.scale_offset)] = 0x00;  // fp16 1.0 = 0x3C00
+      bytes[b * type.block_bytes + static_cast<std::size_t>(type.scale_offset) + 1] = 0x3C;
+    }
+  }
+  return bytes;
+}
+
+// Writes a `blocks`-block 2B4T-shaped GGUF file whose seven projections per block are of `type`; returns their bytes.
+std::size_t write_gguf(const fs::path& path, int blocks, const GgufBenchType& type) {
+  const bool i2s = type.scale_offset < 0;
+  const std::string arch = i2s ? "bitnet-b1.58" : "llama";  // id 36 is I2_S in bitnet.cpp's files
+  gguf_test::Writer w;
+  w.kv_str("general.architecture", arch);
+  w.kv_u32(arch + ".block_count", static_cast<std::uint32_t>(blocks));
+  const char* names[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  const std::size_t shapes[7][2] = {{hidden, hidden}, {kv, hidden}, {kv, hidden}, {hidden, hidden},
+                                    {ffn, hidden},    {ffn, hidden}, {hidden, ffn}};
+  std::mt19937 rng(11);
+  std::size_t bytes = 0;
+  for (int b = 0; b < blocks; ++b) {
+    for (int p = 0; p < 7; ++p) {
+      gguf_test::Bytes data = random_gguf_tensor(type, shapes[p][0], shapes[p][1], rng);
+      bytes += data.size();
+      w.tensor("blk." + std::to_string(b) + "." + names[p] + ".weight", {shapes[p][1], shapes[p][0]}, type.id,
+               std::move(data));
+    }
+  }
+  const gguf_test::Bytes file = w.build();
+  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  return bytes;
+}
+#endif
+
 struct Checkpoints {
   fs::path root;
   std::size_t packed_bytes = 0, online_bytes = 0;
+  std::size_t gguf_bytes[4] = {};
   Checkpoints() {
     root = fs::temp_directory_path() / ("bitlinear_load_bench_" + std::to_string(std::random_device{}()));
     packed_bytes = write_checkpoint(root / "packed", 4, true);
     online_bytes = write_checkpoint(root / "online", 1, false);
+#if LOAD_BENCH_HAS_GGUF
+    for (std::size_t t = 0; t < 4; ++t) gguf_bytes[t] = write_gguf(gguf_path(t), 4, kGgufTypes[t]);
+#endif
   }
+  fs::path gguf_path(std::size_t type) const { return root / ("model" + std::to_string(type) + ".gguf"); }
   ~Checkpoints() {
     std::error_code ec;
     fs::remove_all(root, ec);
@@ -168,12 +245,34 @@ int rss_child(const char* dir, int access, int threads) {
   return 0;
 }
 
-void measure_rss(benchmark::State& state, const fs::path& dir, bitlinear::FileAccess access, std::size_t threads) {
+#if LOAD_BENCH_HAS_GGUF
+// A layer's float scales beside its codes: none per tensor, one float per group.
+std::size_t scale_bytes(const bitlinear::TernaryLinear&) { return 0; }
+template <class Format>
+std::size_t scale_bytes(const bitlinear::GroupedLinear<Format>& layer) {
+  return layer.group_scales().size() * sizeof(float);
+}
+
+// The same for one GGUF load (mapped): prints "peak_kb layer_bytes".
+int rss_child_gguf(const char* path) {
+  const long before = status_kb("VmRSS:");
+  const auto file = bitlinear::GgufFile::open(path);
+  const auto model = bitlinear::load_gguf_layers(file);
+  std::size_t layer_bytes = 0;
+  for (const auto& l : model.layers) {
+    std::visit([&](const auto& layer) { layer_bytes += layer.packed_weights_size() + scale_bytes(layer); }, l.layer);
+  }
+  std::printf("%ld %zu\n", status_kb("VmHWM:") - before, layer_bytes);
+  return 0;
+}
+#endif
+
+// Runs this program with `arguments` in a fresh process and reports the peak RSS growth it prints.
+void measure_rss_of(benchmark::State& state, const std::string& arguments) {
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);  // popen runs a shell: name this program itself
   if (ec) return;
-  const std::string command = "'" + self.string() + "' --rss '" + dir.string() + "' " +
-                              std::to_string(access == bitlinear::FileAccess::map ? 0 : 1) + " " + std::to_string(threads);
+  const std::string command = "'" + self.string() + "' " + arguments;
   FILE* child = popen(command.c_str(), "r");
   if (child == nullptr) return;
   long peak_kb = -1;
@@ -185,6 +284,11 @@ void measure_rss(benchmark::State& state, const fs::path& dir, bitlinear::FileAc
     state.counters["peak_rss_growth_MB"] = static_cast<double>(peak_kb) * 1024.0 / 1e6;
     state.counters["peak_rss_over_layers"] = static_cast<double>(peak_kb) * 1024.0 / static_cast<double>(layer_bytes);
   }
+}
+
+void measure_rss(benchmark::State& state, const fs::path& dir, bitlinear::FileAccess access, std::size_t threads) {
+  measure_rss_of(state, "--rss '" + dir.string() + "' " + std::to_string(access == bitlinear::FileAccess::map ? 0 : 1) +
+                            " " + std::to_string(threads));
 }
 
 void run_load(benchmark::State& state, const fs::path& dir, bitlinear::FileAccess access, std::size_t threads,
@@ -213,6 +317,22 @@ void BM_LoadOnlineBF16(benchmark::State& state) {
   state.SetLabel("mapped");
 }
 BENCHMARK(BM_LoadOnlineBF16)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+#if LOAD_BENCH_HAS_GGUF
+void BM_LoadGguf(benchmark::State& state) {
+  const auto type = static_cast<std::size_t>(state.range(0));
+  const std::string path = checkpoints().gguf_path(type).string();
+  measure_rss_of(state, "--rss-gguf '" + path + "'");
+  for (auto _ : state) {
+    const auto file = bitlinear::GgufFile::open(path);
+    auto model = bitlinear::load_gguf_layers(file);
+    benchmark::DoNotOptimize(model.layers.data());
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(checkpoints().gguf_bytes[type]));
+  state.SetLabel(kGgufTypes[type].name);
+}
+BENCHMARK(BM_LoadGguf)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime();
+#endif
 
 // The packed shard's bytes, mapped and copied into fresh memory (what a load does at best); MB/s of weight bytes.
 void BM_CopyMapped(benchmark::State& state) {
@@ -270,6 +390,9 @@ BENCHMARK(BM_Repack)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime
 
 int main(int argc, char** argv) {
   if (argc == 5 && std::strcmp(argv[1], "--rss") == 0) return rss_child(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
+#if LOAD_BENCH_HAS_GGUF
+  if (argc == 3 && std::strcmp(argv[1], "--rss-gguf") == 0) return rss_child_gguf(argv[2]);
+#endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
