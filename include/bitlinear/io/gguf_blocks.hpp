@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "../config.hpp"
@@ -24,6 +25,7 @@
 #include "../format.hpp"
 #include "../format_compact.hpp"
 #include "../fp16.hpp"
+#include "gguf_repack.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 
@@ -101,13 +103,12 @@ inline float decode_gguf_block(GgufBlockType type, const std::uint8_t* block, st
 
 }  // namespace detail
 
-// Decodes one row of `type` (gguf_block_row_bytes(type, in_features) bytes at src) into:
-//   row_out    the canonical packed row: Binary::packed_row_bytes(in_features) bytes for Q1_0,
-//              Ternary::packed_row_bytes(in_features) for the others (padding past in_features canonical);
-//   scales_out in_features / block_weights floats, the blocks' d converted exactly (inf or NaN kept as they are).
-// in_features must be a positive multiple of the block (gguf_block_row_bytes checks it).
-inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
-                            std::uint8_t* row_out, float* scales_out) {
+namespace detail {
+
+// The row decoder by fields: every block into code fields (decode_gguf_block), then packed into canonical blocks.
+// The reference the byte-wise converters of gguf_repack.hpp equal byte for byte, and the path of TQ1_0 rows.
+inline void decode_gguf_row_by_fields(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                                      std::uint8_t* row_out, float* scales_out) {
   const GgufBlockTypeInfo info = gguf_block_info(type);
   gguf_block_row_bytes(type, in_features);
   // A canonical block (256 ternary or 512 binary weights) is a whole number of GGUF blocks (64, 128 or 256).
@@ -118,7 +119,7 @@ inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::si
   for (std::size_t k0 = 0; k0 < in_features; k0 += canonical_weights) {
     std::size_t filled = 0;
     for (; filled < canonical_weights && k0 + filled < in_features; filled += info.block_weights, ++block) {
-      scales_out[block] = detail::decode_gguf_block(type, src + block * info.block_bytes, fields + filled);
+      scales_out[block] = decode_gguf_block(type, src + block * info.block_bytes, fields + filled);
     }
     for (std::size_t k = filled; k < canonical_weights; ++k) fields[k] = pad;
     std::uint8_t* out = row_out + k0 / canonical_weights * packed_block_bytes;
@@ -136,27 +137,51 @@ inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::si
   }
 }
 
+}  // namespace detail
+
+// Decodes one row of `type` (gguf_block_row_bytes(type, in_features) bytes at src) into:
+//   row_out    the canonical packed row: Binary::packed_row_bytes(in_features) bytes for Q1_0,
+//              Ternary::packed_row_bytes(in_features) for the others (padding past in_features canonical);
+//   scales_out in_features / block_weights floats, the blocks' d converted exactly (inf or NaN kept as they are).
+// in_features must be a positive multiple of the block (gguf_block_row_bytes checks it). The 2-bit and 1-bit types
+// go through the byte-wise converters (gguf_repack.hpp), TQ1_0 through its base-3 fields.
+inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                            std::uint8_t* row_out, float* scales_out) {
+  gguf_block_row_bytes(type, in_features);
+  switch (type) {
+    case GgufBlockType::tq2_0: return detail::tq2_0_row_to_canonical(src, in_features, row_out, scales_out);
+    case GgufBlockType::q2_0: return detail::q2_row_to_canonical(src, in_features, 64, row_out, scales_out);
+    case GgufBlockType::q1_0: return detail::q1_0_row_to_canonical(src, in_features, row_out, scales_out);
+    case GgufBlockType::tq1_0: break;
+  }
+  detail::decode_gguf_row_by_fields(type, src, in_features, row_out, scales_out);
+}
+
 // TQ1_0 into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features) bytes): TQ1_0 holds only
 // codes -1, 0, +1, so it keeps its size class. Scales as decode_gguf_row.
+// Both layouts split into 64-weight runs: run r (weights 64 r .. 64 r + 63) is run r % 4 of GGUF block r / 4 and
+// field r % 5 of compact block r / 5 (compact byte i of a block holds its weights 64 f + i, f = 0..4). Each GGUF
+// block is decoded into fields once, each compact block encoded once from its five runs (padding runs field 1).
 inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
                                     float* scales_out) {
   constexpr GgufBlockType type = GgufBlockType::tq1_0;
   gguf_block_row_bytes(type, in_features);
-  std::uint8_t fields[256];
-  const std::size_t row_bytes = TernaryCompact::packed_row_bytes(in_features);
-  for (std::size_t i = 0; i < row_bytes; ++i) row_out[i] = TernaryCompact::zero_byte;
-  for (std::size_t block = 0; block * 256 < in_features; ++block) {
-    scales_out[block] = detail::decode_gguf_block(type, src + block * 54, fields);
-    // A compact block (320 weights) straddles GGUF blocks: place each 64-weight run into its field.
-    for (std::size_t run = 0; run < 4; ++run) {
-      const std::size_t k0 = block * 256 + run * 64;
-      std::uint8_t* bytes = row_out + k0 / 320 * packed_block_bytes;
-      const unsigned f = static_cast<unsigned>(k0 % 320 / 64);
+  std::uint8_t gguf_fields[256];
+  std::uint8_t compact_fields[5][64];
+  const std::size_t runs = in_features / 64;
+  const std::size_t compact_runs = (runs + 4) / 5 * 5;
+  for (std::size_t r = 0; r < compact_runs; ++r) {
+    if (r < runs) {
+      if (r % 4 == 0) scales_out[r / 4] = detail::decode_gguf_block(type, src + r / 4 * 54, gguf_fields);
+      std::memcpy(compact_fields[r % 5], gguf_fields + 64 * (r % 4), 64);
+    } else {
+      std::memset(compact_fields[r % 5], 1, 64);
+    }
+    if (r % 5 == 4) {
+      std::uint8_t* out = row_out + r / 5 * packed_block_bytes;
       for (std::size_t i = 0; i < 64; ++i) {
-        std::uint8_t digits[5];
-        for (unsigned d = 0; d < 5; ++d) digits[d] = static_cast<std::uint8_t>(TernaryCompact::field(bytes[i], d));
-        digits[f] = fields[run * 64 + i];
-        bytes[i] = TernaryCompact::encode(digits);
+        out[i] = detail::compact_table.encode[compact_fields[0][i] + 3 * compact_fields[1][i] + 9 * compact_fields[2][i] +
+                                              27 * compact_fields[3][i] + 81 * compact_fields[4][i]];
       }
     }
   }
