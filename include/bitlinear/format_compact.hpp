@@ -123,6 +123,22 @@ template <>
 inline std::string noncanonical_report<TernaryCompact>(const std::uint8_t* packed, std::size_t out_features,
                                                        std::size_t in_features) {
   const std::size_t row_bytes = TernaryCompact::packed_row_bytes(in_features);
+  // The check in one branch-free pass (a load's hot path): every byte valid and, in each row's last block, the
+  // fields past in_features at 1. Only rows that fail it are walked below to name the first violation.
+  if (row_bytes == 0) return {};
+  const std::size_t tail_start = row_bytes - packed_block_bytes;  // the last block's first byte
+  const std::size_t tail_weights = in_features - tail_start / packed_block_bytes * 320;
+  unsigned invalid = 0;
+  for (std::size_t r = 0; r < out_features; ++r) {
+    const std::uint8_t* row = packed + r * row_bytes;
+    for (std::size_t i = 0; i < row_bytes; ++i) invalid |= detail::compact_table.valid[row[i]] ? 0u : 1u;
+    for (std::size_t i = 0; i < packed_block_bytes; ++i) {
+      for (unsigned f = 0; f < 5; ++f) {
+        invalid |= (i + 64 * f >= tail_weights && TernaryCompact::field(row[tail_start + i], f) != 1) ? 1u : 0u;
+      }
+    }
+  }
+  if (invalid == 0) return {};
   for (std::size_t r = 0; r < out_features; ++r) {
     const std::uint8_t* row = packed + r * row_bytes;
     for (std::size_t i = 0; i < row_bytes; ++i) {
