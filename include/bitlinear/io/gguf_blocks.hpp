@@ -11,6 +11,16 @@
 //          byte 32 + m (m < 16) gives 160 + 16n + m; byte j of qh gives 240 + 4n + j (n = 0..3).
 //   Q1_0  (id 41), 128 weights, 18 bytes: d then qs[16]. Bit j % 8 of byte j / 8: 1 is +d, 0 is -d.
 //   Q2_0  (id 42), 64 weights, 18 bytes: d then qs[16]. Bits 2(j % 4) of byte j / 4 hold code + 1, field 3 = +2.
+// PrismML's fork (PrismML-Eng/llama.cpp, ggml-common.h and ggml-quants.c), group-128 ternary types:
+//   PQ2_0 (id 142) and legacy Q2_0_g128 (id 42 in older files; gguf.hpp tells it from Q2_0 by size), 128 weights,
+//          34 bytes: d then qs[32]; the Q2_0 codec (dequantize_row_pq2_0: ((int)q - 1) * d, field 3 = +2).
+//   PTQ1_0 (id 143), 128 weights, 28 bytes: qs[24], qh[2], d. TQ1_0's base-3 digits (digit n of byte v as above)
+//          and its staging generalized: the fork's quantize_row_ptq1_0_ref / dequantize_row_ptq1_0 walk qs in
+//          stages of 32, 16 and 8 bytes (as many whole stages of each as fit, widest first: for 24 bytes none of
+//          32, one of 16, one of 8), byte m of a stage of c bytes holding weights base + c n + m, n = 0..4; then qh
+//          byte j holds weights 120 + 2n + j (n = 0..3). So: qs[m], m < 16, gives weights 16n + m; qs[16 + m],
+//          m < 8, gives 80 + 8n + m; qh[j] gives 120 + 2n + j. (The fork's stored sources here predate PTQ1_0; the
+//          order is that of its quantize_row_ptq1_0_ref as quoted by projects built on the fork, which agree.)
 // Every byte value decodes (a TQ1_0 byte above 242, which ggml's quantizer never writes, still gives digits
 // 0..2), so decoding never fails; the layer checks the scales (finite) when the rows are handed to it.
 #pragma once
@@ -27,7 +37,7 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 
-enum class GgufBlockType : std::uint8_t { tq1_0, tq2_0, q1_0, q2_0 };
+enum class GgufBlockType : std::uint8_t { tq1_0, tq2_0, q1_0, q2_0, pq2_0, ptq1_0, q2_0_g128 };
 
 struct GgufBlockTypeInfo {
   const char* name;
@@ -42,6 +52,9 @@ inline constexpr GgufBlockTypeInfo gguf_block_info(GgufBlockType type) noexcept 
     case GgufBlockType::tq1_0: return {"TQ1_0", 34, 256, 54, false};
     case GgufBlockType::tq2_0: return {"TQ2_0", 35, 256, 66, false};
     case GgufBlockType::q1_0: return {"Q1_0", 41, 128, 18, true};
+    case GgufBlockType::pq2_0: return {"PQ2_0", 142, 128, 34, false};
+    case GgufBlockType::ptq1_0: return {"PTQ1_0", 143, 128, 28, false};
+    case GgufBlockType::q2_0_g128: return {"Q2_0_g128", 42, 128, 34, false};  // PrismML legacy, stored as id 42
     case GgufBlockType::q2_0: break;
   }
   return {"Q2_0", 42, 64, 18, false};
@@ -93,8 +106,21 @@ inline float decode_gguf_block(GgufBlockType type, const std::uint8_t* block, st
       for (std::size_t j = 0; j < 128; ++j) fields[j] = (block[2 + j / 8] >> (j % 8)) & 1u;
       return fp16_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
     case GgufBlockType::q2_0:
-      for (std::size_t j = 0; j < 64; ++j) fields[j] = (block[2 + j / 4] >> (2 * (j % 4))) & 3u;
+    case GgufBlockType::pq2_0:
+    case GgufBlockType::q2_0_g128: {
+      const std::size_t weights = gguf_block_info(type).block_weights;  // 64 or 128
+      for (std::size_t j = 0; j < weights; ++j) fields[j] = (block[2 + j / 4] >> (2 * (j % 4))) & 3u;
       return fp16_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
+    }
+    case GgufBlockType::ptq1_0:
+      for (unsigned n = 0; n < 5; ++n) {
+        for (std::size_t m = 0; m < 16; ++m) fields[16 * n + m] = static_cast<std::uint8_t>(tq1_digit(block[m], n));
+        for (std::size_t m = 0; m < 8; ++m) fields[80 + 8 * n + m] = static_cast<std::uint8_t>(tq1_digit(block[16 + m], n));
+      }
+      for (unsigned n = 0; n < 4; ++n) {
+        for (std::size_t j = 0; j < 2; ++j) fields[120 + 2 * n + j] = static_cast<std::uint8_t>(tq1_digit(block[24 + j], n));
+      }
+      return fp16_to_float(static_cast<std::uint16_t>(block[26] | (block[27] << 8)));
   }
   return 0.0f;
 }
@@ -136,20 +162,25 @@ inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::si
   }
 }
 
-// TQ1_0 into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features) bytes): TQ1_0 holds only
-// codes -1, 0, +1, so it keeps its size class. Scales as decode_gguf_row.
-inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
-                                    float* scales_out) {
-  constexpr GgufBlockType type = GgufBlockType::tq1_0;
+// A base-3 type (TQ1_0 or PTQ1_0) into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features)
+// bytes): these hold only codes -1, 0, +1, so they keep their size class. Scales as decode_gguf_row. Throws
+// std::invalid_argument for another type.
+inline void decode_gguf_row_compact(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                                    std::uint8_t* row_out, float* scales_out) {
+  BITLINEAR_REQUIRE(type == GgufBlockType::tq1_0 || type == GgufBlockType::ptq1_0,
+                    std::string("a compact (1.6-bit) row is decoded from TQ1_0 or PTQ1_0, not ") +
+                        gguf_block_info(type).name);
+  const GgufBlockTypeInfo info = gguf_block_info(type);
   gguf_block_row_bytes(type, in_features);
   std::uint8_t fields[256];
   const std::size_t row_bytes = TernaryCompact::packed_row_bytes(in_features);
   for (std::size_t i = 0; i < row_bytes; ++i) row_out[i] = TernaryCompact::zero_byte;
-  for (std::size_t block = 0; block * 256 < in_features; ++block) {
-    scales_out[block] = detail::decode_gguf_block(type, src + block * 54, fields);
-    // A compact block (320 weights) straddles GGUF blocks: place each 64-weight run into its field.
-    for (std::size_t run = 0; run < 4; ++run) {
-      const std::size_t k0 = block * 256 + run * 64;
+  for (std::size_t block = 0; block * info.block_weights < in_features; ++block) {
+    scales_out[block] = detail::decode_gguf_block(type, src + block * info.block_bytes, fields);
+    // A compact block (320 weights) straddles GGUF blocks (256 or 128 weights): place each 64-weight run into its
+    // field (64 divides 320, 256 and 128, so a run never straddles).
+    for (std::size_t run = 0; run < info.block_weights / 64; ++run) {
+      const std::size_t k0 = block * info.block_weights + run * 64;
       std::uint8_t* bytes = row_out + k0 / 320 * packed_block_bytes;
       const unsigned f = static_cast<unsigned>(k0 % 320 / 64);
       for (std::size_t i = 0; i < 64; ++i) {
@@ -160,6 +191,12 @@ inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_feat
       }
     }
   }
+}
+
+// TQ1_0 into the compact row (the form before PTQ1_0 existed).
+inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
+                                    float* scales_out) {
+  decode_gguf_row_compact(GgufBlockType::tq1_0, src, in_features, row_out, scales_out);
 }
 
 BITLINEAR_NAMESPACE_END
