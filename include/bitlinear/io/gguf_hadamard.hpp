@@ -77,8 +77,9 @@ namespace detail {
   detail::fail_invalid_argument("bitlinear: gguf: prism.hadamard: " + message);
 }
 
+// `key` without the prism.hadamard. prefix (messages name it so, after their own prefix).
 inline std::vector<std::string> prism_hadamard_names(const GgufView& file, const std::string& key) {
-  const GgufArray a = file.get_array(key);
+  const GgufArray a = file.get_array("prism.hadamard." + key);
   if (a.element_type() != GgufValueType::string) {
     bad_prism_hadamard(key + " is an array of " + detail::gguf_value_type_name(a.element_type()) +
                        "; it must be an array of strings (tensor names)");
@@ -99,7 +100,7 @@ inline std::vector<std::string> prism_hadamard_names(const GgufView& file, const
 }
 
 inline std::vector<std::int64_t> prism_hadamard_integers(const GgufView& file, const std::string& key) {
-  const GgufArray a = file.get_array(key);
+  const GgufArray a = file.get_array("prism.hadamard." + key);
   std::vector<std::int64_t> out;
   out.reserve(static_cast<std::size_t>(a.size()));
   for (std::uint64_t i = 0; i < a.size(); ++i) {
@@ -151,8 +152,8 @@ inline GgufPrismHadamard gguf_prism_hadamard(const GgufView& file) {
   }
   h.explicit_signs = mode == "explicit";
   if (h.explicit_signs) {
-    const std::vector<std::int64_t> widths = detail::prism_hadamard_integers(file, p + "sign_widths");
-    const std::vector<std::int64_t> values = detail::prism_hadamard_integers(file, p + "sign_values");
+    const std::vector<std::int64_t> widths = detail::prism_hadamard_integers(file, "sign_widths");
+    const std::vector<std::int64_t> values = detail::prism_hadamard_integers(file, "sign_values");
     if (widths.empty()) detail::bad_prism_hadamard("sign_mode is explicit but sign_widths is empty");
     std::uint64_t used = 0;
     for (std::int64_t w : widths) {
@@ -190,7 +191,7 @@ inline GgufPrismHadamard gguf_prism_hadamard(const GgufView& file) {
   std::sort(widths.begin(), widths.end());
   const auto twice = std::adjacent_find(widths.begin(), widths.end());
   if (twice != widths.end()) detail::bad_prism_hadamard("sign width " + std::to_string(*twice) + " appears twice");
-  h.weight_names = detail::prism_hadamard_names(file, p + "weight_names");
+  h.weight_names = detail::prism_hadamard_names(file, "weight_names");
   for (const std::string& name : h.weight_names) {
     const std::uint64_t in = file.at(name).ne[0];
     if (in % h.block_size != 0) {
@@ -203,7 +204,7 @@ inline GgufPrismHadamard gguf_prism_hadamard(const GgufView& file) {
     }
   }
   if (file.find_value(p + "inverse_weight_names") != nullptr) {
-    h.inverse_weight_names = detail::prism_hadamard_names(file, p + "inverse_weight_names");
+    h.inverse_weight_names = detail::prism_hadamard_names(file, "inverse_weight_names");
   }
   if (file.find_value(p + "gdn_v_grouped") != nullptr) h.gdn_v_grouped = file.get_bool(p + "gdn_v_grouped");
   return h;
