@@ -1,4 +1,4 @@
-// bitlinear: the group-scaled ternary and 1-bit GGUF block types of upstream ggml, decoded into bitlinear's
+// bitlinear: the group-scaled ternary and 1-bit GGUF block types of upstream ggml and of PrismML's fork, decoded into
 // canonical rows (format.hpp, format_compact.hpp) and one float scale per block.
 //
 // Each type stores a row of in_features weights as in_features / block_weights blocks (in_features must be a
