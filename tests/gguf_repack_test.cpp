@@ -2,7 +2,7 @@
 // the decoder by fields (every weight's field, then packed): the same canonical bytes, padding included, and the
 // same scale bits, on random bytes (every code, every fp16 pattern including NaN and infinities), row lengths that
 // end inside a canonical block, and source and destination pointers at every byte offset. Q2_0 with 128 weights
-// per block (PrismML's PQ2_0 layout) is checked against the same codes split into two 64-weight blocks.
+// per block (PrismML's PQ2_0 layout) is also checked against the same codes split into two 64-weight blocks.
 #include <bitlinear/io/gguf_blocks.hpp>
 #include <bitlinear/io/gguf_repack.hpp>
 
@@ -74,7 +74,8 @@ TEST_P(GgufRepack, ByteWiseConverterEqualsTheDecoderByFields) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, GgufRepack,
-                         ::testing::Values(GgufBlockType::tq2_0, GgufBlockType::q1_0, GgufBlockType::q2_0),
+                         ::testing::Values(GgufBlockType::tq2_0, GgufBlockType::q1_0, GgufBlockType::q2_0,
+                                           GgufBlockType::pq2_0, GgufBlockType::q2_0_g128),
                          [](const ::testing::TestParamInfo<GgufBlockType>& p) {
                            return std::string(bitlinear::gguf_block_info(p.param).name);
                          });
@@ -108,23 +109,26 @@ TEST(GgufRepack, Q2WithGroup128EqualsTwoGroup64Blocks) {
   }
 }
 
-// The compact form of TQ1_0 written per 64-weight run equals the codes set one weight at a time.
-TEST(GgufRepack, Tq1CompactRowEqualsCodesSetOneByOne) {
-  std::mt19937 rng(34);
-  for (std::size_t blocks : {1, 2, 3, 4, 5, 6, 9, 10, 11, 27}) {
-    const std::size_t n = blocks * 256;
-    const auto bytes = random_bytes(blocks * 54, rng);
-    std::vector<std::uint8_t> two_bit(bitlinear::Ternary::packed_row_bytes(n));
-    std::vector<float> want_scales(blocks), got_scales(blocks);
-    bitlinear::detail::decode_gguf_row_by_fields(GgufBlockType::tq1_0, bytes.data(), n, two_bit.data(), want_scales.data());
-    std::vector<std::uint8_t> want(bitlinear::TernaryCompact::packed_row_bytes(n), bitlinear::TernaryCompact::zero_byte);
-    for (std::size_t k = 0; k < n; ++k) {
-      bitlinear::TernaryCompact::set_code(want.data(), k, bitlinear::Ternary::code_at(two_bit.data(), k));
+// The compact form of TQ1_0 and PTQ1_0, written per 64-weight run, equals the codes set one weight at a time.
+TEST(GgufRepack, Base3CompactRowEqualsCodesSetOneByOne) {
+  for (GgufBlockType type : {GgufBlockType::tq1_0, GgufBlockType::ptq1_0}) {
+    const auto info = bitlinear::gguf_block_info(type);
+    std::mt19937 rng(info.ggml_type);
+    for (std::size_t blocks : {1, 2, 3, 4, 5, 6, 9, 10, 11, 27}) {
+      const std::size_t n = blocks * info.block_weights;
+      const auto bytes = random_bytes(blocks * info.block_bytes, rng);
+      std::vector<std::uint8_t> two_bit(bitlinear::Ternary::packed_row_bytes(n));
+      std::vector<float> want_scales(blocks), got_scales(blocks);
+      bitlinear::detail::decode_gguf_row_by_fields(type, bytes.data(), n, two_bit.data(), want_scales.data());
+      std::vector<std::uint8_t> want(bitlinear::TernaryCompact::packed_row_bytes(n), bitlinear::TernaryCompact::zero_byte);
+      for (std::size_t k = 0; k < n; ++k) {
+        bitlinear::TernaryCompact::set_code(want.data(), k, bitlinear::Ternary::code_at(two_bit.data(), k));
+      }
+      std::vector<std::uint8_t> got(want.size(), 0xFF);
+      bitlinear::decode_gguf_row_compact(type, bytes.data(), n, got.data(), got_scales.data());
+      ASSERT_EQ(got, want) << info.name << " n=" << n;
+      ASSERT_EQ(std::memcmp(got_scales.data(), want_scales.data(), blocks * sizeof(float)), 0) << info.name << " n=" << n;
     }
-    std::vector<std::uint8_t> got(want.size(), 0xFF);
-    bitlinear::decode_gguf_row_compact(bytes.data(), n, got.data(), got_scales.data());
-    ASSERT_EQ(got, want) << "n=" << n;
-    ASSERT_EQ(std::memcmp(got_scales.data(), want_scales.data(), blocks * sizeof(float)), 0) << "n=" << n;
   }
 }
 

@@ -2,7 +2,8 @@
 // throws std::invalid_argument or yields metadata and tensors whose bytes lie inside the input (ASan checks every
 // read below); the stream reader agrees with the in-memory parser; importing an I2_S tensor and loading the
 // model either throw std::invalid_argument or build layers; the same for the group-scaled types (TQ1_0, TQ2_0,
-// Q1_0, Q2_0), row reads and the whole-model loader of every type. Anything else is a bug.
+// Q1_0, Q2_0, PrismML's PQ2_0, PTQ1_0 and Q2_0_g128; the base-3 ones also as 1.6-bit layers), row reads, the
+// prism.hadamard.* metadata and the whole-model loader of every type. Anything else is a bug.
 #include <bitlinear/io/gguf.hpp>
 #include <bitlinear/io/gguf_grouped_import.hpp>
 #include <bitlinear/io/gguf_import.hpp>
@@ -86,6 +87,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         } else {
           const auto layer = bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, o);
           if (layer.in_features() != t.ne[0] || layer.out_features() != t.ne[1]) std::abort();
+          if (t.type == bitlinear::GgufType::tq1_0 || t.type == bitlinear::GgufType::ptq1_0) {
+            const auto compact = bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(t, o);
+            if (compact.unpacked_weights() != layer.unpacked_weights()) std::abort();
+          }
         }
       } catch (const std::invalid_argument&) {
       }
@@ -99,6 +104,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       } catch (const std::invalid_argument&) {
       }
     }
+  }
+  try {
+    (void)bitlinear::gguf_prism_hadamard(view);
+  } catch (const std::invalid_argument&) {
   }
   try {
     bitlinear::GgufLoadOptions o;

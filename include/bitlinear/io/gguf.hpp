@@ -26,6 +26,14 @@
 // up to the next tensor must then be its size plus less than the alignment of padding) and an unknown type otherwise (upstream ggml gave 36 to a repacked type it no longer writes). A tensor of unknown
 // type is still listed, with size_known == false and size_bytes the span up to the next tensor's offset (or the
 // end of the data section): a raw view that the caller may use, but whose exact size the file does not state.
+//
+// Id 42 is upstream ggml's Q2_0 (64 weights per 18-byte block) and, in legacy PrismML files, Q2_0 with 128 weights
+// per 34-byte block (GgufType::q2_0_g128). A type-42 tensor whose ne[0] is a multiple of 128 (and that has weights)
+// could be either: its span up to the next tensor's offset (or the end of the data section) decides. A reading fits
+// when its size is at most the span and the span exceeds it by less than the alignment (writers pad each tensor to
+// the alignment, nothing more). Exactly one reading fits: the tensor has that type; both or neither: the file is
+// refused, naming the tensor, both sizes and the span (the two sizes differ by element count / 64 bytes, so only
+// tensors below 64 x alignment weights can fit both). A type-42 tensor with ne[0] not a multiple of 128 is Q2_0.
 #pragma once
 
 #include <algorithm>
@@ -63,7 +71,10 @@ enum class GgufType : std::uint32_t {
   f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9, q2_k = 10, q3_k = 11, q4_k = 12,
   q5_k = 13, q6_k = 14, q8_k = 15, iq2_xxs = 16, iq2_xs = 17, iq3_xxs = 18, iq1_s = 19, iq4_nl = 20, iq3_s = 21,
   iq2_s = 22, iq4_xs = 23, i8 = 24, i16 = 25, i32 = 26, i64 = 27, f64 = 28, iq1_m = 29, bf16 = 30, tq1_0 = 34,
-  tq2_0 = 35, i2_s = 36, mxfp4 = 39, q1_0 = 41, q2_0 = 42,
+  tq2_0 = 35, i2_s = 36, mxfp4 = 39, q1_0 = 41, q2_0 = 42, pq2_0 = 142, ptq1_0 = 143,
+  // Legacy PrismML Q2_0: stored as id 42 like upstream's Q2_0, but 128 weights per 34-byte block. No file stores
+  // this value; the reader resolves a type-42 tensor to it by its size (see the header comment).
+  q2_0_g128 = 0x8000002Au,
   unknown = 0xFFFFFFFFu,
 };
 
@@ -110,11 +121,13 @@ inline GgufTypeInfo gguf_type_info(GgufType type) noexcept {
     case GgufType::tq2_0: return {"TQ2_0", 256, 66};
     case GgufType::i2_s: return {"I2_S", 0, 0};
     case GgufType::mxfp4: return {"MXFP4", 32, 17};
-    // Upstream ggml's 2026 types. Id 42 in legacy PrismML files is Q2_0 with 128-weight blocks of 34 bytes: read
-    // as upstream's 64-weight 18-byte blocks, such a tensor claims more bytes than it has, so the overlap check
-    // refuses the file.
+    // Upstream ggml's 2026 types, and PrismML's fork's group-128 ternary types (its ggml-common.h: block_pq2_0
+    // {d, qs[32]}, block_ptq1_0 {qs[24], qh[2], d}); id 42 is resolved to q2_0 or q2_0_g128 by size.
     case GgufType::q1_0: return {"Q1_0", 128, 18};
     case GgufType::q2_0: return {"Q2_0", 64, 18};
+    case GgufType::pq2_0: return {"PQ2_0", 128, 34};
+    case GgufType::ptq1_0: return {"PTQ1_0", 128, 28};
+    case GgufType::q2_0_g128: return {"Q2_0_g128", 128, 34};
     case GgufType::unknown: break;
   }
   return {"unknown", 0, 0};
@@ -327,6 +340,7 @@ struct GgufHeader {
   std::vector<std::size_t> kv_by_key;
   std::vector<GgufTensor> tensors;  // file order
   std::vector<std::size_t> tensor_by_name;
+  std::vector<std::size_t> type42;  // tensors of id 42 that either Q2_0 layout could hold (resolved by size)
 };
 
 }  // namespace detail
@@ -545,6 +559,7 @@ class GgufParser {
         }
         t.size_bytes = blocks * info.block_bytes;
         t.size_known = true;
+        if (t.type == GgufType::q2_0 && elements != 0 && t.ne[0] % 128 == 0) h.type42.push_back(h.tensors.size());
       }
       h.tensors.push_back(std::move(t));
     }
@@ -572,14 +587,40 @@ class GgufParser {
 
   static GgufType resolve_type(std::uint32_t id, bool bitnet_cpp) noexcept {
     if (id == 36) return bitnet_cpp ? GgufType::i2_s : GgufType::unknown;
+    if (id == static_cast<std::uint32_t>(GgufType::q2_0_g128)) return GgufType::unknown;  // never a stored id
     const auto t = static_cast<GgufType>(id);
     if (id != 0xFFFFFFFFu && gguf_type_info(t).block_size != 0) return t;
     return GgufType::unknown;
   }
 
+  // A type-42 tensor that either Q2_0 layout could hold, given its span up to the next tensor (or the end of the
+  // data): upstream's Q2_0 (its size_bytes so far) or PrismML's legacy 128-weight Q2_0 (see the header comment).
+  static void resolve_type42(GgufTensor& t, std::uint64_t span, std::uint32_t alignment) {
+    const std::uint64_t g64 = t.size_bytes;  // element count / 64 * 18, checked below 2^63
+    const std::uint64_t g128 = t.element_count() / 128 * 34;
+    const auto fits = [&](std::uint64_t size) { return size <= span && span - size < alignment; };
+    const bool upstream = fits(g64), legacy = fits(g128);
+    if (upstream != legacy) {
+      if (legacy) {
+        t.type = GgufType::q2_0_g128;
+        t.size_bytes = g128;
+      }
+      return;
+    }
+    detail::throw_bad_gguf("tensor " + quoted(t.name) + " (type 42): upstream Q2_0 (64 weights per 18-byte block) " +
+                           "needs " + std::to_string(g64) + " bytes, PrismML's legacy Q2_0 (128 weights per 34-byte " +
+                           "block) needs " + std::to_string(g128) + " bytes, and " + std::to_string(span) +
+                           " bytes lie before the next tensor (or the end of the data): " +
+                           (upstream ? "both fit" : "neither fits") +
+                           " (a reading fits when the span exceeds its size by less than the alignment " +
+                           std::to_string(alignment) + "), so the file's type 42 cannot be told apart");
+  }
+
   // Every tensor inside the data section, no two overlapping; unknown-size tensors get the span up to the next
   // higher offset (or the end of the data).
   static void place_tensors(detail::GgufHeader& h) {
+    std::vector<char> type42(h.tensors.size(), 0);
+    for (std::size_t i : h.type42) type42[i] = 1;
     std::vector<std::size_t> order(h.tensors.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return h.tensors[a].offset < h.tensors[b].offset; });
@@ -591,6 +632,7 @@ class GgufParser {
         detail::throw_bad_gguf(named + ": offset " + std::to_string(t.offset) + " is past the end of the " +
                                std::to_string(h.data_size) + "-byte data section");
       }
+      if (type42[order[k]] != 0) resolve_type42(t, next_offset - t.offset, h.alignment);
       if (!t.size_known) {
         t.size_bytes = next_offset - t.offset;
       } else if (t.type == GgufType::i2_s && t.size_bytes <= next_offset - t.offset &&

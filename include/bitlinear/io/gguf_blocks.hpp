@@ -1,4 +1,4 @@
-// bitlinear: the group-scaled ternary and 1-bit GGUF block types of upstream ggml, decoded into bitlinear's
+// bitlinear: the group-scaled ternary and 1-bit GGUF block types of upstream ggml and of PrismML's fork, decoded into
 // canonical rows (format.hpp, format_compact.hpp) and one float scale per block.
 //
 // Each type stores a row of in_features weights as in_features / block_weights blocks (in_features must be a
@@ -11,6 +11,16 @@
 //          byte 32 + m (m < 16) gives 160 + 16n + m; byte j of qh gives 240 + 4n + j (n = 0..3).
 //   Q1_0  (id 41), 128 weights, 18 bytes: d then qs[16]. Bit j % 8 of byte j / 8: 1 is +d, 0 is -d.
 //   Q2_0  (id 42), 64 weights, 18 bytes: d then qs[16]. Bits 2(j % 4) of byte j / 4 hold code + 1, field 3 = +2.
+// PrismML's fork (PrismML-Eng/llama.cpp, ggml-common.h and ggml-quants.c), group-128 ternary types:
+//   PQ2_0 (id 142) and legacy Q2_0_g128 (id 42 in older files; gguf.hpp tells it from Q2_0 by size), 128 weights,
+//          34 bytes: d then qs[32]; the Q2_0 codec (dequantize_row_pq2_0: ((int)q - 1) * d, field 3 = +2).
+//   PTQ1_0 (id 143), 128 weights, 28 bytes: qs[24], qh[2], d. TQ1_0's base-3 digits (digit n of byte v as above)
+//          and its staging generalized: the fork's quantize_row_ptq1_0_ref / dequantize_row_ptq1_0 walk qs in
+//          stages of 32, 16 and 8 bytes (as many whole stages of each as fit, widest first: for 24 bytes none of
+//          32, one of 16, one of 8), byte m of a stage of c bytes holding weights base + c n + m, n = 0..4; then qh
+//          byte j holds weights 120 + 2n + j (n = 0..3). So: qs[m], m < 16, gives weights 16n + m; qs[16 + m],
+//          m < 8, gives 80 + 8n + m; qh[j] gives 120 + 2n + j. (The fork's stored sources here predate PTQ1_0; the
+//          order is that of its quantize_row_ptq1_0_ref as quoted by projects built on the fork, which agree.)
 // Every byte value decodes (a TQ1_0 byte above 242, which ggml's quantizer never writes, still gives digits
 // 0..2), so decoding never fails; the layer checks the scales (finite) when the rows are handed to it.
 #pragma once
@@ -29,7 +39,7 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 
-enum class GgufBlockType : std::uint8_t { tq1_0, tq2_0, q1_0, q2_0 };
+enum class GgufBlockType : std::uint8_t { tq1_0, tq2_0, q1_0, q2_0, pq2_0, ptq1_0, q2_0_g128 };
 
 struct GgufBlockTypeInfo {
   const char* name;
@@ -44,6 +54,9 @@ inline constexpr GgufBlockTypeInfo gguf_block_info(GgufBlockType type) noexcept 
     case GgufBlockType::tq1_0: return {"TQ1_0", 34, 256, 54, false};
     case GgufBlockType::tq2_0: return {"TQ2_0", 35, 256, 66, false};
     case GgufBlockType::q1_0: return {"Q1_0", 41, 128, 18, true};
+    case GgufBlockType::pq2_0: return {"PQ2_0", 142, 128, 34, false};
+    case GgufBlockType::ptq1_0: return {"PTQ1_0", 143, 128, 28, false};
+    case GgufBlockType::q2_0_g128: return {"Q2_0_g128", 42, 128, 34, false};  // PrismML legacy, stored as id 42
     case GgufBlockType::q2_0: break;
   }
   return {"Q2_0", 42, 64, 18, false};
@@ -95,8 +108,21 @@ inline float decode_gguf_block(GgufBlockType type, const std::uint8_t* block, st
       for (std::size_t j = 0; j < 128; ++j) fields[j] = (block[2 + j / 8] >> (j % 8)) & 1u;
       return fp16_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
     case GgufBlockType::q2_0:
-      for (std::size_t j = 0; j < 64; ++j) fields[j] = (block[2 + j / 4] >> (2 * (j % 4))) & 3u;
+    case GgufBlockType::pq2_0:
+    case GgufBlockType::q2_0_g128: {
+      const std::size_t weights = gguf_block_info(type).block_weights;  // 64 or 128
+      for (std::size_t j = 0; j < weights; ++j) fields[j] = (block[2 + j / 4] >> (2 * (j % 4))) & 3u;
       return fp16_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
+    }
+    case GgufBlockType::ptq1_0:
+      for (unsigned n = 0; n < 5; ++n) {
+        for (std::size_t m = 0; m < 16; ++m) fields[16 * n + m] = static_cast<std::uint8_t>(tq1_digit(block[m], n));
+        for (std::size_t m = 0; m < 8; ++m) fields[80 + 8 * n + m] = static_cast<std::uint8_t>(tq1_digit(block[16 + m], n));
+      }
+      for (unsigned n = 0; n < 4; ++n) {
+        for (std::size_t j = 0; j < 2; ++j) fields[120 + 2 * n + j] = static_cast<std::uint8_t>(tq1_digit(block[24 + j], n));
+      }
+      return fp16_to_float(static_cast<std::uint16_t>(block[26] | (block[27] << 8)));
   }
   return 0.0f;
 }
@@ -144,36 +170,48 @@ inline void decode_gguf_row_by_fields(GgufBlockType type, const std::uint8_t* sr
 //              Ternary::packed_row_bytes(in_features) for the others (padding past in_features canonical);
 //   scales_out in_features / block_weights floats, the blocks' d converted exactly (inf or NaN kept as they are).
 // in_features must be a positive multiple of the block (gguf_block_row_bytes checks it). The 2-bit and 1-bit types
-// go through the byte-wise converters (gguf_repack.hpp), TQ1_0 through its base-3 fields.
+// go through the byte-wise converters (gguf_repack.hpp), TQ1_0 and PTQ1_0 through their base-3 fields.
 inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
                             std::uint8_t* row_out, float* scales_out) {
   gguf_block_row_bytes(type, in_features);
   switch (type) {
     case GgufBlockType::tq2_0: return detail::tq2_0_row_to_canonical(src, in_features, row_out, scales_out);
     case GgufBlockType::q2_0: return detail::q2_row_to_canonical(src, in_features, 64, row_out, scales_out);
+    case GgufBlockType::pq2_0:
+    case GgufBlockType::q2_0_g128: return detail::q2_row_to_canonical(src, in_features, 128, row_out, scales_out);
     case GgufBlockType::q1_0: return detail::q1_0_row_to_canonical(src, in_features, row_out, scales_out);
-    case GgufBlockType::tq1_0: break;
+    case GgufBlockType::tq1_0:
+    case GgufBlockType::ptq1_0: break;
   }
   detail::decode_gguf_row_by_fields(type, src, in_features, row_out, scales_out);
 }
 
-// TQ1_0 into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features) bytes): TQ1_0 holds only
-// codes -1, 0, +1, so it keeps its size class. Scales as decode_gguf_row.
-// Both layouts split into 64-weight runs: run r (weights 64 r .. 64 r + 63) is run r % 4 of GGUF block r / 4 and
-// field r % 5 of compact block r / 5 (compact byte i of a block holds its weights 64 f + i, f = 0..4). Each GGUF
-// block is decoded into fields once, each compact block encoded once from its five runs (padding runs field 1).
-inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
-                                    float* scales_out) {
-  constexpr GgufBlockType type = GgufBlockType::tq1_0;
+// A base-3 type (TQ1_0 or PTQ1_0) into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features)
+// bytes): these hold only codes -1, 0, +1, so they keep their size class. Scales as decode_gguf_row. Throws
+// std::invalid_argument for another type.
+// Both layouts split into 64-weight runs (64 divides 128, 256 and 320): run r (weights 64 r .. 64 r + 63) is run
+// r % R of GGUF block r / R (R = block_weights / 64: 4 for TQ1_0, 2 for PTQ1_0) and field r % 5 of compact block
+// r / 5 (compact byte i of a block holds its weights 64 f + i, f = 0..4). Each GGUF block is decoded into fields
+// once, each compact block encoded once from its five runs (runs past in_features: field 1, code 0).
+inline void decode_gguf_row_compact(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                                    std::uint8_t* row_out, float* scales_out) {
+  BITLINEAR_REQUIRE(type == GgufBlockType::tq1_0 || type == GgufBlockType::ptq1_0,
+                    std::string("a compact (1.6-bit) row is decoded from TQ1_0 or PTQ1_0, not ") +
+                        gguf_block_info(type).name);
+  const GgufBlockTypeInfo info = gguf_block_info(type);
   gguf_block_row_bytes(type, in_features);
+  const std::size_t runs_per_block = info.block_weights / 64;
   std::uint8_t gguf_fields[256];
   std::uint8_t compact_fields[5][64];
   const std::size_t runs = in_features / 64;
   const std::size_t compact_runs = (runs + 4) / 5 * 5;
   for (std::size_t r = 0; r < compact_runs; ++r) {
     if (r < runs) {
-      if (r % 4 == 0) scales_out[r / 4] = detail::decode_gguf_block(type, src + r / 4 * 54, gguf_fields);
-      std::memcpy(compact_fields[r % 5], gguf_fields + 64 * (r % 4), 64);
+      const std::size_t block = r / runs_per_block;
+      if (r % runs_per_block == 0) {
+        scales_out[block] = detail::decode_gguf_block(type, src + block * info.block_bytes, gguf_fields);
+      }
+      std::memcpy(compact_fields[r % 5], gguf_fields + 64 * (r % runs_per_block), 64);
     } else {
       std::memset(compact_fields[r % 5], 1, 64);
     }
@@ -185,6 +223,12 @@ inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_feat
       }
     }
   }
+}
+
+// TQ1_0 into the compact row (the form before PTQ1_0 existed).
+inline void decode_gguf_row_compact(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
+                                    float* scales_out) {
+  decode_gguf_row_compact(GgufBlockType::tq1_0, src, in_features, row_out, scales_out);
 }
 
 BITLINEAR_NAMESPACE_END

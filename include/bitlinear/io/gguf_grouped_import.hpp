@@ -1,14 +1,18 @@
-// bitlinear: GGUF tensors of the group-scaled ternary and 1-bit types (TQ1_0, TQ2_0, Q1_0, Q2_0) as GroupedLinear
-// layers, row by row from the file's bytes into the layer's own buffers (the only full copy).
+// bitlinear: GGUF tensors of the group-scaled ternary and 1-bit types (TQ1_0, TQ2_0, Q1_0, Q2_0, and PrismML's
+// PQ2_0, PTQ1_0 and legacy Q2_0_g128) as GroupedLinear layers, row by row from the file's bytes into the layer's
+// own buffers (the only full copy).
 //
-//   TQ2_0, Q2_0  -> GroupedTernaryLinear         (2-bit codes -1..+2; group 256 / 64)
-//   TQ1_0        -> GroupedCompactTernaryLinear  (1.6-bit, its own size class; or GroupedTernaryLinear)
-//   Q1_0         -> GroupedBinaryLinear          (group 128)
+//   TQ2_0, Q2_0, PQ2_0, Q2_0_g128 -> GroupedTernaryLinear  (2-bit codes -1..+2; group 256 / 64 / 128 / 128)
+//   TQ1_0, PTQ1_0 -> GroupedCompactTernaryLinear  (1.6-bit, their own size class; or GroupedTernaryLinear;
+//                                                  group 256 / 128)
+//   Q1_0          -> GroupedBinaryLinear          (group 128)
 // The layer's group scales are the blocks' fp16 d, converted exactly (gguf_blocks.hpp has the layouts and their
 // sources). A GGUF weight tensor is ne = [in_features, out_features]. Activations: llama.cpp quantizes them per
 // block of 32 (Q8_0) for Q1_0 and Q2_0, which ActivationScale::per_block reproduces bit for bit; for TQ1_0 and
 // TQ2_0 it uses per-256 blocks with a float scale (Q8_K), which ActivationScale::per_superblock reproduces bit
-// for bit (quantize.hpp has both rules).
+// for bit (quantize.hpp has both rules). PrismML's runtime quantizes activations for PQ2_0 / PTQ1_0 as Q8_0 on its
+// generic CPU path (ggml_vec_dot_ptq1_0_q8_0, ggml_vec_dot_pq2_0_q8_0), also Q8_K in an x86 PQ2_0 kernel: see
+// docs/gguf.md for what is confirmed.
 #pragma once
 
 #include <cstddef>
@@ -36,12 +40,16 @@ inline std::optional<GgufBlockType> gguf_block_type(const GgufTensor& t) noexcep
     case GgufType::tq2_0: return GgufBlockType::tq2_0;
     case GgufType::q1_0: return GgufBlockType::q1_0;
     case GgufType::q2_0: return GgufBlockType::q2_0;
+    case GgufType::pq2_0: return GgufBlockType::pq2_0;
+    case GgufType::ptq1_0: return GgufBlockType::ptq1_0;
+    case GgufType::q2_0_g128: return GgufBlockType::q2_0_g128;
     default: return std::nullopt;
   }
 }
 
-// Builds a GroupedLinear<Format> from a TQ1_0, TQ2_0, Q1_0 or Q2_0 tensor. Format must hold the type's codes:
-// Binary for Q1_0; Ternary for TQ2_0 and Q2_0; Ternary or TernaryCompact for TQ1_0. Throws std::invalid_argument
+// Builds a GroupedLinear<Format> from a TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0 or Q2_0_g128 tensor. Format must
+// hold the type's codes: Binary for Q1_0; Ternary for TQ2_0, Q2_0, PQ2_0 and Q2_0_g128; Ternary or TernaryCompact
+// for TQ1_0 and PTQ1_0. Throws std::invalid_argument
 // naming the tensor for another type or Format, a shape that is not 2-D, in_features beyond 2^20, a layer beyond
 // options.max_weight_bytes, or a block scale that is not finite (naming the row and group).
 template <class Format>
@@ -51,19 +59,20 @@ GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOpt
   const std::optional<GgufBlockType> type = gguf_block_type(t);
   if (!type) {
     detail::fail_invalid_argument(named + " has type " + t.type_name() + " (id " + std::to_string(t.type_id) +
-                                  "); a group-scaled layer is built from TQ1_0, TQ2_0, Q1_0 or Q2_0");
+                                  "); a group-scaled layer is built from TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0 or "
+                                  "Q2_0_g128");
   }
   const GgufBlockTypeInfo info = gguf_block_info(*type);
   constexpr bool binary = std::is_same<Format, Binary>::value;
   constexpr bool compact = std::is_same<Format, TernaryCompact>::value;
-  const bool fits = info.binary ? binary : (!binary && (!compact || *type == GgufBlockType::tq1_0));
+  const bool base3 = *type == GgufBlockType::tq1_0 || *type == GgufBlockType::ptq1_0;  // codes -1, 0, +1 only
+  const bool fits = info.binary ? binary : (!binary && (!compact || base3));
   if (!fits) {
     const char* layer = info.binary ? "GroupedBinaryLinear"
-                        : *type == GgufBlockType::tq1_0 ? "GroupedCompactTernaryLinear or GroupedTernaryLinear"
-                                                        : "GroupedTernaryLinear";
+                        : base3     ? "GroupedCompactTernaryLinear or GroupedTernaryLinear"
+                                    : "GroupedTernaryLinear";
     detail::fail_invalid_argument(named + " (" + info.name + ") holds " +
-                                  (info.binary ? "codes -1, +1" : *type == GgufBlockType::tq1_0 ? "codes -1, 0, +1"
-                                                                                               : "codes -1, 0, +1, +2") +
+                                  (info.binary ? "codes -1, +1" : base3 ? "codes -1, 0, +1" : "codes -1, 0, +1, +2") +
                                   ": build it as " + layer);
   }
   if (t.n_dims != 2 || t.ne[0] == 0 || t.ne[1] == 0) {
@@ -91,7 +100,7 @@ GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOpt
       [&](std::size_t r, std::uint8_t* row, float* scales) {
         const std::uint8_t* src = t.data + r * src_row_bytes;
         if constexpr (compact) {
-          decode_gguf_row_compact(src, in, row, scales);
+          decode_gguf_row_compact(*type, src, in, row, scales);
         } else {
           decode_gguf_row(*type, src, in, row, scales);
         }

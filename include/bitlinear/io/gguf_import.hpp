@@ -39,6 +39,7 @@
 #include "../layer.hpp"
 #include "../options.hpp"
 #include "gguf.hpp"
+#include "gguf_hadamard.hpp"
 #include "safetensors.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -256,10 +257,12 @@ struct GgufModelConfig {
                 context_length = 0, rope_dimension_count = 0, vocab_size = 0;
   float rope_freq_base = 0.0f;  // <arch>.rope.freq_base
   float rms_norm_eps = 0.0f;    // <arch>.attention.layer_norm_rms_epsilon
+  GgufPrismHadamard hadamard;   // PrismML's prism.hadamard.* rotation metadata (gguf_hadamard.hpp); not applied
 };
 
-// Reads the hyperparameters. Throws std::invalid_argument if general.architecture is missing or not a string,
-// or a present key has the wrong type.
+// Reads the hyperparameters and PrismML's Hadamard metadata. Throws std::invalid_argument if
+// general.architecture is missing or not a string, a present key has the wrong type, or prism.hadamard.* keys
+// break their contract (gguf_hadamard.hpp).
 inline GgufModelConfig gguf_model_config(const GgufView& file) {
   GgufModelConfig c;
   c.architecture = std::string(file.get_string("general.architecture"));
@@ -282,6 +285,7 @@ inline GgufModelConfig gguf_model_config(const GgufView& file) {
   uint_key("vocab_size", c.vocab_size);
   float_key("rope.freq_base", c.rope_freq_base);
   float_key("attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+  c.hadamard = gguf_prism_hadamard(file);
   return c;
 }
 

@@ -1,5 +1,6 @@
 // bitlinear: load every ternary and 1-bit projection of a GGUF model file, whatever its type: bitnet.cpp's I2_S
-// (per-tensor scale) and the group-scaled TQ2_0, TQ1_0, Q2_0 and Q1_0 of llama.cpp / PrismML files.
+// (per-tensor scale) and the group-scaled TQ2_0, TQ1_0, Q2_0 and Q1_0 of llama.cpp / PrismML files, and PrismML's
+// PQ2_0, PTQ1_0 and legacy Q2_0_g128 (id 42 with 128-weight blocks).
 //
 //   auto file = bitlinear::GgufFile::open("Bonsai-8B-Q1_0.gguf");               // maps the file, O(header)
 //   auto model = bitlinear::load_gguf_layers(file);                             // every ternary / 1-bit weight
@@ -9,9 +10,12 @@
 //
 // Which tensor becomes which layer:
 //   I2_S           -> TernaryLinear                (gguf_import.hpp)
-//   TQ2_0, Q2_0    -> GroupedTernaryLinear         (gguf_grouped_import.hpp)
-//   TQ1_0          -> GroupedCompactTernaryLinear  (1.6 bits, as in the file; GgufModelLoadOptions::tq1_0_compact)
+//   TQ2_0, Q2_0, PQ2_0, Q2_0_g128 -> GroupedTernaryLinear  (gguf_grouped_import.hpp)
+//   TQ1_0, PTQ1_0  -> GroupedCompactTernaryLinear  (1.6 bits; GgufModelLoadOptions::tq1_0_compact / ptq1_0_compact)
 //   Q1_0           -> GroupedBinaryLinear
+// PrismML's Ternary-Bonsai-2 files fold a signed blockwise Walsh-Hadamard rotation into some weights; the loader
+// reads and checks its prism.hadamard.* metadata into model.config.hadamard (gguf_hadamard.hpp) but does not apply
+// it: the caller rotates those layers' activations (ActivationFrontend's hadamard_block / hadamard_signs).
 // Every 2-D tensor of those types is a layer except the token embedding (`token_embd.weight`, a lookup table, not
 // a matmul: gguf_row_to_float reads its rows). Tensors of other types (norms, F16 or K-quant heads and
 // embeddings, and any projection a quantizer kept at higher precision) stay views into the file, as
@@ -57,6 +61,8 @@ struct GgufModelLoadOptions {
   // TQ1_0 as GroupedCompactTernaryLinear (1.6 bits per weight, as stored); false: GroupedTernaryLinear (2 bits,
   // the faster kernels on families without a native compact kernel).
   bool tq1_0_compact = true;
+  // PTQ1_0 likewise (PrismML's 128-weight TQ1_0 codec).
+  bool ptq1_0_compact = true;
 };
 
 struct GgufModelLayer {
@@ -130,7 +136,8 @@ inline std::uint64_t gguf_model_layer_bytes(const GgufTensor& t, const GgufModel
   std::size_t code_bytes = 0;
   if (info.binary) {
     code_bytes = Binary::packed_row_bytes(in);
-  } else if (t.type == GgufType::tq1_0 && options.tq1_0_compact) {
+  } else if ((t.type == GgufType::tq1_0 && options.tq1_0_compact) ||
+             (t.type == GgufType::ptq1_0 && options.ptq1_0_compact)) {
     code_bytes = TernaryCompact::packed_row_bytes(in);
   } else {
     code_bytes = Ternary::packed_row_bytes(in);
@@ -152,7 +159,10 @@ inline GgufAnyLayer gguf_model_layer(const GgufTensor& t, const GgufModelLoadOpt
     case GgufType::tq1_0:
       if (options.tq1_0_compact) return grouped_from_gguf<TernaryCompact>(t, options.import);
       return grouped_from_gguf<Ternary>(t, options.import);
-    default: return grouped_from_gguf<Ternary>(t, options.import);  // TQ2_0, Q2_0
+    case GgufType::ptq1_0:
+      if (options.ptq1_0_compact) return grouped_from_gguf<TernaryCompact>(t, options.import);
+      return grouped_from_gguf<Ternary>(t, options.import);
+    default: return grouped_from_gguf<Ternary>(t, options.import);  // TQ2_0, Q2_0, PQ2_0, Q2_0_g128
   }
 }
 
@@ -215,7 +225,8 @@ inline GgufModel load_gguf_layers(const GgufFile& file, const GgufModelLoadOptio
 }
 
 // Row r of a 2-D tensor as float32, dequantized exactly (code x fp16 block scale, one rounding-free product per
-// weight: codes are small integers and the scales fp16): F32, F16, BF16, TQ1_0, TQ2_0, Q1_0, Q2_0. For the token
+// weight: codes are small integers and the scales fp16): F32, F16, BF16, TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0,
+// Q2_0_g128. For the token
 // embedding of a group-scaled file (and any tensor kept as a view). `out` holds ne[0] floats. Throws
 // std::invalid_argument naming the tensor for another type, a shape that is not 2-D or a row out of range.
 inline void gguf_row_to_float(const GgufTensor& t, std::size_t r, float* out) {
@@ -251,7 +262,8 @@ inline void gguf_row_to_float(const GgufTensor& t, std::size_t r, float* out) {
     case GgufType::bf16: element = 2; break;
     default:
       detail::fail_invalid_argument(named + " has type " + t.type_name() +
-                                    "; row reads take F32, F16, BF16, TQ1_0, TQ2_0, Q1_0 or Q2_0");
+                                    "; row reads take F32, F16, BF16, TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0 or "
+                                    "Q2_0_g128");
   }
   BITLINEAR_REQUIRE(t.size_bytes / (in * element) >= t.ne[1], named + ": the tensor's bytes do not hold its rows");
   const std::uint8_t* src = t.data + r * in * element;
