@@ -32,8 +32,12 @@ import math
 import os
 import struct
 
-import numpy as np
-import torch
+# The SubLN norms below are transformers' own float32 RMSNorm, which the library's front-end reproduces bit for bit
+# with PyTorch's AVX2 kernels (docs/frontend.md): pin them before torch loads.
+os.environ["ATEN_CPU_CAPABILITY"] = "avx2"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 HIDDEN, FFN, HEADS, KV_HEADS, HEAD_DIM = 2560, 6912, 20, 5, 128
 KV = KV_HEADS * HEAD_DIM
@@ -111,13 +115,27 @@ def bitlinear(x, packed, weight_scale, linear_class):
 
 
 def rms_norm(x, w):
+    # input_layernorm, post_attention_layernorm and model.norm, which the C++ example computes by hand.
     # transformers' BitNetRMSNorm is weight * (x * rsqrt(mean(x^2) + eps)) in float32. The mean of squares is
     # taken in float64 here and rounded to float32, and the reciprocal square root is 1 / sqrt, as the C++
-    # example does: otherwise the two sides' normalized activations differ in the last bit almost everywhere,
+    # example's hand-written norm does: otherwise the two sides' normalized activations differ in the last bit almost everywhere,
     # which flips int8 activations of the next layer and compounds over the blocks. The glue code is not what
     # is under test; the layers are.
     var = x.double().pow(2).mean(-1, keepdim=True).float()
     return (x * (1.0 / torch.sqrt(var + EPS))) * w.float()
+
+
+def sub_norm(x, w):
+    # attn_sub_norm and ffn_sub_norm, which the C++ example fuses into the next layer's input with the library's
+    # front-end: transformers' BitNetRMSNorm in float32 (weight * (x * rsqrt(mean(x^2) + eps))), the same bits as
+    # the front-end's RMSNorm when PyTorch runs its AVX2 kernels on one thread (docs/frontend.md).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        var = x.pow(2).mean(-1, keepdim=True)
+        return w.float() * (x * torch.rsqrt(var + EPS))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def rope(x, n_heads):
@@ -142,10 +160,10 @@ def block(x, w, p, linear_class):
     scores = torch.einsum("thd,shd->hts", q, k) / math.sqrt(HEAD_DIM)
     scores = scores.masked_fill(torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1), float("-inf"))
     attn = torch.einsum("hts,shd->thd", torch.softmax(scores, dim=-1), v).reshape(t, HIDDEN)
-    x1 = x + lin("self_attn.o_proj", rms_norm(attn, w[p + "self_attn.attn_sub_norm.weight"]))
+    x1 = x + lin("self_attn.o_proj", sub_norm(attn, w[p + "self_attn.attn_sub_norm.weight"]))
     h2 = rms_norm(x1, w[p + "post_attention_layernorm.weight"])
     f = torch.relu(lin("mlp.gate_proj", h2)).pow(2) * lin("mlp.up_proj", h2)
-    return x1 + lin("mlp.down_proj", rms_norm(f, w[p + "mlp.ffn_sub_norm.weight"]))
+    return x1 + lin("mlp.down_proj", sub_norm(f, w[p + "mlp.ffn_sub_norm.weight"]))
 
 
 def main():

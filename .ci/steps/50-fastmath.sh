@@ -2,7 +2,8 @@
 # -ffast-math leg: the headers compile under the user's flags, so the exactness tests are
 # built with -O2 -ffast-math by GCC and by Clang and must still pass: every kernel family bit for bit against
 # scalar (kernel matrix, per-ISA kernel tests), the hand-worked semantics (ties, NaN rows, non-finite weights),
-# the FP-environment and hardening tests, the activation front-end, and the PyTorch float32 reference. Linking with -ffast-math also
+# the FP-environment and hardening tests, the activation front-end, and the PyTorch float32 references (layers,
+# grouped weight rule, the front-end's RMSNorm bit for bit). Linking with -ffast-math also
 # links crtfastmath.o, which turns on flush-to-zero and denormals-are-zero at startup: the library must pin
 # its own environment (include/bitlinear/detail/fp_environment.hpp) for these to pass.
 # The same tests are also built by Clang without -ffast-math (-O3, as a Release build): CI's only plain Clang
@@ -16,6 +17,7 @@ tests=(tests/kernel_matrix_test.cpp tests/semantics_test.cpp tests/hardening_tes
        tests/grouped_test.cpp tests/frontend_test.cpp)
 /usr/bin/python3 tests/pytorch/make_reference.py "$out/pytorch_reference.bin"
 /usr/bin/python3 tests/pytorch/make_grouped_reference.py "$out/pytorch_grouped_reference.bin"
+/usr/bin/python3 tests/pytorch/make_frontend_reference.py "$out/pytorch_frontend_reference.bin"
 jobs=$(nproc)
 [ "$jobs" -gt 2 ] && jobs=2
 # The kernels compile once per variant (BITLINEAR_SEPARATE_KERNELS, tests/kernels_definition/) with the same
@@ -28,18 +30,20 @@ run_exactness() {  # $1 = compiler, $2 = name, then the optimization flags
   mkdir -p "$objdir"
   echo "--- $name: compile"
   printf '%s\n' tests/kernels_definition/kernels_definition.cpp "${tests[@]}" tests/pytorch/pytorch_reference_test.cpp \
-      tests/pytorch/grouped_reference_test.cpp |
+      tests/pytorch/grouped_reference_test.cpp tests/pytorch/frontend_reference_test.cpp |
     xargs -P "$jobs" -I{} sh -c 'd=$1; shift; "$0" "$@" -c "{}" -o "$d/$(basename "{}" .cpp).o"' "$cxx" "$objdir" "${flags[@]}"
   local kernels="$objdir/kernels_definition.o" objects=()
   for t in "${tests[@]}"; do objects+=("$objdir/$(basename "$t" .cpp).o"); done
   "$cxx" "${flags[@]}" "${objects[@]}" "$kernels" -o "$out/exactness_$name" -lgmock -lgtest -lgtest_main
   "$cxx" "${flags[@]}" "$objdir/pytorch_reference_test.o" "$kernels" -o "$out/pytorch_$name" -lgtest -lgtest_main
   "$cxx" "${flags[@]}" "$objdir/grouped_reference_test.o" "$kernels" -o "$out/pytorch_grouped_$name" -lgtest -lgtest_main
+  "$cxx" "${flags[@]}" "$objdir/frontend_reference_test.o" "$kernels" -o "$out/pytorch_frontend_$name" -lgtest -lgtest_main
   echo "--- $name: exactness tests"
   "$out/exactness_$name"
   echo "--- $name: PyTorch reference"
   BITLINEAR_PYTORCH_REFERENCE="$out/pytorch_reference.bin" "$out/pytorch_$name"
   BITLINEAR_PYTORCH_GROUPED_REFERENCE="$out/pytorch_grouped_reference.bin" "$out/pytorch_grouped_$name"
+  BITLINEAR_PYTORCH_FRONTEND_REFERENCE="$out/pytorch_frontend_reference.bin" "$out/pytorch_frontend_$name"
   echo "$name: $((SECONDS - start)) s"
 }
 run_exactness g++ gcc-fast-math -O2 -ffast-math

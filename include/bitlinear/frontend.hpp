@@ -1,6 +1,7 @@
 // bitlinear: the activation front-end. Float rows become quantized activations (ActivationsView, the input of
 // forward_quantized) in one pass per row:
-//   1. optional RMSNorm:          y = (x * r) * weight,  r = 1 / sqrt((float)(sum x^2 / n) + eps)
+//   1. optional RMSNorm:          y = (x * r) * weight,  r = 1 / sqrt(sum x^2 / n + eps) in float32, PyTorch's
+//                                 float order bit for bit (its AVX2 kernels' sum of squares)
 //   2. optional signed rotation:  y <- H_B(s (.) y), the normalized Walsh-Hadamard transform over blocks of B values
 //   3. activation quantization by any ActivationScale mode, with the library's own quantizers (quantize.hpp).
 // The exact order of every float operation is in detail/frontend_row.hpp and docs/frontend.md. Steps 1 and 2 run

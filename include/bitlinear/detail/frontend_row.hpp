@@ -1,9 +1,8 @@
 // bitlinear internal: the float part of the activation front-end (frontend.hpp), one row at a time.
 //
-// RMSNorm (PyTorch's order, float32 except the mean of squares):
-//   ss   = sum of x_k^2 in double, over eight lanes (lane = k mod 8, each summed in index order), then the fixed
-//          tree ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)); x_k^2 is exact in double
-//   ms   = (float)(ss / n)                 (double division, rounded once to float)
+// RMSNorm (PyTorch's float32 order, bit for bit; see sum_of_squares below for the order of the sum):
+//   ss   = sum of q_k = x_k * x_k in float, in the order of PyTorch 1.13's AVX2 cascade_sum
+//   ms   = ss / (float)n                   (one float division, as mean = sum / n)
 //   r    = 1.0f / sqrtf(ms + eps)          (PyTorch's CPU rsqrt is 1 / sqrt: two roundings)
 //   y_k  = (x_k * r) * weight_k
 // Signed blockwise Walsh-Hadamard transform (normalized Sylvester order) of v = s (.) y, per block of B values:
@@ -52,33 +51,108 @@ inline float exact_sqrt(float v) noexcept {
 #endif
 }
 
-// r = 1 / sqrt((float)(ss / n) + eps) from the eight lane sums of squares (the tree at the top of this header).
-inline float rms_norm_factor_from_lanes(const double* lane, std::size_t n, float eps) noexcept {
-  const double ss = opaque(opaque(opaque(lane[0] + lane[4]) + opaque(lane[2] + lane[6])) +
-                           opaque(opaque(lane[1] + lane[5]) + opaque(lane[3] + lane[7])));
-  const double mean = opaque(ss / opaque(static_cast<double>(n)));
-  const float ms = static_cast<float>(mean);
+// The mean of squares, PyTorch 1.13's order. `x.pow(2).mean(-1)` on a float32 CPU tensor squares each value in
+// float (x * x, one rounding), sums every row with ATen's cascade_sum (aten/src/ATen/native/cpu/SumKernel.cpp,
+// the contiguous inner reduction: vectorized_inner_sum, row_sum, multi_row_sum), then divides the sum by n in
+// float (mean is sum(...).div_(n)). With the AVX2 (and the default) CPU capability a vector is 8 floats; the
+// AVX-512 capability uses 16 and so another order, which the library does not follow (docs/frontend.md).
+// With q_k = x_k * x_k and V_u = (q_8u, ..., q_8u+7) the u-th vector of squares, m = n / 8 vectors:
+//   n >= 8:
+//     g = m / 4 groups of four vectors; group i adds V_4i+k to accumulator k (k = 0..3) of level 0, lane by lane.
+//     Four levels of four 8-lane accumulators, all zero at first. P = max(4, ceil_log2(g) / 4), with
+//     ceil_log2(v) = 1 for v <= 2, else the bit length of v - 1. After every 2^P groups (i groups done so far):
+//       level 1 += level 0, level 0 = 0; then, if i is a multiple of 2^2P, level 2 += level 1, level 1 = 0; then,
+//       if i is a multiple of 2^3P, level 3 += level 2, level 2 = 0.
+//     The groups after the last full 2^P go into level 0. Then level 0 = ((level 0 + level 1) + level 2) + level 3
+//     per accumulator; the vectors V_4g .. V_m-1 go into accumulator 0 in order; S = ((A0 + A1) + A2) + A3.
+//     ss = (((0 + q_8m) + q_8m+1) + ... + q_n-1) + S[0] + S[1] + ... + S[7], left to right.
+//   n < 8: the same with one-value "vectors" (m = n, one lane) and no tail: ss = S.
+// Every addition is one float addition of two values in that order (the squares are non-negative, so the zeros
+// added along the way change nothing, and a zero accumulator plus v is v).
+// ceil_log2 as ATen's utils::CeilLog2 defines it for the level size.
+inline unsigned cascade_ceil_log2(std::size_t v) noexcept {
+  if (v <= 2) return 1;
+  unsigned bits = 0;
+  for (std::size_t w = v - 1; w != 0; w >>= 1) ++bits;
+  return bits;
+}
+inline unsigned cascade_level_power(std::size_t groups) noexcept {
+  const unsigned p = cascade_ceil_log2(groups) / 4;
+  return p > 4 ? p : 4;
+}
+// Whether level `level` (1 or 2) flushes up after i groups: i (a multiple of 2^P) has its bits
+// [level * P, (level + 1) * P) clear, i.e. is a multiple of 2^((level + 1) P).
+inline bool cascade_flush_up(std::size_t i, unsigned level, unsigned p) noexcept {
+  return ((i >> (level * p)) & ((std::size_t{1} << p) - 1)) == 0;
+}
+
+// The square x * x rounded to float, behind opaque() so that it cannot be contracted into the addition after it.
+inline float exact_square(float v) noexcept { return opaque(v * v); }
+
+// The end of the sum for n >= 8: the squares after the last whole vector, in order, from zero, then the eight
+// lanes of S in lane order.
+inline float sum_of_squares_finish(const float* x, std::size_t n, const float* lanes) noexcept {
+  float s = 0.0f;
+  for (std::size_t k = n - n % 8; k < n; ++k) s = opaque(s + exact_square(x[k]));
+  for (std::size_t l = 0; l < 8; ++l) s = opaque(s + lanes[l]);
+  return s;
+}
+
+// ss of a row of n floats in the order at the top of this block (every family; kernels/avx2/frontend.hpp holds
+// the same order in registers). opaque() on every sum keeps each accumulator a chain in this order under
+// -fassociative-math too.
+inline float sum_of_squares(const float* x, std::size_t n) noexcept {
+  const std::size_t width = n >= 8 ? 8 : 1;
+  const std::size_t units = n / width;
+  const std::size_t groups = units / 4;
+  const unsigned p = cascade_level_power(groups);
+  const std::size_t block = std::size_t{1} << p;
+  float acc[4][4][8] = {};  // [level][accumulator][lane]
+  const auto add_unit = [&](float* a, std::size_t u) {
+    for (std::size_t l = 0; l < width; ++l) a[l] = opaque(a[l] + exact_square(x[u * width + l]));
+  };
+  std::size_t i = 0;
+  while (i + block <= groups) {
+    for (std::size_t j = 0; j < block; ++j, ++i) {
+      for (std::size_t k = 0; k < 4; ++k) add_unit(acc[0][k], 4 * i + k);
+    }
+    for (unsigned level = 1; level < 4; ++level) {
+      for (std::size_t k = 0; k < 4; ++k) {
+        for (std::size_t l = 0; l < width; ++l) {
+          acc[level][k][l] = opaque(acc[level][k][l] + acc[level - 1][k][l]);
+          acc[level - 1][k][l] = 0.0f;
+        }
+      }
+      if (level == 3 || !cascade_flush_up(i, level, p)) break;
+    }
+  }
+  for (; i < groups; ++i) {
+    for (std::size_t k = 0; k < 4; ++k) add_unit(acc[0][k], 4 * i + k);
+  }
+  for (unsigned level = 1; level < 4; ++level) {
+    for (std::size_t k = 0; k < 4; ++k) {
+      for (std::size_t l = 0; l < width; ++l) acc[0][k][l] = opaque(acc[0][k][l] + acc[level][k][l]);
+    }
+  }
+  for (std::size_t u = 4 * groups; u < units; ++u) add_unit(acc[0][0], u);
+  for (std::size_t k = 1; k < 4; ++k) {
+    for (std::size_t l = 0; l < width; ++l) acc[0][0][l] = opaque(acc[0][0][l] + acc[0][k][l]);
+  }
+  if (width == 1) return acc[0][0][0];
+  return sum_of_squares_finish(x, n, acc[0][0]);
+}
+
+// r = 1 / sqrt(ss / (float)n + eps), each operation one rounding (exact_*: no flag can rewrite them).
+// A row holding an infinity, or whose float sum of squares overflows, gives ss = inf and r = 0 (then x * 0: zeros
+// for finite x, NaN for an infinity); a NaN gives r = NaN.
+inline float rms_norm_factor_from_sum(float ss, std::size_t n, float eps) noexcept {
+  const float ms = exact_div(ss, static_cast<float>(n));
   return exact_div(1.0f, exact_sqrt(exact_add(ms, eps)));
 }
 
-// The RMSNorm factor r = 1 / sqrt((float)(ss / n) + eps) of a row of n floats (see the top of this header).
-// A row holding an infinity gives ss = inf and r = 0 (then inf * 0 = NaN in y); a NaN gives r = NaN.
+// The RMSNorm factor r of a row of n floats (see the top of this header).
 inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept {
-  double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  std::size_t k = 0;
-  // opaque() keeps each lane a chain in index order under -fassociative-math too; the eight chains are
-  // independent, so they still overlap in the pipeline. v * v is exact in double (a contracted fma is the same).
-  for (; k + 8 <= n; k += 8) {
-    for (std::size_t j = 0; j < 8; ++j) {
-      const double v = static_cast<double>(x[k + j]);
-      lane[j] = opaque(lane[j] + v * v);
-    }
-  }
-  for (std::size_t j = 0; k + j < n; ++j) {
-    const double v = static_cast<double>(x[k + j]);
-    lane[j] = opaque(lane[j] + v * v);
-  }
-  return rms_norm_factor_from_lanes(lane, n, eps);
+  return rms_norm_factor_from_sum(sum_of_squares(x, n), n, eps);
 }
 
 // y_k = x_k with the sign bit flipped where sign_mask_k is set (the rotation without RMSNorm). y may equal x.

@@ -1,7 +1,8 @@
 // bitlinear internal: the activation front-end's float steps (detail/frontend_row.hpp) in AVX2, for every x86 family
 // from avx2 up. The same IEEE operations on the same operands in the same order as the portable code, element by
 // element, so the results are the same bits:
-//   - the eight double lanes of the mean of squares are lanes 0-3 and 4-7 of two __m256d accumulators;
+//   - the sum of squares keeps PyTorch's 8-lane vectors in __m256 registers (the portable code keeps them in arrays
+//     of eight floats): the same additions of the same lanes in the same order;
 //   - RMSNorm, the sign flip and the first three butterfly stages (h = 1, 2, 4) run in one pass, the stages inside
 //     a register: the partner of every lane comes from a permute, the lower lane of a pair takes v + partner
 //     (a_j + a_j+h) and the upper takes partner - v (a_j - a_j+h), as in the portable loop;
@@ -32,33 +33,66 @@ BITLINEAR_AVX2_INLINE __m256 pin(__m256 v) noexcept {
 #endif
   return v;
 }
-BITLINEAR_AVX2_INLINE __m256d pin(__m256d v) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  __asm__("" : "+x"(v));
-#endif
-  return v;
+
+// The squares of eight floats, each rounded to float (pinned: not contracted into the addition after it).
+BITLINEAR_AVX2_INLINE __m256 square(const float* at) noexcept {
+  const __m256 v = _mm256_loadu_ps(at);
+  return pin(_mm256_mul_ps(v, v));
 }
 
-// detail::rms_norm_factor, the lanes in two registers.
+// detail::rms_norm_factor: detail::sum_of_squares with the 8-lane vectors in registers.
 BITLINEAR_AVX2_TARGET
 inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept {
-  __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();  // lanes 0-3, 4-7
-  std::size_t k = 0;
-  for (; k + 8 <= n; k += 8) {
-    const __m256 v = _mm256_loadu_ps(x + k);
-    const __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
-    const __m256d b = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
-    low = pin(_mm256_add_pd(low, _mm256_mul_pd(a, a)));  // the square is exact: a contracted fma is the same
-    high = pin(_mm256_add_pd(high, _mm256_mul_pd(b, b)));
+  if (n < 8) return detail::rms_norm_factor(x, n, eps);  // one-value "vectors": the portable code
+  const std::size_t groups = n / 32;
+  const unsigned p = cascade_level_power(groups);
+  const std::size_t block = std::size_t{1} << p;
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;  // level 0
+  __m256 up[3][4];                                              // levels 1 to 3
+  for (auto& level : up) {
+    for (__m256& v : level) v = _mm256_setzero_ps();
   }
-  double lane[8];
-  _mm256_storeu_pd(lane, low);
-  _mm256_storeu_pd(lane + 4, high);
-  for (std::size_t j = 0; k + j < n; ++j) {
-    const double v = static_cast<double>(x[k + j]);
-    lane[j] = opaque(lane[j] + v * v);
+  std::size_t i = 0;
+  for (std::size_t end = block; end <= groups; end += block) {
+    for (; i < end; ++i) {
+      const float* g = x + 32 * i;
+      a0 = pin(_mm256_add_ps(a0, square(g)));
+      a1 = pin(_mm256_add_ps(a1, square(g + 8)));
+      a2 = pin(_mm256_add_ps(a2, square(g + 16)));
+      a3 = pin(_mm256_add_ps(a3, square(g + 24)));
+    }
+    up[0][0] = pin(_mm256_add_ps(up[0][0], a0));
+    up[0][1] = pin(_mm256_add_ps(up[0][1], a1));
+    up[0][2] = pin(_mm256_add_ps(up[0][2], a2));
+    up[0][3] = pin(_mm256_add_ps(up[0][3], a3));
+    a0 = a1 = a2 = a3 = _mm256_setzero_ps();
+    for (unsigned level = 1; level < 3 && cascade_flush_up(i, level, p); ++level) {
+      for (std::size_t k = 0; k < 4; ++k) {
+        up[level][k] = pin(_mm256_add_ps(up[level][k], up[level - 1][k]));
+        up[level - 1][k] = _mm256_setzero_ps();
+      }
+    }
   }
-  return rms_norm_factor_from_lanes(lane, n, eps);
+  for (; i < groups; ++i) {
+    const float* g = x + 32 * i;
+    a0 = pin(_mm256_add_ps(a0, square(g)));
+    a1 = pin(_mm256_add_ps(a1, square(g + 8)));
+    a2 = pin(_mm256_add_ps(a2, square(g + 16)));
+    a3 = pin(_mm256_add_ps(a3, square(g + 24)));
+  }
+  for (const auto& level : up) {
+    a0 = pin(_mm256_add_ps(a0, level[0]));
+    a1 = pin(_mm256_add_ps(a1, level[1]));
+    a2 = pin(_mm256_add_ps(a2, level[2]));
+    a3 = pin(_mm256_add_ps(a3, level[3]));
+  }
+  for (std::size_t u = 4 * groups; u < n / 8; ++u) a0 = pin(_mm256_add_ps(a0, square(x + 8 * u)));
+  a0 = pin(_mm256_add_ps(a0, a1));
+  a0 = pin(_mm256_add_ps(a0, a2));
+  a0 = pin(_mm256_add_ps(a0, a3));
+  float lanes[8];
+  _mm256_storeu_ps(lanes, a0);
+  return rms_norm_factor_from_sum(sum_of_squares_finish(x, n, lanes), n, eps);
 }
 
 // The h = 1, 2, 4 butterfly stages of eight consecutive values.
