@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -150,7 +151,7 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
     const std::string report = detail::grouped_noncanonical_report<Format>(packed, out_features, in_features);
     if (!report.empty()) detail::fail_invalid_argument(report);
     GroupedLinear layer(out_features, in_features, group_size, bias, options);
-    for (std::size_t i = 0; i < packed_bytes; ++i) layer.packed_.data()[i] = packed[i];
+    if (packed_bytes > 0) std::memcpy(layer.packed_.data(), packed, packed_bytes);
     for (std::size_t i = 0; i < scale_count; ++i) layer.scales_[i] = scales[i];
     return layer;
   }
@@ -248,8 +249,9 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
                           options.activation_scale == ActivationScale::per_block ||
                           options.activation_scale == ActivationScale::per_superblock,
                       "options.activation_scale holds an unknown value");
-    // from_packed_rows validates the rows as they arrive: start from canonical padding.
-    for (std::size_t i = 0; i < packed_.size(); ++i) packed_.data()[i] = Format::zero_byte;
+    // from_packed_rows validates the rows as they arrive: start from canonical padding. (One memset: a byte loop
+    // through data() reloads the size after every store, which may alias it.)
+    if (packed_.size() > 0) std::memset(packed_.data(), Format::zero_byte, packed_.size());
   }
 
   static void check_shape(std::size_t out_features, std::size_t in_features, std::size_t group_size) {
