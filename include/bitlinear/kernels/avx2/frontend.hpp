@@ -40,6 +40,14 @@ BITLINEAR_AVX2_INLINE __m256 square(const float* at) noexcept {
   return pin(_mm256_mul_ps(v, v));
 }
 
+// One group of 32 floats into the four level-0 accumulators: vector k of the group (floats 8k .. 8k + 7) into a_k.
+BITLINEAR_AVX2_INLINE void add_group_squares(const float* g, __m256& a0, __m256& a1, __m256& a2, __m256& a3) noexcept {
+  a0 = pin(_mm256_add_ps(a0, square(g)));
+  a1 = pin(_mm256_add_ps(a1, square(g + 8)));
+  a2 = pin(_mm256_add_ps(a2, square(g + 16)));
+  a3 = pin(_mm256_add_ps(a3, square(g + 24)));
+}
+
 // detail::rms_norm_factor: detail::sum_of_squares with the 8-lane vectors in registers.
 BITLINEAR_AVX2_TARGET
 inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept {
@@ -55,11 +63,7 @@ inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept 
   std::size_t i = 0;
   for (std::size_t end = block; end <= groups; end += block) {
     for (; i < end; ++i) {
-      const float* g = x + 32 * i;
-      a0 = pin(_mm256_add_ps(a0, square(g)));
-      a1 = pin(_mm256_add_ps(a1, square(g + 8)));
-      a2 = pin(_mm256_add_ps(a2, square(g + 16)));
-      a3 = pin(_mm256_add_ps(a3, square(g + 24)));
+      add_group_squares(x + 32 * i, a0, a1, a2, a3);
     }
     up[0][0] = pin(_mm256_add_ps(up[0][0], a0));
     up[0][1] = pin(_mm256_add_ps(up[0][1], a1));
@@ -74,11 +78,7 @@ inline float rms_norm_factor(const float* x, std::size_t n, float eps) noexcept 
     }
   }
   for (; i < groups; ++i) {
-    const float* g = x + 32 * i;
-    a0 = pin(_mm256_add_ps(a0, square(g)));
-    a1 = pin(_mm256_add_ps(a1, square(g + 8)));
-    a2 = pin(_mm256_add_ps(a2, square(g + 16)));
-    a3 = pin(_mm256_add_ps(a3, square(g + 24)));
+    add_group_squares(x + 32 * i, a0, a1, a2, a3);
   }
   for (const auto& level : up) {
     a0 = pin(_mm256_add_ps(a0, level[0]));
