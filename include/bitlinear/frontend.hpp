@@ -5,8 +5,9 @@
 //   2. optional signed rotation:  y <- H_B(s (.) y), the normalized Walsh-Hadamard transform over blocks of B values
 //   3. activation quantization by any ActivationScale mode, with the library's own quantizers (quantize.hpp).
 // The exact order of every float operation is in detail/frontend_row.hpp and docs/frontend.md. Steps 1 and 2 run
-// that portable code, or on the x86 families from avx2 up kernels/avx2/frontend.hpp, which does the same operations
-// on the same operands in the same order; step 3 is bit-identical across families. So every family gives the same
+// that portable code, or on the x86 families kernels/avx2/frontend.hpp (and kernels/avx512/frontend.hpp for the
+// norm, sign flip and rotation on the avx512 families), which do the same operations on the same operands in the
+// same order; step 3 is bit-identical across families. So every family gives the same
 // activations bit for bit. One result feeds every layer with the same in_features (q/k/v, gate/up).
 #pragma once
 
@@ -27,6 +28,7 @@
 #include "detail/frontend_row.hpp"
 #include "kernels/grid.hpp"
 #include "kernels/avx2/frontend.hpp"
+#include "kernels/avx512/frontend.hpp"
 #if BITLINEAR_HAS_THREADS
 #include "thread_pool.hpp"
 #endif
@@ -189,15 +191,19 @@ class ActivationFrontend {
     BITLINEAR_REQUIRE(y != nullptr, "front-end output y is null");
     BITLINEAR_REQUIRE(y_stride >= in_, "y_stride " + std::to_string(y_stride) + " is less than in_features " +
                                            std::to_string(in_));
-    const bool simd = has_avx2(resolve_isa(isa));
+    const FloatPath path = float_path(resolve_isa(isa));
     const detail::FpEnvironmentGuard fp_environment;
-    for (std::size_t r = 0; r < batch; ++r) transform_row(x + r * x_stride, y + r * y_stride, simd);
+    for (std::size_t r = 0; r < batch; ++r) transform_row(x + r * x_stride, y + r * y_stride, path);
   }
 
  private:
+  // Which code runs the float steps (every one gives the same bits): detail/frontend_row.hpp, kernels/avx2/frontend.hpp,
+  // or the avx512 families' norm, sign flip and rotation in kernels/avx512/frontend.hpp (the sum of squares in AVX2).
+  enum class FloatPath { portable, avx2, avx512 };
+
   struct Prepared {
     const detail::KernelTable* kernels = nullptr;
-    bool simd = false;  // the family has AVX2: the float steps run kernels/avx2/frontend.hpp (same bits)
+    FloatPath path = FloatPath::portable;
     MutableActivationsView out;
     float* scratch = nullptr;  // batch rows of scratch_stride() floats
   };
@@ -216,7 +222,7 @@ class ActivationFrontend {
     Prepared p;
     const Isa resolved = resolve_isa(isa);
     p.kernels = &detail::kernel_table(resolved);
-    p.simd = has_avx2(resolved);
+    p.path = float_path(resolved);
     const std::size_t acts = activation_workspace_size(batch, in_, options_.activation_scale);
     p.out = activation_view_in(workspace, acts, batch, in_, options_.activation_scale);
     const auto tail = reinterpret_cast<std::uintptr_t>(static_cast<unsigned char*>(workspace) + acts);
@@ -224,24 +230,30 @@ class ActivationFrontend {
     return p;
   }
 
-  // The x86 families from avx2 up run the float steps in AVX2; every other family runs the portable code.
-  static bool has_avx2(Isa isa) noexcept {
-    return BITLINEAR_ARCH_X86_64 && (isa == Isa::avx2 || isa == Isa::avxvnni || isa == Isa::avx512 ||
-                                     isa == Isa::avx512_vbmi);
+  static FloatPath float_path(Isa isa) noexcept {
+    if (!BITLINEAR_ARCH_X86_64) return FloatPath::portable;
+    if (isa == Isa::avx512 || isa == Isa::avx512_vbmi) return FloatPath::avx512;
+    if (isa == Isa::avx2 || isa == Isa::avxvnni) return FloatPath::avx2;
+    return FloatPath::portable;
   }
 
   // Steps 1 and 2 for one row, inside an FpEnvironmentGuard.
-  void transform_row(const float* x, float* y, bool simd) const noexcept {
+  void transform_row(const float* x, float* y, FloatPath path) const noexcept {
     const std::uint32_t* signs = options_.hadamard_block != 0 ? sign_mask_.data() : nullptr;
 #if BITLINEAR_ARCH_X86_64
-    if (simd) {
+    if (path != FloatPath::portable) {
       const float r = options_.rms_norm ? detail::avx2::rms_norm_factor(x, in_, options_.norm_eps) : 1.0f;
-      detail::avx2::transform_row(x, in_, options_.rms_norm, r, norm_weight_.data(), signs, options_.hadamard_block,
-                                  hadamard_scale_, y);
+      if (path == FloatPath::avx512) {
+        detail::avx512::transform_row(x, in_, options_.rms_norm, r, norm_weight_.data(), signs,
+                                      options_.hadamard_block, hadamard_scale_, y);
+      } else {
+        detail::avx2::transform_row(x, in_, options_.rms_norm, r, norm_weight_.data(), signs,
+                                    options_.hadamard_block, hadamard_scale_, y);
+      }
       return;
     }
 #else
-    (void)simd;
+    (void)path;
 #endif
     if (options_.rms_norm) {
       const float r = detail::rms_norm_factor(x, in_, options_.norm_eps);
@@ -260,7 +272,7 @@ class ActivationFrontend {
     const ActivationScale mode = options_.activation_scale;
     for (std::size_t r = begin; r < end; ++r) {
       float* row = p.scratch + r * scratch_stride();
-      transform_row(x + r * x_stride, row, p.simd);
+      transform_row(x + r * x_stride, row, p.path);
       if (mode == ActivationScale::per_token) {
         detail::quantize_activation_row(kernels, row, detail::activation_scale_from_absmax(kernels.absmax(row, in_)),
                                         p.out, r);
@@ -275,7 +287,7 @@ class ActivationFrontend {
                             const Prepared& p, std::size_t begin, std::size_t end) const noexcept {
     for (std::size_t r = begin; r < end; ++r) {
       float* row = p.scratch + r * scratch_stride();
-      transform_row(x + r * x_stride, row, p.simd);
+      transform_row(x + r * x_stride, row, p.path);
       p.out.scale[r] = kernels.absmax(row, in_);
     }
   }
