@@ -223,6 +223,36 @@ TEST(GgufRepackBase3, CompactEqualsTwoBitCodesSetOneByOne) {
   }
 }
 
+// The field-array path (base3_row, what PTQ1_0 runs) with TQ1_0's stages: the same bytes as the references, so both
+// TQ1_0 implementations and the generic staging agree (every byte value at every position, several row lengths).
+TEST(GgufRepackBase3, FieldArrayPathForTq1EqualsTheReferences) {
+  using bitlinear::detail::Base3ToCanonical;
+  using bitlinear::detail::Base3ToCompact;
+  using bitlinear::detail::Tq1Layout;
+  std::mt19937 rng(19);
+  for (std::size_t blocks : {1, 2, 3, 4, 5, 6, 9, 11, 256}) {
+    const std::size_t n = blocks * 256;
+    auto bytes = random_blocks(GgufBlockType::tq1_0, blocks, 256, rng);
+    if (blocks == 256) {
+      for (std::size_t v = 0; v < 256; ++v) {
+        for (std::size_t pos = 0; pos < 52; ++pos) bytes[v * 54 + pos] = static_cast<std::uint8_t>(v + pos * 7);
+      }
+    }
+    for (Target target : {Target::two_bit, Target::compact}) {
+      const Rows want = run(target, true, GgufBlockType::tq1_0, bytes.data(), n, 0, 0);
+      std::vector<std::uint8_t> row(want.row.size(), 0xFF);
+      std::vector<float> scales(blocks);
+      if (target == Target::two_bit) {
+        bitlinear::detail::base3_row<Tq1Layout, Base3ToCanonical>(bytes.data(), n, row.data(), scales.data());
+      } else {
+        bitlinear::detail::base3_row<Tq1Layout, Base3ToCompact>(bytes.data(), n, row.data(), scales.data());
+      }
+      ASSERT_EQ(row, want.row) << "n=" << n;
+      ASSERT_EQ(std::memcmp(scales.data(), want.scale_bits.data(), blocks * sizeof(float)), 0) << "n=" << n;
+    }
+  }
+}
+
 // The compact converter takes only the base-3 types, like the reference.
 TEST(GgufRepackBase3, CompactRejectsOtherTypes) {
   std::vector<std::uint8_t> src(66 * 2, 0), row(128, 0);
