@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <ostream>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -85,6 +86,8 @@ struct Case {
 std::string case_name(const Case& c) {
   return std::string(bitlinear::gguf_block_info(c.type).name) + (c.target == Target::compact ? "_compact" : "_2bit");
 }
+
+void PrintTo(const Case& c, std::ostream* os) { *os << case_name(c); }
 
 class GgufRepackBase3 : public ::testing::TestWithParam<Case> {};
 
