@@ -36,6 +36,7 @@
 #include "../format_compact.hpp"
 #include "../fp16.hpp"
 #include "gguf_repack.hpp"
+#include "gguf_repack_base3.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
 
@@ -132,7 +133,7 @@ inline float decode_gguf_block(GgufBlockType type, const std::uint8_t* block, st
 namespace detail {
 
 // The row decoder by fields: every block into code fields (decode_gguf_block), then packed into canonical blocks.
-// The reference the byte-wise converters of gguf_repack.hpp equal byte for byte, and the path of TQ1_0 rows.
+// The reference the byte-wise converters of gguf_repack.hpp and gguf_repack_base3.hpp equal byte for byte.
 inline void decode_gguf_row_by_fields(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
                                       std::uint8_t* row_out, float* scales_out) {
   const GgufBlockTypeInfo info = gguf_block_info(type);
@@ -170,7 +171,8 @@ inline void decode_gguf_row_by_fields(GgufBlockType type, const std::uint8_t* sr
 //              Ternary::packed_row_bytes(in_features) for the others (padding past in_features canonical);
 //   scales_out in_features / block_weights floats, the blocks' d converted exactly (inf or NaN kept as they are).
 // in_features must be a positive multiple of the block (gguf_block_row_bytes checks it). The 2-bit and 1-bit types
-// go through the byte-wise converters (gguf_repack.hpp), TQ1_0 and PTQ1_0 through their base-3 fields.
+// go through the byte-wise converters (gguf_repack.hpp), TQ1_0 and PTQ1_0 through the base-3 converters
+// (gguf_repack_base3.hpp).
 inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
                             std::uint8_t* row_out, float* scales_out) {
   gguf_block_row_bytes(type, in_features);
@@ -180,21 +182,21 @@ inline void decode_gguf_row(GgufBlockType type, const std::uint8_t* src, std::si
     case GgufBlockType::pq2_0:
     case GgufBlockType::q2_0_g128: return detail::q2_row_to_canonical(src, in_features, 128, row_out, scales_out);
     case GgufBlockType::q1_0: return detail::q1_0_row_to_canonical(src, in_features, row_out, scales_out);
-    case GgufBlockType::tq1_0:
-    case GgufBlockType::ptq1_0: break;
+    case GgufBlockType::tq1_0: return detail::tq1_0_row_to_canonical(src, in_features, row_out, scales_out);
+    case GgufBlockType::ptq1_0: return detail::ptq1_0_row_to_canonical(src, in_features, row_out, scales_out);
   }
-  detail::decode_gguf_row_by_fields(type, src, in_features, row_out, scales_out);
 }
 
-// A base-3 type (TQ1_0 or PTQ1_0) into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features)
-// bytes): these hold only codes -1, 0, +1, so they keep their size class. Scales as decode_gguf_row. Throws
-// std::invalid_argument for another type.
+namespace detail {
+
+// The compact row decoder by fields (what decode_gguf_row_compact computes; the reference gguf_repack_base3.hpp's
+// converters equal byte for byte). Throws std::invalid_argument for a type other than TQ1_0 or PTQ1_0.
 // Both layouts split into 64-weight runs (64 divides 128, 256 and 320): run r (weights 64 r .. 64 r + 63) is run
 // r % R of GGUF block r / R (R = block_weights / 64: 4 for TQ1_0, 2 for PTQ1_0) and field r % 5 of compact block
 // r / 5 (compact byte i of a block holds its weights 64 f + i, f = 0..4). Each GGUF block is decoded into fields
 // once, each compact block encoded once from its five runs (runs past in_features: field 1, code 0).
-inline void decode_gguf_row_compact(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
-                                    std::uint8_t* row_out, float* scales_out) {
+inline void decode_gguf_row_compact_by_fields(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                                              std::uint8_t* row_out, float* scales_out) {
   BITLINEAR_REQUIRE(type == GgufBlockType::tq1_0 || type == GgufBlockType::ptq1_0,
                     std::string("a compact (1.6-bit) row is decoded from TQ1_0 or PTQ1_0, not ") +
                         gguf_block_info(type).name);
@@ -222,6 +224,25 @@ inline void decode_gguf_row_compact(GgufBlockType type, const std::uint8_t* src,
                                               27 * compact_fields[3][i] + 81 * compact_fields[4][i]];
       }
     }
+  }
+}
+
+}  // namespace detail
+
+// A base-3 type (TQ1_0 or PTQ1_0) into the 1.6-bit compact row (TernaryCompact::packed_row_bytes(in_features)
+// bytes): these hold only codes -1, 0, +1, so they keep their size class. Scales as decode_gguf_row. Throws
+// std::invalid_argument for another type. Runs gguf_repack_base3.hpp's converters (compact block b holds weights
+// 320 b + 64 f + i in byte i, f = 0..4; weights past in_features code 0).
+inline void decode_gguf_row_compact(GgufBlockType type, const std::uint8_t* src, std::size_t in_features,
+                                    std::uint8_t* row_out, float* scales_out) {
+  BITLINEAR_REQUIRE(type == GgufBlockType::tq1_0 || type == GgufBlockType::ptq1_0,
+                    std::string("a compact (1.6-bit) row is decoded from TQ1_0 or PTQ1_0, not ") +
+                        gguf_block_info(type).name);
+  gguf_block_row_bytes(type, in_features);
+  if (type == GgufBlockType::tq1_0) {
+    detail::tq1_0_row_to_compact(src, in_features, row_out, scales_out);
+  } else {
+    detail::ptq1_0_row_to_compact(src, in_features, row_out, scales_out);
   }
 }
 
