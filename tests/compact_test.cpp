@@ -148,6 +148,43 @@ TEST(CompactFormat, RejectsInvalidBytesAndPadding) {
   EXPECT_THROW(bitlinear::pack_codes<TernaryCompact>(codes.data(), 1, in, packed.data()), std::invalid_argument);
 }
 
+// The fast check of a load (every byte by arithmetic, only the padding fields of the last block) against the
+// rules one field at a time: every tail length, every field of the last block set to code +1 and to -1.
+TEST(CompactFormat, PaddingRuleAtEveryTailLength) {
+  for (std::size_t tail = 1; tail <= 320; ++tail) {
+    const std::size_t in = 320 + tail;
+    const std::vector<std::uint8_t> packed(TernaryCompact::packed_row_bytes(in), TernaryCompact::zero_byte);
+    for (std::size_t i = 0; i < bitlinear::packed_block_bytes; ++i) {
+      for (unsigned f = 0; f < 5; ++f) {
+        const bool padding = 64 * f + i >= tail;
+        for (std::uint8_t field : {std::uint8_t{0}, std::uint8_t{2}}) {
+          std::uint8_t fields[5] = {1, 1, 1, 1, 1};
+          fields[f] = field;
+          std::vector<std::uint8_t> b = packed;
+          b[64 + i] = TernaryCompact::encode(fields);
+          const std::string report = bitlinear::detail::noncanonical_report<TernaryCompact>(b.data(), 1, in);
+          ASSERT_EQ(report.empty(), !padding) << "in " << in << ", byte " << 64 + i << ", field " << f << ": " << report;
+        }
+      }
+    }
+  }
+}
+
+// Every byte value in every position of a 16-byte run (the lanes of a vectorized check), and in a row's last byte.
+TEST(CompactFormat, EveryByteValueIsCheckedInEveryLane) {
+  const std::size_t in = 640;  // two whole blocks: no padding
+  const std::vector<std::uint8_t> packed(TernaryCompact::packed_row_bytes(in), TernaryCompact::zero_byte);
+  for (unsigned v = 0; v < 256; ++v) {
+    for (std::size_t at : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{15}, std::size_t{16},
+                           std::size_t{33}, std::size_t{63}, std::size_t{64}, std::size_t{127}}) {
+      std::vector<std::uint8_t> b = packed;
+      b[at] = static_cast<std::uint8_t>(v);
+      const std::string report = bitlinear::detail::noncanonical_report<TernaryCompact>(b.data(), 1, in);
+      ASSERT_EQ(report.empty(), TernaryCompact::valid_byte(static_cast<std::uint8_t>(v))) << v << " at " << at;
+    }
+  }
+}
+
 TEST(CompactFormat, Footprint) {
   EXPECT_EQ(TernaryCompact::packed_row_bytes(2560) * 8, 2560u * 16 / 10);  // exactly 1.6 bits per weight
   EXPECT_EQ(bitlinear::packed_size<TernaryCompact>(6912, 2560), 6912u * 512);

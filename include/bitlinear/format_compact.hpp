@@ -58,6 +58,24 @@ constexpr CompactDecodeTable make_compact_decode_table() {
 
 inline constexpr CompactDecodeTable compact_table = make_compact_decode_table();
 
+// 1 for a byte that is not one of the 243 valid values, else 0, by arithmetic (no table: a loop of it vectorizes).
+// With c = byte mod 64: invalid when c = 63, or when c mod 7 = 6 and byte >> 6 = 3 (w = 27). For c < 64,
+// floor(c * 37 / 256) = floor(c / 7) (37 / 256 exceeds 1 / 7 by less than 1 / (7 * 64)), so c mod 7 = c - 7 q.
+// Written in 8- and 16-bit types so that a vectorized loop keeps 16-bit lanes (it widened to 32 bits before).
+constexpr std::uint8_t compact_byte_invalid(std::uint8_t byte) noexcept {
+  const auto c = static_cast<std::uint8_t>(byte & 63u);
+  const auto q = static_cast<std::uint8_t>(static_cast<std::uint16_t>(c * 37u) >> 8);
+  const auto r = static_cast<std::uint8_t>(c - 7u * q);
+  return static_cast<std::uint8_t>((c == 63u) | ((r == 6u) & (byte >= 192u)));
+}
+constexpr bool compact_validity_rule_is_the_table() noexcept {
+  for (unsigned b = 0; b < 256; ++b) {
+    if ((compact_byte_invalid(static_cast<std::uint8_t>(b)) == 0) != compact_table.valid[b]) return false;
+  }
+  return true;
+}
+static_assert(compact_validity_rule_is_the_table(), "compact_byte_invalid disagrees with the decode table");
+
 }  // namespace detail
 
 // The ternary format of BitNet b1.58 at 1.6 bits per weight: codes in {-1, 0, +1}.
@@ -131,10 +149,14 @@ inline std::string noncanonical_report<TernaryCompact>(const std::uint8_t* packe
   unsigned invalid = 0;
   for (std::size_t r = 0; r < out_features; ++r) {
     const std::uint8_t* row = packed + r * row_bytes;
-    for (std::size_t i = 0; i < row_bytes; ++i) invalid |= detail::compact_table.valid[row[i]] ? 0u : 1u;
-    for (std::size_t i = 0; i < packed_block_bytes; ++i) {
-      for (unsigned f = 0; f < 5; ++f) {
-        invalid |= (i + 64 * f >= tail_weights && TernaryCompact::field(row[tail_start + i], f) != 1) ? 1u : 0u;
+    std::uint8_t bytes_invalid = 0;
+    for (std::size_t i = 0; i < row_bytes; ++i) bytes_invalid |= compact_byte_invalid(row[i]);
+    invalid |= bytes_invalid;
+    // Padding: field f of the last block's byte i is weight 64 f + i of the block; none when tail_weights is 320.
+    for (unsigned f = static_cast<unsigned>(tail_weights / 64); f < 5; ++f) {
+      const std::size_t first = 64 * f >= tail_weights ? 0 : tail_weights - 64 * f;
+      for (std::size_t i = first; i < packed_block_bytes; ++i) {
+        invalid |= TernaryCompact::field(row[tail_start + i], f) != 1 ? 1u : 0u;
       }
     }
   }
