@@ -117,8 +117,9 @@ inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<
   const std::size_t active = streams_holding_row(chunk, streams, i);
   for (std::size_t s = 0; s < active; ++s) {
     const std::size_t row = chunk.first[s] + i;
-    set.rows[s] = w.row(row);
-    set.block_step[s] = w.block_step(row);
+    // (the canonical layout spelled out: w.row and w.block_step divide by group_rows, four times per set)
+    set.rows[s] = w.group_rows == 1 ? w.data + row * w.row_bytes : w.row(row);
+    set.block_step[s] = w.group_rows == 1 ? 64 : w.block_step(row);
     const std::uint8_t* last_block = set.rows[s] + (set.blocks - 1) * set.block_step[s];
     if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) set.prefetch_offset = 0;
   }
@@ -193,7 +194,9 @@ BITLINEAR_AVX512_INLINE void gemv_finish(const __m512i (&acc)[R][T * A], StreamR
 }
 
 // raw[r][t][i] = sum over the row of field * q for the R rows of `set`, tokens [0, T) starting at `q`.
-template <class Codes, int R, int T, class Sums>
+// ToL2: set.prefetch_to_l2 as a constant. A set that prefetches nothing (prefetch_offset 0) prefetches the line
+// it has just loaded instead, which does nothing, so that the loop has no branch and keeps fewer live registers.
+template <class Codes, int R, int T, bool ToL2, class Sums>
 BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8_t* q, std::size_t q_stride,
                                               Sums& raw, std::size_t i) {
   constexpr bool in_place = T == 1;
@@ -201,16 +204,13 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
   __m512i acc[R][T * A];
   const std::uint8_t* block[R];
   gemv_start(set, acc, block);
+  const std::size_t prefetch_offset = set.prefetch_offset;
   for (std::size_t b = 0; b < set.blocks; ++b) {
     __m512i w[R];
     BITLINEAR_UNROLL
     for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(block[r]);
-    if (set.prefetch_offset != 0) {
-      BITLINEAR_UNROLL
-      for (int r = 0; r < R; ++r) {
-        prefetch_line(block[r] + set.prefetch_offset, set.prefetch_to_l2);
-      }
-    }
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) prefetch_line(block[r] + prefetch_offset, ToL2);
     BITLINEAR_UNROLL
     for (int r = 0; r < R; ++r) block[r] += set.block_step[r];
     gemv_field<Codes, R, T, A, in_place, 0>(w, q + Codes::block_weights * b, q_stride, acc);
@@ -218,24 +218,34 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
   gemv_finish<Codes, T, A, in_place>(acc, raw, i);
 }
 
-template <class Codes, int T, class Sums>
-BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
-                                                 std::size_t q_stride, Sums& raw, std::size_t i) {
+template <class Codes, int T, bool ToL2, class Sums>
+BITLINEAR_AVX512_TARGET inline void gemv_row_set_to(std::size_t rows, const RowSet& set, const std::int8_t* q,
+                                                    std::size_t q_stride, Sums& raw, std::size_t i) {
   constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
   if constexpr (max_rows == 4) {
     switch (rows) {
-      case 1: gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i); break;
-      case 2: gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i); break;
-      case 3: gemv_rows<Codes, 3, T>(set, q, q_stride, raw, i); break;
-      default: gemv_rows<Codes, 4, T>(set, q, q_stride, raw, i); break;
+      case 1: gemv_rows<Codes, 1, T, ToL2>(set, q, q_stride, raw, i); break;
+      case 2: gemv_rows<Codes, 2, T, ToL2>(set, q, q_stride, raw, i); break;
+      case 3: gemv_rows<Codes, 3, T, ToL2>(set, q, q_stride, raw, i); break;
+      default: gemv_rows<Codes, 4, T, ToL2>(set, q, q_stride, raw, i); break;
     }
   } else {
     static_assert(max_rows == 2, "GEMV row sets hold 2 or 4 rows");
     if (rows == 1) {
-      gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i);
+      gemv_rows<Codes, 1, T, ToL2>(set, q, q_stride, raw, i);
     } else {
-      gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i);
+      gemv_rows<Codes, 2, T, ToL2>(set, q, q_stride, raw, i);
     }
+  }
+}
+
+template <class Codes, int T, class Sums>
+BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
+                                                 std::size_t q_stride, Sums& raw, std::size_t i) {
+  if (set.prefetch_to_l2) {
+    gemv_row_set_to<Codes, T, true>(rows, set, q, q_stride, raw, i);
+  } else {
+    gemv_row_set_to<Codes, T, false>(rows, set, q, q_stride, raw, i);
   }
 }
 
