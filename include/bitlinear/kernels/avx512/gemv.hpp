@@ -117,8 +117,9 @@ inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<
   const std::size_t active = streams_holding_row(chunk, streams, i);
   for (std::size_t s = 0; s < active; ++s) {
     const std::size_t row = chunk.first[s] + i;
-    set.rows[s] = w.row(row);
-    set.block_step[s] = w.block_step(row);
+    // (the canonical layout spelled out: w.row and w.block_step divide by group_rows, four times per set)
+    set.rows[s] = w.group_rows == 1 ? w.data + row * w.row_bytes : w.row(row);
+    set.block_step[s] = w.group_rows == 1 ? 64 : w.block_step(row);
     const std::uint8_t* last_block = set.rows[s] + (set.blocks - 1) * set.block_step[s];
     if (static_cast<std::size_t>(w.end() - last_block) < 64 + prefetch_offset) set.prefetch_offset = 0;
   }
@@ -127,6 +128,39 @@ inline std::size_t stream_row_set(const PackedWeightsView& w, const StreamChunk<
 
 // Raw sums of one chunk: [stream][token][row of the chunk].
 using StreamSums = std::int32_t[kGemvMaxRows][kGemvMaxTokens][16];
+// Batch 1 keeps each row's 16 lanes until its chunk is done: [stream][row of the chunk], then one transposing
+// add tree (reduce_rows16) turns a stream's 16 row vectors into the vector of its 16 raw sums.
+struct StreamRowVectors {
+  __m512i rows[kGemvMaxRows][16];
+};
+
+// lane i = the sum of the 16 int32 lanes of v[i]. Every step adds two lanes of the same row (unpacks within
+// 128-bit lanes, then 128-bit lane shuffles), so each result is the int32 sum of one row's lanes, as
+// reduce_add_epi32 computes it (int32 addition wraps modulo 2^32 and is associative, so the order does not
+// matter, and the row sums themselves are in range: codes.hpp). 45 vector operations for 16 rows instead of
+// 16 horizontal sums of 9 each.
+BITLINEAR_AVX512_INLINE __m512i reduce_rows16(const __m512i (&v)[16]) {
+  __m512i pairs[8];  // per 128-bit lane: [row 2i, row 2i+1, row 2i, row 2i+1]
+  BITLINEAR_UNROLL
+  for (int i = 0; i < 8; ++i) {
+    pairs[i] = _mm512_add_epi32(_mm512_maskz_unpacklo_epi32(0xFFFF, v[2 * i], v[2 * i + 1]),
+                                _mm512_maskz_unpackhi_epi32(0xFFFF, v[2 * i], v[2 * i + 1]));
+  }
+  __m512i quads[4];  // per 128-bit lane: rows 4i .. 4i+3
+  BITLINEAR_UNROLL
+  for (int i = 0; i < 4; ++i) {
+    quads[i] = _mm512_add_epi32(_mm512_maskz_unpacklo_epi64(0xFF, pairs[2 * i], pairs[2 * i + 1]),
+                                _mm512_maskz_unpackhi_epi64(0xFF, pairs[2 * i], pairs[2 * i + 1]));
+  }
+  __m512i halves[2];  // 128-bit lanes: rows 8i..8i+3 twice, then rows 8i+4..8i+7 twice
+  BITLINEAR_UNROLL
+  for (int i = 0; i < 2; ++i) {
+    halves[i] = _mm512_add_epi32(_mm512_maskz_shuffle_i32x4(0xFFFF, quads[2 * i], quads[2 * i + 1], 0x88),
+                                 _mm512_maskz_shuffle_i32x4(0xFFFF, quads[2 * i], quads[2 * i + 1], 0xDD));
+  }
+  return _mm512_add_epi32(_mm512_maskz_shuffle_i32x4(0xFFFF, halves[0], halves[1], 0x88),
+                          _mm512_maskz_shuffle_i32x4(0xFFFF, halves[0], halves[1], 0xDD));
+}
 
 // Zeroes the accumulators of a row set and points block[r] at the first block of its row r.
 template <int R, int K>
@@ -151,26 +185,32 @@ BITLINEAR_AVX512_INLINE void gemv_finish(const __m512i (&acc)[R][T * A], StreamS
     }
   }
 }
+// Batch 1: row r's combined accumulators, lanes not yet added (gemv_streams reduces 16 rows at once).
+template <class Codes, int T, int A, bool InPlace, int R>
+BITLINEAR_AVX512_INLINE void gemv_finish(const __m512i (&acc)[R][T * A], StreamRowVectors& raw, std::size_t i) {
+  static_assert(T == 1, "row vectors hold one token");
+  BITLINEAR_UNROLL
+  for (int r = 0; r < R; ++r) _mm512_store_si512(&raw.rows[r][i], combine_accumulators<Codes, A, InPlace>(acc[r]));
+}
 
 // raw[r][t][i] = sum over the row of field * q for the R rows of `set`, tokens [0, T) starting at `q`.
-template <class Codes, int R, int T>
+// ToL2: set.prefetch_to_l2 as a constant. A set that prefetches nothing (prefetch_offset 0) prefetches the line
+// it has just loaded instead, which does nothing, so that the loop has no branch and keeps fewer live registers.
+template <class Codes, int R, int T, bool ToL2, class Sums>
 BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8_t* q, std::size_t q_stride,
-                                              StreamSums& raw, std::size_t i) {
+                                              Sums& raw, std::size_t i) {
   constexpr bool in_place = T == 1;
   constexpr int A = in_place ? Codes::fields : 1;
   __m512i acc[R][T * A];
   const std::uint8_t* block[R];
   gemv_start(set, acc, block);
+  const std::size_t prefetch_offset = set.prefetch_offset;
   for (std::size_t b = 0; b < set.blocks; ++b) {
     __m512i w[R];
     BITLINEAR_UNROLL
     for (int r = 0; r < R; ++r) w[r] = _mm512_loadu_si512(block[r]);
-    if (set.prefetch_offset != 0) {
-      BITLINEAR_UNROLL
-      for (int r = 0; r < R; ++r) {
-        prefetch_line(block[r] + set.prefetch_offset, set.prefetch_to_l2);
-      }
-    }
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) prefetch_line(block[r] + prefetch_offset, ToL2);
     BITLINEAR_UNROLL
     for (int r = 0; r < R; ++r) block[r] += set.block_step[r];
     gemv_field<Codes, R, T, A, in_place, 0>(w, q + Codes::block_weights * b, q_stride, acc);
@@ -178,24 +218,34 @@ BITLINEAR_AVX512_TARGET inline void gemv_rows(const RowSet& set, const std::int8
   gemv_finish<Codes, T, A, in_place>(acc, raw, i);
 }
 
-template <class Codes, int T>
-BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
-                                                 std::size_t q_stride, StreamSums& raw, std::size_t i) {
+template <class Codes, int T, bool ToL2, class Sums>
+BITLINEAR_AVX512_TARGET inline void gemv_row_set_to(std::size_t rows, const RowSet& set, const std::int8_t* q,
+                                                    std::size_t q_stride, Sums& raw, std::size_t i) {
   constexpr std::size_t max_rows = T == 1 ? Codes::single_token_rows : kGemvMaxRows;
   if constexpr (max_rows == 4) {
     switch (rows) {
-      case 1: gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i); break;
-      case 2: gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i); break;
-      case 3: gemv_rows<Codes, 3, T>(set, q, q_stride, raw, i); break;
-      default: gemv_rows<Codes, 4, T>(set, q, q_stride, raw, i); break;
+      case 1: gemv_rows<Codes, 1, T, ToL2>(set, q, q_stride, raw, i); break;
+      case 2: gemv_rows<Codes, 2, T, ToL2>(set, q, q_stride, raw, i); break;
+      case 3: gemv_rows<Codes, 3, T, ToL2>(set, q, q_stride, raw, i); break;
+      default: gemv_rows<Codes, 4, T, ToL2>(set, q, q_stride, raw, i); break;
     }
   } else {
     static_assert(max_rows == 2, "GEMV row sets hold 2 or 4 rows");
     if (rows == 1) {
-      gemv_rows<Codes, 1, T>(set, q, q_stride, raw, i);
+      gemv_rows<Codes, 1, T, ToL2>(set, q, q_stride, raw, i);
     } else {
-      gemv_rows<Codes, 2, T>(set, q, q_stride, raw, i);
+      gemv_rows<Codes, 2, T, ToL2>(set, q, q_stride, raw, i);
     }
+  }
+}
+
+template <class Codes, int T, class Sums>
+BITLINEAR_AVX512_TARGET inline void gemv_row_set(std::size_t rows, const RowSet& set, const std::int8_t* q,
+                                                 std::size_t q_stride, Sums& raw, std::size_t i) {
+  if (set.prefetch_to_l2) {
+    gemv_row_set_to<Codes, T, true>(rows, set, q, q_stride, raw, i);
+  } else {
+    gemv_row_set_to<Codes, T, false>(rows, set, q, q_stride, raw, i);
   }
 }
 
@@ -213,18 +263,32 @@ BITLINEAR_AVX512_TARGET inline void gemv_streams(std::size_t streams, const Pack
   const StreamPrefetch& prefetch = stream_prefetch();
   for (std::size_t c = 0; c < part; c += 16) {
     const auto chunk = stream_chunk<kGemvMaxRows>(row_begin, rows, part, streams, 16, c);
-    alignas(64) StreamSums raw = {};
-    for (std::size_t i = 0; i < chunk.count[0]; ++i) {
-      RowSet set{};  // (rows past `active` stay unused; zeroed so that no compiler sees them uninitialized)
-      const std::size_t active = stream_row_set(w, chunk, streams, i, prefetch, set);
-      row_set(active, set, raw, i);
-    }
-    for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
-      BITLINEAR_UNROLL
-      for (int t = 0; t < T; ++t) {
-        const std::size_t token = t0 + static_cast<std::size_t>(t);
-        store_outputs<Codes>(_mm512_load_si512(raw[s][t]), chunk.count[s], a.scale[token], a.sum[token], e,
-                             chunk.first[s], y + token * y_stride);
+    if constexpr (T == 1) {
+      StreamRowVectors raw;  // (rows a stream does not hold are zeroed below, before the tree reads them)
+      for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+        RowSet set{};  // (rows past `active` stay unused; zeroed so that no compiler sees them uninitialized)
+        const std::size_t active = stream_row_set(w, chunk, streams, i, prefetch, set);
+        row_set(active, set, raw, i);
+      }
+      for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
+        for (std::size_t i = chunk.count[s]; i < 16; ++i) raw.rows[s][i] = _mm512_setzero_si512();
+        store_outputs<Codes>(reduce_rows16(raw.rows[s]), chunk.count[s], a.scale[t0], a.sum[t0], e, chunk.first[s],
+                             y + t0 * y_stride);
+      }
+    } else {
+      alignas(64) StreamSums raw = {};
+      for (std::size_t i = 0; i < chunk.count[0]; ++i) {
+        RowSet set{};  // (as above)
+        const std::size_t active = stream_row_set(w, chunk, streams, i, prefetch, set);
+        row_set(active, set, raw, i);
+      }
+      for (std::size_t s = 0; s < streams && chunk.count[s] != 0; ++s) {
+        BITLINEAR_UNROLL
+        for (int t = 0; t < T; ++t) {
+          const std::size_t token = t0 + static_cast<std::size_t>(t);
+          store_outputs<Codes>(_mm512_load_si512(raw[s][t]), chunk.count[s], a.scale[token], a.sum[token], e,
+                               chunk.first[s], y + token * y_stride);
+        }
       }
     }
   }
@@ -239,7 +303,7 @@ BITLINEAR_AVX512_TARGET inline void gemv_tokens(const PackedWeightsView& w, cons
   const std::int8_t* q = a.q + t0 * a.stride;
   const std::size_t q_stride = a.stride;
   gemv_streams<Codes, T>(streams, w, a, t0, row_begin, row_end, e, y, y_stride,
-                         [q, q_stride](std::size_t active, const RowSet& set, StreamSums& raw, std::size_t i) {
+                         [q, q_stride](std::size_t active, const RowSet& set, auto& raw, std::size_t i) {
                            gemv_row_set<Codes, T>(active, set, q, q_stride, raw, i);
                          });
 }
@@ -299,9 +363,9 @@ BITLINEAR_AVX512VBMI_INLINE void compact_block(const std::uint8_t* const (&block
 
 // raw[r][t][i] = sum f * q over the row for the R rows of `set` (set.blocks blocks, the last with tail_fields
 // fields) and tokens [0, T) from q.
-template <int R, int T>
+template <int R, int T, class Sums>
 BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int tail_fields, const std::int8_t* q,
-                                                          std::size_t q_stride, StreamSums& raw, std::size_t i) {
+                                                          std::size_t q_stride, Sums& raw, std::size_t i) {
   constexpr int A = T == 1 ? kCompactSingleTokenAccumulators : 1;
   const CompactTables tables = load_compact_tables();
   __m512i acc[R][T * A];
@@ -330,10 +394,10 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_rows(const RowSet& set, int
   gemv_finish<TernaryCodes, T, A, false>(acc, raw, i);
 }
 
-template <int T>
+template <int T, class Sums>
 BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_row_set(std::size_t rows, const RowSet& set, int tail_fields,
-                                                             const std::int8_t* q, std::size_t q_stride,
-                                                             StreamSums& raw, std::size_t i) {
+                                                             const std::int8_t* q, std::size_t q_stride, Sums& raw,
+                                                             std::size_t i) {
   switch (rows) {
     case 1: compact_gemv_rows<1, T>(set, tail_fields, q, q_stride, raw, i); break;
     case 2: compact_gemv_rows<2, T>(set, tail_fields, q, q_stride, raw, i); break;
@@ -355,7 +419,7 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_gemv_tokens(const PackedWeightsV
   const std::size_t q_stride = a.stride;
   gemv_streams<TernaryCodes, T>(
       kCompactStreams, w, a, t0, row_begin, row_end, e, y, y_stride,
-      [q, q_stride, tail_fields](std::size_t active, const RowSet& set, StreamSums& raw, std::size_t i) {
+      [q, q_stride, tail_fields](std::size_t active, const RowSet& set, auto& raw, std::size_t i) {
         compact_gemv_row_set<T>(active, set, tail_fields, q, q_stride, raw, i);
       });
 }
