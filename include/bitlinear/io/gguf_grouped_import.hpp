@@ -96,7 +96,8 @@ GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOpt
   const std::size_t src_row_bytes = gguf_block_row_bytes(*type, in);  // the reader checked ne[0] % block == 0
   BITLINEAR_REQUIRE(t.size_known && t.size_bytes >= static_cast<std::uint64_t>(rows) * src_row_bytes,
                     named + ": the tensor's bytes do not hold its " + std::to_string(rows) + " rows");
-  return GroupedLinear<Format>::from_packed_rows(
+  // Rows in parallel on options.pool (null: in order on this thread); the layer and any error are the same.
+  return detail::GroupedLayerBuilder<Format>::build(
       [&](std::size_t r, std::uint8_t* row, float* scales) {
         const std::uint8_t* src = t.data + r * src_row_bytes;
         if constexpr (compact) {
@@ -105,7 +106,7 @@ GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOpt
           decode_gguf_row(*type, src, in, row, scales);
         }
       },
-      rows, in, info.block_weights, bias, options.layer);
+      rows, in, info.block_weights, bias, options.layer, detail::gguf_rows_per_task(src_row_bytes), options.pool);
 }
 
 BITLINEAR_NAMESPACE_END
