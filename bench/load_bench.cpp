@@ -10,10 +10,11 @@
 //   BM_ReadFile                       the roofline of the read path: read the packed shard into a fresh buffer
 //   BM_Repack/<threads>               the repack alone (io/repack.hpp) into a buffer allocated and touched once:
 //                                     what the conversion costs without the page faults of fresh memory
-//   BM_LoadGguf/<type>                GgufFile::open (mapped) + load_gguf_layers of a 4-block 2B4T-shaped GGUF file
+//   BM_LoadGguf/<type>/<threads>      GgufFile::open (mapped) + load_gguf_layers of a 4-block 2B4T-shaped GGUF file
 //                                     whose projections are all of one type (0 I2_S, 1 TQ2_0, 2 TQ1_0 as a
-//                                     1.6-bit layer, 3 Q1_0); random valid codes, block scales 1.0; MB/s of the
-//                                     tensors' bytes (one thread: GGUF loads run on the calling thread)
+//                                     1.6-bit layer, 3 Q1_0, 4 Q2_0, 5 PQ2_0, 6 PTQ1_0 as a 1.6-bit layer,
+//                                     7 Q2_0_g128); random valid codes, block scales 1.0; MB/s of the tensors'
+//                                     bytes; threads 2: options.import.pool is a 2-thread pool
 // Every load benchmark also reports the peak RSS growth of one load in a fresh process (this program re-run with
 // --rss; Linux /proc/self/status VmHWM) over the layers' bytes: peak_rss_over_layers.
 // Builds against older library versions too (no pool option there: every thread count runs serially).
@@ -135,7 +136,10 @@ struct GgufBenchType {
   int scale_offset;
 };
 constexpr GgufBenchType kGgufTypes[] = {
-    {"I2_S", 36, 128, 32, -1}, {"TQ2_0", 35, 256, 66, 64}, {"TQ1_0", 34, 256, 54, 52}, {"Q1_0", 41, 128, 18, 0}};
+    {"I2_S", 36, 128, 32, -1},  {"TQ2_0", 35, 256, 66, 64},  {"TQ1_0", 34, 256, 54, 52},
+    {"Q1_0", 41, 128, 18, 0},   {"Q2_0", 42, 64, 18, 0},     {"PQ2_0", 142, 128, 34, 0},
+    {"PTQ1_0", 143, 128, 28, 26}, {"Q2_0_g128", 42, 128, 34, 0}};
+constexpr std::size_t kGgufTypeCount = sizeof kGgufTypes / sizeof kGgufTypes[0];
 
 // One projection of `type`, rows x in, random valid codes: I2_S fields 0..2 (-1, 0, +1) and scale 1.0 after the
 // codes; the block types' random bytes are valid codes as they are (every byte decodes), with each block's d 1.0.
@@ -187,13 +191,13 @@ std::size_t write_gguf(const fs::path& path, int blocks, const GgufBenchType& ty
 struct Checkpoints {
   fs::path root;
   std::size_t packed_bytes = 0, online_bytes = 0;
-  std::size_t gguf_bytes[4] = {};
+  std::size_t gguf_bytes[8] = {};
   Checkpoints() {
     root = fs::temp_directory_path() / ("bitlinear_load_bench_" + std::to_string(std::random_device{}()));
     packed_bytes = write_checkpoint(root / "packed", 4, true);
     online_bytes = write_checkpoint(root / "online", 1, false);
 #if LOAD_BENCH_HAS_GGUF
-    for (std::size_t t = 0; t < 4; ++t) gguf_bytes[t] = write_gguf(gguf_path(t), 4, kGgufTypes[t]);
+    for (std::size_t t = 0; t < kGgufTypeCount; ++t) gguf_bytes[t] = write_gguf(gguf_path(t), 4, kGgufTypes[t]);
 #endif
   }
   fs::path gguf_path(std::size_t type) const { return root / ("model" + std::to_string(type) + ".gguf"); }
@@ -254,10 +258,14 @@ std::size_t scale_bytes(const bitlinear::GroupedLinear<Format>& layer) {
 }
 
 // The same for one GGUF load (mapped): prints "peak_kb layer_bytes".
-int rss_child_gguf(const char* path) {
+int rss_child_gguf(const char* path, int threads) {
   const long before = status_kb("VmRSS:");
+  bitlinear::GgufModelLoadOptions options;
+  std::unique_ptr<bitlinear::ThreadPool> pool;
+  if (threads > 1) pool = std::make_unique<bitlinear::ThreadPool>(static_cast<std::size_t>(threads));
+  set_pool(options, pool.get(), 0);
   const auto file = bitlinear::GgufFile::open(path);
-  const auto model = bitlinear::load_gguf_layers(file);
+  const auto model = bitlinear::load_gguf_layers(file, options);
   std::size_t layer_bytes = 0;
   for (const auto& l : model.layers) {
     std::visit([&](const auto& layer) { layer_bytes += layer.packed_weights_size() + scale_bytes(layer); }, l.layer);
@@ -321,17 +329,23 @@ BENCHMARK(BM_LoadOnlineBF16)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Use
 #if LOAD_BENCH_HAS_GGUF
 void BM_LoadGguf(benchmark::State& state) {
   const auto type = static_cast<std::size_t>(state.range(0));
+  const auto threads = static_cast<std::size_t>(state.range(1));
   const std::string path = checkpoints().gguf_path(type).string();
-  measure_rss_of(state, "--rss-gguf '" + path + "'");
+  measure_rss_of(state, "--rss-gguf '" + path + "' " + std::to_string(threads));
+  bitlinear::GgufModelLoadOptions options;
+  set_pool(options, threads > 1 ? &pool_of(threads) : nullptr, 0);
   for (auto _ : state) {
     const auto file = bitlinear::GgufFile::open(path);
-    auto model = bitlinear::load_gguf_layers(file);
+    auto model = bitlinear::load_gguf_layers(file, options);
     benchmark::DoNotOptimize(model.layers.data());
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(checkpoints().gguf_bytes[type]));
   state.SetLabel(kGgufTypes[type].name);
 }
-BENCHMARK(BM_LoadGguf)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LoadGguf)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, static_cast<int>(kGgufTypeCount) - 1, 1), {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 #endif
 
 // The packed shard's bytes, mapped and copied into fresh memory (what a load does at best); MB/s of weight bytes.
@@ -391,7 +405,7 @@ BENCHMARK(BM_Repack)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime
 int main(int argc, char** argv) {
   if (argc == 5 && std::strcmp(argv[1], "--rss") == 0) return rss_child(argv[2], std::atoi(argv[3]), std::atoi(argv[4]));
 #if LOAD_BENCH_HAS_GGUF
-  if (argc == 3 && std::strcmp(argv[1], "--rss-gguf") == 0) return rss_child_gguf(argv[2]);
+  if (argc == 4 && std::strcmp(argv[1], "--rss-gguf") == 0) return rss_child_gguf(argv[2], std::atoi(argv[3]));
 #endif
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -83,6 +83,40 @@ std::string grouped_noncanonical_report(const std::uint8_t* packed, std::size_t 
   }
 }
 
+// Whether one packed row of a grouped layer is canonical (what grouped_noncanonical_report checks, without
+// building a message): a load's per-row check. Ternary and Binary rows have rules only in their padding (the
+// fields past in_features); compact rows also in every byte.
+template <class Format>
+bool grouped_row_is_canonical(const std::uint8_t* row, std::size_t in_features) noexcept {
+  if constexpr (std::is_same<Format, TernaryCompact>::value) {
+    return noncanonical_report<TernaryCompact>(row, 1, in_features).empty();  // no allocation when canonical
+  } else {
+    const std::size_t padded =
+        Format::packed_row_bytes(in_features) / packed_block_bytes * Format::weights_per_block;
+    constexpr unsigned pad = std::is_same<Format, Ternary>::value ? 1u : 0u;
+    unsigned bad = 0;
+    for (std::size_t k = in_features; k < padded; ++k) {
+      bad |= ((row[Format::byte_of(k)] >> Format::shift_of(k)) & ((1u << Format::bits_per_weight) - 1u)) ^ pad;
+    }
+    return bad == 0;
+  }
+}
+
+// Whether every float of scales[0 .. n) is finite (exponent bits not all ones), in one branch-free pass.
+inline bool all_finite_bits(const float* scales, std::size_t n) noexcept {
+  std::uint32_t worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, scales + i, sizeof bits);
+    const std::uint32_t exponent = bits & 0x7F800000u;
+    worst = exponent > worst ? exponent : worst;
+  }
+  return worst != 0x7F800000u;
+}
+
+template <class Format>
+struct GroupedLayerBuilder;  // io/layer_builder.hpp: rows in parallel on a ThreadPool
+
 }  // namespace detail
 
 template <class Format>
@@ -179,14 +213,9 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
                                         std::size_t group_size, const float* bias = nullptr, Options options = {}) {
     check_shape(out_features, in_features, group_size);
     GroupedLinear layer(out_features, in_features, group_size, bias, options);
-    const std::size_t row_bytes = Format::packed_row_bytes(in_features);
     for (std::size_t j = 0; j < out_features; ++j) {
-      std::uint8_t* row = layer.packed_.data() + j * row_bytes;
-      float* row_scales = layer.scales_.data() + j * layer.groups_;
-      fill_row(j, row, row_scales);
-      const std::string report = detail::grouped_noncanonical_report<Format>(row, 1, in_features);
-      if (!report.empty()) detail::fail_invalid_argument(report + " (in row " + std::to_string(j) + " of the matrix)");
-      for (std::size_t g = 0; g < layer.groups_; ++g) check_scale(row_scales[g], j * layer.groups_ + g);
+      fill_row(j, layer.row_codes(j), layer.row_scales(j));
+      if (!layer.row_valid(j)) layer.fail_row(j);
     }
     return layer;
   }
@@ -231,6 +260,25 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
   ~GroupedLinear() = default;
 
  private:
+  template <class>
+  friend struct detail::GroupedLayerBuilder;
+
+  // Row j's codes and scales in the layer's own buffers (what from_packed_rows fills).
+  std::uint8_t* row_codes(std::size_t j) noexcept { return packed_.data() + j * Format::packed_row_bytes(in_); }
+  float* row_scales(std::size_t j) noexcept { return scales_.data() + j * groups_; }
+  // Whether row j is canonical with finite scales: the per-row check of from_packed_rows, without messages.
+  bool row_valid(std::size_t j) noexcept {
+    return detail::grouped_row_is_canonical<Format>(row_codes(j), in_) && detail::all_finite_bits(row_scales(j), groups_);
+  }
+  // Throws what from_packed_rows reports for an invalid row j: its first non-canonical field, else its first
+  // non-finite scale.
+  [[noreturn]] void fail_row(std::size_t j) {
+    const std::string report = detail::grouped_noncanonical_report<Format>(row_codes(j), 1, in_);
+    if (!report.empty()) detail::fail_invalid_argument(report + " (in row " + std::to_string(j) + " of the matrix)");
+    for (std::size_t g = 0; g < groups_; ++g) check_scale(row_scales(j)[g], j * groups_ + g);
+    detail::fail_runtime_error("bitlinear: a grouped row reported invalid is valid");
+  }
+
   void swap(GroupedLinear& other) noexcept {
     Core::swap_core(other);
     std::swap(group_size_, other.group_size_);
@@ -238,8 +286,9 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
     scales_.swap(other.scales_);
   }
 
+  // clear_codes false leaves the codes unwritten (GroupedLayerBuilder, whose rows are all written before use).
   GroupedLinear(std::size_t out_features, std::size_t in_features, std::size_t group_size, const float* bias,
-                Options options)
+                Options options, bool clear_codes = true)
       : Core(out_features, in_features, packed_size<Format>(out_features, in_features), bias, options),
         group_size_(group_size),
         groups_(in_features / group_size),
@@ -251,7 +300,7 @@ class GroupedLinear : public detail::LayerCore<GroupedLinear<Format>> {
                       "options.activation_scale holds an unknown value");
     // from_packed_rows validates the rows as they arrive: start from canonical padding. (One memset: a byte loop
     // through data() reloads the size after every store, which may alias it.)
-    if (packed_.size() > 0) std::memset(packed_.data(), Format::zero_byte, packed_.size());
+    if (clear_codes && packed_.size() > 0) std::memset(packed_.data(), Format::zero_byte, packed_.size());
   }
 
   static void check_shape(std::size_t out_features, std::size_t in_features, std::size_t group_size) {

@@ -49,9 +49,10 @@ inline std::optional<GgufBlockType> gguf_block_type(const GgufTensor& t) noexcep
 
 // Builds a GroupedLinear<Format> from a TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0 or Q2_0_g128 tensor. Format must
 // hold the type's codes: Binary for Q1_0; Ternary for TQ2_0, Q2_0, PQ2_0 and Q2_0_g128; Ternary or TernaryCompact
-// for TQ1_0 and PTQ1_0. Throws std::invalid_argument
-// naming the tensor for another type or Format, a shape that is not 2-D, in_features beyond 2^20, a layer beyond
-// options.max_weight_bytes, or a block scale that is not finite (naming the row and group).
+// for TQ1_0 and PTQ1_0. Rows are converted in parallel on options.pool if given (the same layer for every pool).
+// Throws std::invalid_argument naming the tensor for another type or Format, a shape that is not 2-D, in_features
+// beyond 2^20, a layer beyond options.max_weight_bytes, or a block scale that is not finite (naming the first such
+// row's group, with or without a pool).
 template <class Format>
 GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOptions& options = {},
                                         const float* bias = nullptr) {
@@ -96,7 +97,8 @@ GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOpt
   const std::size_t src_row_bytes = gguf_block_row_bytes(*type, in);  // the reader checked ne[0] % block == 0
   BITLINEAR_REQUIRE(t.size_known && t.size_bytes >= static_cast<std::uint64_t>(rows) * src_row_bytes,
                     named + ": the tensor's bytes do not hold its " + std::to_string(rows) + " rows");
-  return GroupedLinear<Format>::from_packed_rows(
+  // Rows in parallel on options.pool (null: in order on this thread); the layer and any error are the same.
+  return detail::GroupedLayerBuilder<Format>::build(
       [&](std::size_t r, std::uint8_t* row, float* scales) {
         const std::uint8_t* src = t.data + r * src_row_bytes;
         if constexpr (compact) {
@@ -105,7 +107,7 @@ GroupedLinear<Format> grouped_from_gguf(const GgufTensor& t, const GgufImportOpt
           decode_gguf_row(*type, src, in, row, scales);
         }
       },
-      rows, in, info.block_weights, bias, options.layer);
+      rows, in, info.block_weights, bias, options.layer, detail::gguf_rows_per_task(src_row_bytes), options.pool);
 }
 
 BITLINEAR_NAMESPACE_END

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -40,6 +41,7 @@
 #include "../options.hpp"
 #include "gguf.hpp"
 #include "gguf_hadamard.hpp"
+#include "layer_builder.hpp"
 #include "safetensors.hpp"
 
 BITLINEAR_NAMESPACE_BEGIN
@@ -48,6 +50,10 @@ struct GgufImportOptions {
   static constexpr std::size_t default_max_weight_bytes = std::size_t{1} << 30;  // as HfImportOptions
   Options layer;                                            // the built layer's options (kernel family, ...)
   std::size_t max_weight_bytes = default_max_weight_bytes;  // limit on one layer's packed weight bytes
+  // Threads for the conversion: each layer's rows are converted in parallel on this pool (null: on the calling
+  // thread). The result is the same for every pool, and so is the error for an invalid row (it names the first
+  // invalid row of the tensor). Builds without std::thread (BITLINEAR_HAS_THREADS 0) ignore it.
+  ThreadPool* pool = nullptr;
 
   GgufImportOptions() = default;
   GgufImportOptions(Options layer_options) : layer(layer_options) {}  // NOLINT: implicit, so `Options` works
@@ -170,15 +176,29 @@ inline TernaryLinear ternary_from_gguf_i2s(const GgufTensor& t, const GgufImport
   } else {
     scale = 1.0f;  // every dequantized weight is code * 0 = 0: zero codes with any scale say the same
   }
-  return TernaryLinear::from_packed_rows(
-      [&](std::size_t r, std::uint8_t* row) {
-        if (zero) {
-          std::memset(row, Ternary::zero_byte, Ternary::packed_row_bytes(in));
-          return;
+  // Rows in parallel on options.pool, each converted into a task-local canonical row and scattered into the
+  // layer's execution layout. The converted rows are canonical by construction (a lone last I2_S block is padded
+  // with code 0), so the one check is the field 3 of the source; a task stops at its first bad row, and the lowest
+  // bad row of all (every row below it is still checked) is the one named, as a serial import names it.
+  const std::size_t row_bytes = Ternary::packed_row_bytes(in);
+  std::atomic<std::size_t> first_bad{rows};
+  TernaryLinear layer = detail::LayerBuilder<Ternary>::build(
+      rows, in, scale, nullptr, options.layer, rows, detail::gguf_rows_per_task(in / 4), options.pool,
+      [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
+        std::vector<std::uint8_t> row(row_bytes, Ternary::zero_byte);  // per task: one canonical row
+        for (std::size_t r = begin; r < end; ++r) {
+          if (r >= first_bad.load(std::memory_order_relaxed)) return;
+          if (!zero && detail::i2s_canonical_row(t.data, in, r, row.data()) != 0) {
+            std::size_t seen = first_bad.load(std::memory_order_relaxed);
+            while (r < seen && !first_bad.compare_exchange_weak(seen, r, std::memory_order_relaxed)) {
+            }
+            return;
+          }
+          detail::scatter_row(w, r, row.data());
         }
-        if (detail::i2s_canonical_row(t.data, in, r, row) != 0) detail::throw_i2s_field_3(t, in, r);
-      },
-      rows, in, scale, nullptr, options.layer);
+      });
+  if (first_bad.load(std::memory_order_relaxed) != rows) detail::throw_i2s_field_3(t, in, first_bad.load());
+  return layer;
 }
 
 // Converts an F32, F16, BF16 or F64 tensor (norms, embeddings) to float32. Throws std::invalid_argument for other

@@ -208,7 +208,8 @@ GgufModel load_gguf_layers(const GgufView& file, const GgufModelLoadOptions& opt
 
 }  // namespace detail
 
-// Loads every ternary / 1-bit layer of a GGUF file (one after another: the transient memory is one row), with
+// Loads every ternary / 1-bit layer of a GGUF file (one after another, each layer's rows in parallel on
+// options.import.pool if given: the transient memory is at most a row per thread), with
 // the hyperparameters and views of the other tensors (pointing into `file`'s bytes: keep them alive). Throws
 // std::invalid_argument if: a tensor has type id 36 but the file does not say it is bitnet.cpp's I2_S (see
 // load_gguf_bitnet_layers); one of the seven projections of a block below <arch>.block_count is missing (of any

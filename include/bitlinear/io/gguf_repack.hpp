@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "../config.hpp"
 #include "../format.hpp"
@@ -84,38 +85,63 @@ inline void q2_row_to_canonical(const std::uint8_t* src, std::size_t in_features
 
 // Q1_0 (group 128, 18 bytes: d then qs[16]): weight j of a block in bit j % 8 of qs[j / 8], 1 = +d. Field i of a
 // canonical binary block (weights 64 i .. 64 i + 63) is the 64-weight run s_i: 8 bytes of the block holding it.
-// Canonical byte 8a + b holds, in bit i, bit b of s_i[a]: for each a the eight bytes s_0[a] .. s_7[a] form an
-// 8 x 8 bit matrix (row i, column b) that the canonical bytes hold transposed. Packed into a 64-bit word (bit
-// (i, b) at 8i + b), three exchanges transpose it: 1 x 1 blocks 7 bits apart, 2 x 2 blocks 14 apart, 4 x 4 blocks
-// 28 apart, after which bit (i, b) sits at 8b + i. Runs past in_features read as zero bytes (padding bit 0).
-// in_features is a multiple of 128 (gguf_block_row_bytes).
-inline std::uint64_t transpose_bits_8x8(std::uint64_t x) noexcept {
-  std::uint64_t t = ((x >> 7) ^ x) & 0x00AA00AA00AA00AAull;
-  x ^= t ^ (t << 7);
-  t = ((x >> 14) ^ x) & 0x0000CCCC0000CCCCull;
-  x ^= t ^ (t << 14);
-  t = ((x >> 28) ^ x) & 0x00000000F0F0F0F0ull;
-  x ^= t ^ (t << 28);
-  return x;
+// Canonical byte 8a + b holds, in bit i, bit b of s_i[a]. Read as eight little-endian 64-bit words x_i = s_i, the
+// 512 bits of a canonical block are indexed (i; a, b) = (word; byte, bit), and the canonical block read the same
+// way is (a; b, i): word a, byte b, bit i. That is a permutation of the 9 index bits, made of six exchanges of a
+// word-index bit with a bit-in-word index bit (exchange_word_bits): word bit k with bit k (shift 1, 2, 4) turns
+// (i; a, b) into (b; a, i), then word bit k with bit 3 + k (shift 8, 16, 32) into (a; b, i). Each exchange is
+// three operations per pair of words, on all eight byte columns at once (the scalar 8 x 8 transposes it replaces
+// gathered, transposed and scattered one column at a time). Runs past in_features read as zero bytes (padding
+// bit 0). in_features is a multiple of 128 (gguf_block_row_bytes).
+// Little-endian 64-bit words from / to bytes: one load or store (memcpy) unless the target is big-endian.
+#if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+inline std::uint64_t load_le64(const std::uint8_t* p) noexcept {
+  std::uint64_t v = 0;
+  for (unsigned i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+inline void store_le64(std::uint8_t* p, std::uint64_t v) noexcept {
+  for (unsigned i = 0; i < 8; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+#else
+inline std::uint64_t load_le64(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store_le64(std::uint8_t* p, std::uint64_t v) noexcept { std::memcpy(p, &v, sizeof v); }
+#endif
+
+// Exchanges word-index bit k with bit-in-word index bit p (shift = 2^p, mask = the bits whose index has bit p
+// clear) across the eight words x[0..7]: the bit at (w, q + shift) of a word w with bit k clear trades places with
+// the bit at (w + 2^k, q).
+template <unsigned K, unsigned Shift>
+inline void exchange_word_bits(std::uint64_t* x, std::uint64_t mask) noexcept {
+  for (unsigned w = 0; w < 8; ++w) {
+    if ((w >> K) & 1u) continue;
+    const std::uint64_t t = ((x[w] >> Shift) ^ x[w + (1u << K)]) & mask;
+    x[w + (1u << K)] ^= t;
+    x[w] ^= t << Shift;
+  }
 }
 
 inline void q1_0_row_to_canonical(const std::uint8_t* src, std::size_t in_features, std::uint8_t* row_out,
                                   float* scales_out) noexcept {
   for (std::size_t g = 0; g < in_features / 128; ++g) scales_out[g] = gguf_fp16_at(src + g * 18);
-  static const std::uint8_t padding[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   for (std::size_t k0 = 0; k0 < in_features; k0 += 512) {
-    const std::uint8_t* run[8];  // the 8 source bytes of each canonical field
+    std::uint64_t x[8];  // x[i]: the run s_i of weights k0 + 64 i ..
     for (std::size_t i = 0; i < 8; ++i) {
       const std::size_t k = k0 + 64 * i;
-      run[i] = k < in_features ? src + k / 128 * 18 + 2 + k % 128 / 8 : padding;
+      x[i] = k < in_features ? load_le64(src + k / 128 * 18 + 2 + k % 128 / 8) : 0;
     }
+    exchange_word_bits<0, 1>(x, 0x5555555555555555ull);
+    exchange_word_bits<1, 2>(x, 0x3333333333333333ull);
+    exchange_word_bits<2, 4>(x, 0x0F0F0F0F0F0F0F0Full);
+    exchange_word_bits<0, 8>(x, 0x00FF00FF00FF00FFull);
+    exchange_word_bits<1, 16>(x, 0x0000FFFF0000FFFFull);
+    exchange_word_bits<2, 32>(x, 0x00000000FFFFFFFFull);
     std::uint8_t* out = row_out + k0 / 512 * packed_block_bytes;
-    for (std::size_t a = 0; a < 8; ++a) {
-      std::uint64_t rows = 0;
-      for (std::size_t i = 0; i < 8; ++i) rows |= static_cast<std::uint64_t>(run[i][a]) << (8 * i);
-      const std::uint64_t bytes = transpose_bits_8x8(rows);
-      for (std::size_t b = 0; b < 8; ++b) out[8 * a + b] = static_cast<std::uint8_t>(bytes >> (8 * b));
-    }
+    for (std::size_t a = 0; a < 8; ++a) store_le64(out + 8 * a, x[a]);
   }
 }
 

@@ -7,10 +7,12 @@
 // checks them; the rows are the importer's responsibility.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
 #include "../config.hpp"
+#include "../grouped_layer.hpp"
 #include "../layer.hpp"
 #include "../options.hpp"
 
@@ -93,6 +95,51 @@ struct LayerBuilder {
     layer.finish_scale();
   }
 };
+
+// GroupedLinear::from_packed_rows with the rows in chunks of `chunk` on `pool` (null, or a build without threads:
+// serially, in order). fill_row(j, row, row_scales) is called once for each row j (concurrently for different
+// rows, in any order) and must write all Format::packed_row_bytes(in_features) bytes of the row (the layer's
+// codes start unwritten here), and each row is checked as from_packed_rows checks it. The layer and the error are the
+// same for every pool: an invalid row is reported as from_packed_rows reports it, and the row named is the FIRST
+// invalid row of the matrix (every row below the lowest invalid one found so far is still converted and checked;
+// rows above it are skipped). Exceptions thrown by fill_row itself are rethrown as ThreadPool rethrows them (the
+// first to be thrown); the GGUF fills throw none once the tensor has been checked.
+template <class Format>
+struct GroupedLayerBuilder {
+  using Layer = GroupedLinear<Format>;
+
+  template <class FillRow>
+  static Layer build(FillRow&& fill_row, std::size_t out_features, std::size_t in_features, std::size_t group_size,
+                     const float* bias, const Options& options, std::size_t chunk, ThreadPool* pool) {
+    Layer::check_shape(out_features, in_features, group_size);
+    // The codes are left unwritten until their rows are filled (each fill writes whole rows), so that their pages
+    // are first touched by the tasks, in parallel, and can be huge pages.
+    Layer layer(out_features, in_features, group_size, bias, options, false);
+    advise_huge_pages(layer.packed_.data(), layer.packed_.size());
+    std::atomic<std::size_t> first_bad{out_features};
+    for_each_chunk(pool, out_features, chunk, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t j = begin; j < end; ++j) {
+        if (j >= first_bad.load(std::memory_order_relaxed)) return;  // a lower row is invalid: it is the one named
+        fill_row(j, layer.row_codes(j), layer.row_scales(j));
+        if (!layer.row_valid(j)) {
+          std::size_t seen = first_bad.load(std::memory_order_relaxed);
+          while (j < seen && !first_bad.compare_exchange_weak(seen, j, std::memory_order_relaxed)) {
+          }
+          return;
+        }
+      }
+    });
+    const std::size_t bad = first_bad.load(std::memory_order_relaxed);
+    if (bad != out_features) layer.fail_row(bad);
+    return layer;
+  }
+};
+
+// Rows per task of a GGUF import: about 64 KiB of source bytes (at least one row), so that a 2-thread pool gets
+// tens of tasks per layer of a 2B model and the last task's imbalance stays small.
+inline std::size_t gguf_rows_per_task(std::size_t src_row_bytes) noexcept {
+  return src_row_bytes >= (std::size_t{1} << 16) ? 1 : (std::size_t{1} << 16) / src_row_bytes;
+}
 
 // Writable first byte of row j's block b in the execution layout `w` (w.data is the layer's own buffer).
 inline std::uint8_t* block_in_layout(const PackedWeightsView& w, std::size_t j, std::size_t b) noexcept {
