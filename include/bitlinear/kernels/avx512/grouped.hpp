@@ -26,8 +26,9 @@
 //
 // GEMV (batch < grouped_gemm_min_batch): T <= 4 tokens at a time, R rows side by side from R streams
 // (row_streams.hpp, the RowSet of gemv.hpp with its prefetch: each stream one linear pass over canonical rows).
-// GEMM: the same row kernel, loop order blocked for cache: kGroupedGemmRows rows at a time stay in L1/L2 while
-// every group of 4 tokens passes over them.
+// GEMM: panels of unpacked fields in register tiles (grouped_panel.hpp); rows over 16384 weights, or with more
+// segment ends than the lane-sum buffer holds, take the same row kernel in a cache-blocked loop order instead:
+// kGroupedGemmRows rows at a time stay in L1/L2 while every group of 4 tokens passes over them.
 #include <type_traits>
 
 #include "../../format.hpp"
@@ -38,85 +39,14 @@
 #include "../row_streams.hpp"
 #include "codes.hpp"
 #include "gemv.hpp"
+#include "grouped_common.hpp"
+#include "grouped_panel.hpp"
 #include "target.hpp"
 
 #if BITLINEAR_ARCH_X86_64
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
-
-// The u8 operand of field F of a 64-byte block (see above).
-struct GroupedTernaryFields {
-  using Format = Ternary;
-  static constexpr int fields = 4;
-  template <int F>
-  BITLINEAR_AVX512_INLINE static __m512i field(__m512i block) {
-    return TernaryCodes::field<F>(block);
-  }
-};
-struct GroupedBinaryFields {
-  using Format = Binary;
-  static constexpr int fields = 8;
-  template <int F>
-  BITLINEAR_AVX512_INLINE static __m512i field(__m512i block) {
-    const __m512i two = _mm512_set1_epi8(2);
-    if constexpr (F == 0) return _mm512_and_si512(_mm512_add_epi8(block, block), two);
-    return _mm512_and_si512(_mm512_srli_epi16(block, F - 1), two);
-  }
-};
-
-inline constexpr std::size_t kGroupedGemmRows = 16;
-inline constexpr std::size_t grouped_gemm_min_batch = 16;
-inline constexpr std::size_t kGroupedMaxTokens = 4;
-inline constexpr std::size_t kGroupedMaxFlushes = 128;  // segment ends per token in the lane-sum buffer
-
-// Minus the lane sums of the activations per token and segment end, [token][flush], and one zero entry after
-// the last flush (the value a kernel reloads after the last segment; never used): 33 KiB of stack.
-struct GroupedLaneSums {
-  alignas(64) std::int32_t lanes[kGroupedMaxTokens][kGroupedMaxFlushes + 1][16];
-};
-
-
-// sums.lanes[t][n] = -(lane sums of segment end n) for tokens [t0, t0 + T) of `a`; sums.lanes[t][flushes] = 0.
-template <int Seg, int T>
-BITLINEAR_AVX512_TARGET inline void grouped_lane_sums(const ActivationsView& a, std::size_t t0, std::size_t steps,
-                                                      GroupedLaneSums& sums) {
-  const __m512i ones = _mm512_set1_epi8(1);
-  for (int t = 0; t < T; ++t) {
-    const std::int8_t* q = a.q + (t0 + static_cast<std::size_t>(t)) * a.stride;
-    __m512i sum = _mm512_setzero_si512();
-    for (std::size_t s = 0; s < steps; ++s) {
-      sum = dpbusd(sum, ones, _mm512_loadu_si512(q + 64 * s));
-      if (grouped_flush_after<Seg>(s, steps)) {
-        _mm512_store_si512(sums.lanes[t][grouped_flush_index<Seg>(s)], _mm512_sub_epi32(_mm512_setzero_si512(), sum));
-        sum = _mm512_setzero_si512();
-      }
-    }
-    _mm512_store_si512(sums.lanes[t][grouped_flushes<Seg>(steps)], _mm512_setzero_si512());
-  }
-}
-
-// Where a kernel finds the lane sums: `lanes` (the buffer above, entries [t][n] at lanes + (t * (kGroupedMaxFlushes
-// + 1) + n) * 16), or null: accumulate them beside the rows.
-BITLINEAR_AVX512_INLINE const std::int32_t* grouped_sums_at(const std::int32_t* lanes, int t, std::size_t n) {
-  return lanes + (static_cast<std::size_t>(t) * (kGroupedMaxFlushes + 1) + n) * 16;
-}
-
-// The scale c of segment n of one row and token (bs: the token's block scales, or null).
-BITLINEAR_AVX512_INLINE __m512 grouped_scale(const float* gs, const float* bs, const GroupedPlan& plan,
-                                             std::size_t n) {
-  const __m512 c = _mm512_set1_ps(gs[n >> plan.group_shift]);
-  return bs == nullptr ? c : mul_rn(c, _mm512_set1_ps(bs[n >> plan.block_shift]));
-}
-
-// The pinned tree of interface.hpp over the 16 lanes.
-BITLINEAR_AVX512_INLINE float grouped_tree(__m512 v) {
-  v = add_rn(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E));  // lane l < 8: v[l] + v[l + 8]
-  v = add_rn(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0xB1));  // l < 4: + [l + 4]
-  v = add_rn(v, _mm512_maskz_permute_ps(0xFFFF, v, 0x4E));       // l < 2: + [l + 2]
-  v = add_rn(v, _mm512_maskz_permute_ps(0xFFFF, v, 0xB1));       // l = 0: + [1]
-  return _mm512_cvtss_f32(v);
-}
 
 // The R x T accumulators of one row set.
 template <int R, int T>
@@ -360,12 +290,6 @@ BITLINEAR_AVX512VBMI_TARGET inline void compact_grouped_rows(const RowSet& set, 
   }
 }
 
-// Marks the compact format in the drivers below (its rows: compact_grouped_rows, at most 2 per set).
-struct GroupedCompactFields {
-  using Format = TernaryCompact;
-  static constexpr int fields = 5;
-};
-
 template <class Fields, int Seg, int MaxRows, int T, bool Pre>
 BITLINEAR_AVX512_TARGET inline void grouped_row_set(std::size_t rows, const RowSet& set, const std::size_t* js,
                                                     const GroupedPlan& plan, const ActivationsView& a,
@@ -450,6 +374,16 @@ BITLINEAR_AVX512_TARGET inline void grouped_matmul_tokens(const PackedWeightsVie
   const std::int32_t* volatile lanes_through = &sums.lanes[0][0][0];
   const std::int32_t* lanes = lanes_through;
   if (a.batch >= grouped_gemm_min_batch) {
+    if constexpr (Pre) {
+      if (grouped_panel_rows(plan.steps * 64) != 0) {  // grouped_panel.hpp
+        if (a.block_size == 0) {
+          grouped_panel_gemm<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan, sums, lanes);
+        } else {
+          grouped_panel_gemm<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan, sums, lanes);
+        }
+        return;
+      }
+    }
     for (std::size_t j0 = row_begin; j0 < row_end; j0 += kGroupedGemmRows) {
       const std::size_t j_end = row_end - j0 < kGroupedGemmRows ? row_end : j0 + kGroupedGemmRows;
       for (std::size_t t0 = 0; t0 < a.batch; t0 += kGroupedMaxTokens) {
