@@ -374,15 +374,13 @@ BITLINEAR_AVX512_TARGET inline void grouped_matmul_tokens(const PackedWeightsVie
   const std::int32_t* volatile lanes_through = &sums.lanes[0][0][0];
   const std::int32_t* lanes = lanes_through;
   if (a.batch >= grouped_gemm_min_batch) {
-    if constexpr (Pre) {
-      if (grouped_panel_rows(plan.steps * 64) != 0) {  // grouped_panel.hpp
-        if (a.block_size == 0) {
-          grouped_panel_gemm<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan, sums, lanes);
-        } else {
-          grouped_panel_gemm<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan, sums, lanes);
-        }
-        return;
+    if (grouped_panel_rows(plan.steps * 64, grouped_flushes<Seg>(plan.steps)) != 0) {  // grouped_panel.hpp
+      if (a.block_size == 0) {
+        grouped_panel_gemm<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan);
+      } else {
+        grouped_panel_gemm<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan);
       }
+      return;
     }
     for (std::size_t j0 = row_begin; j0 < row_end; j0 += kGroupedGemmRows) {
       const std::size_t j_end = row_end - j0 < kGroupedGemmRows ? row_end : j0 + kGroupedGemmRows;

@@ -4,17 +4,25 @@
 
 // The small-batch row kernel of grouped.hpp extracts each weight's field from the packed bytes once per group of
 // 4 tokens, so at a prefill batch every weight is shifted and masked batch / 4 times, and it keeps only 2 rows x
-// 4 tokens in flight. Here the fields of a panel of rows are extracted once per call into u8 bytes (the operand
-// u = code + 1 of the epilogue in grouped.hpp; compact rows decoded by codes.hpp), kGroupedPanelBytes of stack:
-// L1-sized, so every group of 4 tokens then passes over the panel in register tiles of 3 rows x 4 tokens. Per
-// 64-weight step a tile does 3 + 4 loads and 12 vpdpbusd; per segment end and (row, token) one cvt and one fma.
-// The lane sums of a group of 4 tokens (grouped_lane_sums) are computed once per panel: T x steps vpdpbusd
-// beside the panel's rows x T x steps.
+// 4 tokens in flight. Here the codes of a panel of rows are extracted once per call (compact rows decoded by
+// codes.hpp), into kGroupedPanelBytes of stack (L1-sized), and every group of 3 tokens passes over the panel in
+// register tiles of 4 rows x 3 tokens: per 64-weight step 4 + 3 loads, 3 xors and 12 vpdpbusd; per segment end
+// and (row, token) one add, one cvt and one fma.
 //
-// The arithmetic is the pinned order unchanged: lane l of raw[r][t] holds the same exact int32 partial p_l of the
-// segment (it starts at minus the lane sums and adds u * q over the segment's steps, the bound of grouped.hpp),
-// and acc[r][t] receives the same fma((float)p, c, acc) per segment end, in segment order, in {rn-sae}; then the
-// pinned tree and grouped_output. Only which registers hold what, and when the fields are extracted, change.
+// Epilogue, derived once. The operands are swapped with respect to grouped.hpp: the signed one is the code
+// (s8, -1..+2, stored in the panel), the unsigned one the activation moved to u8, v = q + 128 (q xor 0x80). Per
+// lane l and segment:  sum v * code = sum q * code + 128 * sum code,  so  p_l = raw - 128 * C_l  with C_l the
+// lane's sum of codes over the segment: a property of the weights alone, computed at unpacking (vpdpbusd of
+// all-ones bytes with the codes) and stored beside the panel as -128 * C_l, one vector per row and segment end.
+// Nothing per token is precomputed (no lane sums of the activations). Exact: |v * code| <= 255 * 2 per product,
+// at most 4 * 2^14 products per lane (in_features <= 2^20), so |raw| < 2^26 and |128 C_l| < 2^24: no int32
+// wraps, and p_l is the same integer as the pinned partial. Padding weights have q = 0 (activation rows are
+// zero-padded), so whatever their code they add 128 * code to raw and code to C_l, which cancel; the high half of
+// a step past in_features (half steps) is a segment of padding only, p = 0 there.
+//
+// The float part is the pinned order unchanged: acc[r][t] receives the same fma((float)p, c, acc) per segment end,
+// in segment order, in {rn-sae}; then the pinned tree (all 12 trees of a tile at once, grouped_trees) and
+// grouped_output as one vector division and addition.
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -35,10 +43,11 @@ inline constexpr std::size_t kGroupedPanelBytes = 48 * 1024;  // the panel: Zen 
 inline constexpr std::size_t kGroupedTileRows = 4;    // a register tile: 4 rows x 3 tokens
 inline constexpr std::size_t kGroupedTileTokens = 3;
 
-// Rows per panel for rows of `row_bytes` unpacked bytes: a multiple of the tile's rows; 0 when not even one tile
-// fits (rows over 16384 weights), and then the row kernel of grouped.hpp runs the GEMM.
-inline std::size_t grouped_panel_rows(std::size_t row_bytes) noexcept {
-  return kGroupedPanelBytes / row_bytes / kGroupedTileRows * kGroupedTileRows;
+// Rows per panel: each row takes its codes (row_bytes) and one correction vector per segment end (64 bytes per
+// flush); a multiple of the tile's rows, 0 when not even one tile fits, and then the row kernel of grouped.hpp
+// runs the GEMM.
+inline std::size_t grouped_panel_rows(std::size_t row_bytes, std::size_t flushes) noexcept {
+  return kGroupedPanelBytes / (row_bytes + 64 * flushes) / kGroupedTileRows * kGroupedTileRows;
 }
 
 // All fields of one 64-byte block, f[i] = Fields::field<i>(block).
@@ -47,29 +56,49 @@ BITLINEAR_AVX512_INLINE void grouped_block_fields(__m512i block, __m512i* f, std
   ((f[F] = Fields::template field<F>(block)), ...);
 }
 
-// Steps [0, steps) of one row (block 0 at `block`, blocks block_step apart) as u8 operands: step s at out + 64 s.
-template <class Fields>
+// Codes of step s of a row: code = u - 1 (grouped_common.hpp); then the correction of each segment end.
+template <int Seg>
+BITLINEAR_AVX512_INLINE void grouped_store_step(__m512i u, std::size_t s, std::size_t steps, std::int8_t* codes,
+                                                std::int32_t* corrections, __m512i& code_sums) {
+  const __m512i code = _mm512_sub_epi8(u, _mm512_set1_epi8(1));
+  _mm512_store_si512(codes + 64 * s, code);
+  code_sums = dpbusd(code_sums, _mm512_set1_epi8(1), code);
+  if (grouped_flush_after<Seg>(s, steps)) {
+    _mm512_store_si512(corrections + 16 * grouped_flush_index<Seg>(s),
+                       _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(0xFFFF, code_sums, 7)));
+    code_sums = _mm512_setzero_si512();
+  }
+}
+
+// Steps [0, steps) of one row (block 0 at `block`, blocks block_step apart): codes of step s at codes + 64 s,
+// -128 x the lane code sums of segment end n at corrections + 16 n.
+template <class Fields, int Seg>
 BITLINEAR_AVX512_TARGET inline void grouped_unpack_row(const std::uint8_t* block, std::size_t block_step,
-                                                       std::size_t steps, std::uint8_t* out) {
+                                                       std::size_t steps, std::int8_t* codes,
+                                                       std::int32_t* corrections) {
   constexpr std::size_t fields = Fields::fields;
+  __m512i code_sums = _mm512_setzero_si512();
   for (std::size_t s = 0; s < steps; s += fields, block += block_step) {
     __m512i f[fields];
     grouped_block_fields<Fields>(_mm512_loadu_si512(block), f, std::make_integer_sequence<int, fields>{});
     const std::size_t live = steps - s < fields ? steps - s : fields;
-    for (std::size_t i = 0; i < live; ++i) _mm512_store_si512(out + 64 * (s + i), f[i]);
+    for (std::size_t i = 0; i < live; ++i) grouped_store_step<Seg>(f[i], s + i, steps, codes, corrections, code_sums);
   }
 }
 
 // The same for compact rows: five steps per 64-byte block (the last block's steps at or past `steps` are not
 // stored: they hold padding only).
+template <int Seg>
 BITLINEAR_AVX512VBMI_TARGET inline void grouped_unpack_compact_row(const std::uint8_t* block, std::size_t block_step,
-                                                                   std::size_t steps, std::uint8_t* out) {
+                                                                   std::size_t steps, std::int8_t* codes,
+                                                                   std::int32_t* corrections) {
   const CompactTables tables = load_compact_tables();
+  __m512i code_sums = _mm512_setzero_si512();
   for (std::size_t s = 0; s < steps; s += 5, block += block_step) {
     __m512i f[5];
     decode_compact_block(_mm512_loadu_si512(block), tables, f);
     const std::size_t live = steps - s < 5 ? steps - s : 5;
-    for (std::size_t i = 0; i < live; ++i) _mm512_store_si512(out + 64 * (s + i), f[i]);
+    for (std::size_t i = 0; i < live; ++i) grouped_store_step<Seg>(f[i], s + i, steps, codes, corrections, code_sums);
   }
 }
 
@@ -85,29 +114,30 @@ BITLINEAR_AVX512_INLINE void grouped_row_scales(const float* const (&gs)[R], con
   }
 }
 
-// Step s (weights 64 s ..) of a register tile: raw[r][t] += u * q per lane.
+// Step s (weights 64 s ..) of a register tile: raw[r][t] += v * code per lane.
 template <int R, int T>
-BITLINEAR_AVX512_INLINE void grouped_panel_step(__m512i (&raw)[R][T], const std::uint8_t* panel, std::size_t row_bytes,
+BITLINEAR_AVX512_INLINE void grouped_panel_step(__m512i (&raw)[R][T], const std::int8_t* codes, std::size_t row_bytes,
                                                 const std::int8_t* const (&q)[T], std::size_t s) {
-  __m512i qv[T];
+  __m512i v[T];
   BITLINEAR_UNROLL
-  for (int t = 0; t < T; ++t) qv[t] = _mm512_loadu_si512(q[t] + 64 * s);
+  for (int t = 0; t < T; ++t) v[t] = _mm512_xor_si512(_mm512_loadu_si512(q[t] + 64 * s), _mm512_set1_epi8(-128));
   BITLINEAR_UNROLL
   for (int r = 0; r < R; ++r) {
-    const __m512i u = _mm512_load_si512(panel + static_cast<std::size_t>(r) * row_bytes + 64 * s);
+    const __m512i code = _mm512_load_si512(codes + static_cast<std::size_t>(r) * row_bytes + 64 * s);
     BITLINEAR_UNROLL
-    for (int t = 0; t < T; ++t) raw[r][t] = dpbusd(raw[r][t], u, qv[t]);
+    for (int t = 0; t < T; ++t) raw[r][t] = dpbusd(raw[r][t], v[t], code);
   }
 }
 
-// One register tile: panel rows [0, R) (row r at panel + r * row_bytes, layer row j + r) and tokens
-// [t0, t0 + T), whose lane sums are at `lanes` (grouped_sums_at). Blocks: per-block or per-super-block
-// activations, c = weight scale x block scale (mul_rn, as grouped_scale of grouped_common.hpp).
+// One register tile: panel rows [0, R) (codes of row r at codes + r * row_bytes, its corrections at corrections +
+// r * 16 * flushes; layer row j + r) and tokens [t0, t0 + T). Blocks: per-block or per-super-block activations,
+// c = weight scale x block scale (mul_rn, as grouped_scale of grouped_common.hpp).
 template <int Seg, int R, int T, bool Blocks>
-BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::uint8_t* panel, std::size_t row_bytes,
+BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::int8_t* codes, std::size_t row_bytes,
+                                                       const std::int32_t* corrections, std::size_t flushes,
                                                        std::size_t j, const GroupedPlan& plan,
                                                        const ActivationsView& a, std::size_t t0, const Epilogue& e,
-                                                       float* y, std::size_t y_stride, const std::int32_t* lanes) {
+                                                       float* y, std::size_t y_stride) {
   constexpr bool half = Seg == kGroupedHalfStep;
   __m512i raw[R][T];
   __m512 acc[R][T];
@@ -134,13 +164,13 @@ BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::uint8_t* panel
   constexpr std::size_t seg_steps = Seg > 0 ? static_cast<std::size_t>(Seg) : 1;
   for (std::size_t s = 0, flush = 0; s < steps; ++flush) {
     if (Seg == kGroupedWholeRow) {
-      for (; s < steps; ++s) grouped_panel_step<R, T>(raw, panel, row_bytes, q, s);
+      for (; s < steps; ++s) grouped_panel_step<R, T>(raw, codes, row_bytes, q, s);
     } else if (s + seg_steps <= steps) {
       BITLINEAR_UNROLL
-      for (std::size_t k = 0; k < seg_steps; ++k) grouped_panel_step<R, T>(raw, panel, row_bytes, q, s + k);
+      for (std::size_t k = 0; k < seg_steps; ++k) grouped_panel_step<R, T>(raw, codes, row_bytes, q, s + k);
       s += seg_steps;
     } else {
-      for (; s < steps; ++s) grouped_panel_step<R, T>(raw, panel, row_bytes, q, s);
+      for (; s < steps; ++s) grouped_panel_step<R, T>(raw, codes, row_bytes, q, s);
     }
     // Segment `flush` ends after step s - 1: n (and n_high for half steps: the high half of a step past
     // in_features is padding, its lanes are 0 and any scale will do) as in grouped.hpp.
@@ -148,18 +178,23 @@ BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::uint8_t* panel
     const std::size_t n_high = half && 64 * (s - 1) + 32 < in ? n + 1 : n;
     __m512 c[R];
     grouped_row_scales<R, half>(gs, plan, n, n_high, c);
+    __m512 b[T];
     BITLINEAR_UNROLL
     for (int t = 0; t < T; ++t) {
-      const __m512i minus_sums = _mm512_load_si512(grouped_sums_at(lanes, t, flush));
-      __m512 b = _mm512_setzero_ps();
+      b[t] = _mm512_setzero_ps();
       if constexpr (Blocks) {
-        b = _mm512_set1_ps(bs[t][n >> plan.block_shift]);
-        if constexpr (half) b = _mm512_mask_mov_ps(b, 0xFF00, _mm512_set1_ps(bs[t][n_high >> plan.block_shift]));
+        b[t] = _mm512_set1_ps(bs[t][n >> plan.block_shift]);
+        if constexpr (half) b[t] = _mm512_mask_mov_ps(b[t], 0xFF00, _mm512_set1_ps(bs[t][n_high >> plan.block_shift]));
       }
+    }
+    BITLINEAR_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const __m512i correction =
+          _mm512_load_si512(corrections + (static_cast<std::size_t>(r) * flushes + flush) * 16);
       BITLINEAR_UNROLL
-      for (int r = 0; r < R; ++r) {
-        const __m512 scale = Blocks ? mul_rn(c[r], b) : c[r];
-        const __m512i p = _mm512_add_epi32(raw[r][t], minus_sums);
+      for (int t = 0; t < T; ++t) {
+        const __m512 scale = Blocks ? mul_rn(c[r], b[t]) : c[r];
+        const __m512i p = _mm512_add_epi32(raw[r][t], correction);
         acc[r][t] = _mm512_fmadd_round_ps(cvtepi32_ps_rn(p), scale, acc[r][t], BITLINEAR_AVX512_RN);
         raw[r][t] = _mm512_setzero_si512();
       }
@@ -195,52 +230,59 @@ BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::uint8_t* panel
   }
 }
 
-// Tokens [t0, t0 + T) over the panel's `rows` rows (layer rows j0 ..): the group's lane sums, then the tiles.
+// Tokens [t0, t0 + T) over the panel's `rows` rows (layer rows j0 ..).
 template <int Seg, int T, bool Blocks>
-BITLINEAR_AVX512_TARGET inline void grouped_panel_tokens(const std::uint8_t* panel, std::size_t row_bytes,
+BITLINEAR_AVX512_TARGET inline void grouped_panel_tokens(const std::int8_t* codes, std::size_t row_bytes,
+                                                         const std::int32_t* corrections, std::size_t flushes,
                                                          std::size_t j0, std::size_t rows, const GroupedPlan& plan,
                                                          const ActivationsView& a, std::size_t t0,
-                                                         const Epilogue& e, float* y, std::size_t y_stride,
-                                                         GroupedLaneSums& sums, const std::int32_t* lanes) {
-  grouped_lane_sums<Seg, T>(a, t0, plan.steps, sums);
+                                                         const Epilogue& e, float* y, std::size_t y_stride) {
   std::size_t r = 0;
   for (; r + kGroupedTileRows <= rows; r += kGroupedTileRows) {
-    grouped_panel_tile<Seg, kGroupedTileRows, T, Blocks>(panel + r * row_bytes, row_bytes, j0 + r, plan, a, t0, e,
-                                                         y, y_stride, lanes);
+    grouped_panel_tile<Seg, kGroupedTileRows, T, Blocks>(codes + r * row_bytes, row_bytes,
+                                                         corrections + r * 16 * flushes, flushes, j0 + r, plan, a, t0,
+                                                         e, y, y_stride);
   }
+  const std::int8_t* tail_codes = codes + r * row_bytes;
+  const std::int32_t* tail_corrections = corrections + r * 16 * flushes;
   switch (rows - r) {
-    case 3: grouped_panel_tile<Seg, 3, T, Blocks>(panel + r * row_bytes, row_bytes, j0 + r, plan, a, t0, e, y, y_stride, lanes); break;
-    case 2: grouped_panel_tile<Seg, 2, T, Blocks>(panel + r * row_bytes, row_bytes, j0 + r, plan, a, t0, e, y, y_stride, lanes); break;
-    case 1: grouped_panel_tile<Seg, 1, T, Blocks>(panel + r * row_bytes, row_bytes, j0 + r, plan, a, t0, e, y, y_stride, lanes); break;
+    case 3: grouped_panel_tile<Seg, 3, T, Blocks>(tail_codes, row_bytes, tail_corrections, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
+    case 2: grouped_panel_tile<Seg, 2, T, Blocks>(tail_codes, row_bytes, tail_corrections, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
+    case 1: grouped_panel_tile<Seg, 1, T, Blocks>(tail_codes, row_bytes, tail_corrections, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
     default: break;
   }
 }
 
-// Outputs [row_begin, row_end) of every token. Needs grouped_panel_rows(plan.steps * 64) > 0 and the row's segment
-// ends within the lane-sum buffer (grouped_flushes<Seg>(steps) <= kGroupedMaxFlushes).
+// Outputs [row_begin, row_end) of every token. Needs grouped_panel_rows(plan.steps * 64, grouped_flushes<Seg>(
+// plan.steps)) > 0.
 template <class Fields, int Seg, bool Blocks>
 BITLINEAR_AVX512_TARGET inline void grouped_panel_gemm(const PackedWeightsView& w, const ActivationsView& a,
                                                        std::size_t row_begin, std::size_t row_end,
                                                        const Epilogue& e, float* y, std::size_t y_stride,
-                                                       const GroupedPlan& plan, GroupedLaneSums& sums,
-                                                       const std::int32_t* lanes) {
-  alignas(64) std::uint8_t panel[kGroupedPanelBytes];
+                                                       const GroupedPlan& plan) {
+  alignas(64) std::int32_t panel[kGroupedPanelBytes / 4];
   const std::size_t row_bytes = plan.steps * 64;
-  const std::size_t panel_rows = grouped_panel_rows(row_bytes);
+  const std::size_t flushes = grouped_flushes<Seg>(plan.steps);
+  const std::size_t panel_rows = grouped_panel_rows(row_bytes, flushes);
+  // The codes of panel_rows rows, then their corrections (row_bytes is a multiple of 64: aligned).
+  std::int8_t* const codes = reinterpret_cast<std::int8_t*>(panel);
+  std::int32_t* const corrections = panel + panel_rows * row_bytes / 4;
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += panel_rows) {
     const std::size_t rows = row_end - j0 < panel_rows ? row_end - j0 : panel_rows;
     for (std::size_t r = 0; r < rows; ++r) {
       if constexpr (std::is_same_v<Fields, GroupedCompactFields>) {
-        grouped_unpack_compact_row(w.row(j0 + r), w.block_step(j0 + r), plan.steps, panel + r * row_bytes);
+        grouped_unpack_compact_row<Seg>(w.row(j0 + r), w.block_step(j0 + r), plan.steps, codes + r * row_bytes,
+                                        corrections + r * 16 * flushes);
       } else {
-        grouped_unpack_row<Fields>(w.row(j0 + r), w.block_step(j0 + r), plan.steps, panel + r * row_bytes);
+        grouped_unpack_row<Fields, Seg>(w.row(j0 + r), w.block_step(j0 + r), plan.steps, codes + r * row_bytes,
+                                        corrections + r * 16 * flushes);
       }
     }
     for (std::size_t t0 = 0; t0 < a.batch; t0 += kGroupedTileTokens) {
       switch (a.batch - t0) {
-        case 1: grouped_panel_tokens<Seg, 1, Blocks>(panel, row_bytes, j0, rows, plan, a, t0, e, y, y_stride, sums, lanes); break;
-        case 2: grouped_panel_tokens<Seg, 2, Blocks>(panel, row_bytes, j0, rows, plan, a, t0, e, y, y_stride, sums, lanes); break;
-        default: grouped_panel_tokens<Seg, 3, Blocks>(panel, row_bytes, j0, rows, plan, a, t0, e, y, y_stride, sums, lanes); break;
+        case 1: grouped_panel_tokens<Seg, 1, Blocks>(codes, row_bytes, corrections, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
+        case 2: grouped_panel_tokens<Seg, 2, Blocks>(codes, row_bytes, corrections, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
+        default: grouped_panel_tokens<Seg, 3, Blocks>(codes, row_bytes, corrections, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
       }
     }
   }
