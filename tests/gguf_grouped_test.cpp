@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -21,6 +20,7 @@
 namespace {
 
 using bitlinear::GgufBlockType;
+using bitlinear_test::invalid_argument_message;
 
 // A file with one weight tensor of `type`, rows x in, random blocks.
 bitlinear::GgufFile file_with(GgufBlockType type, std::size_t rows, std::size_t in, std::vector<float>& dequantized,
@@ -128,37 +128,34 @@ TEST(GgufGrouped, Tq2AndTq1WithQ8kActivationsAreTheDequantizedProduct) {
   expect_q8k_product_close_to_float64<bitlinear::TernaryCompact>(GgufBlockType::tq1_0, 24, 1536, 2);
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 TEST(GgufGrouped, WrongTypesLayerKindsBudgetsAndScalesAreRefusedByName) {
   std::vector<float> unused;
   const auto q1 = file_with(GgufBlockType::q1_0, 4, 128, unused, 1);
   const auto& q1_tensor = q1.view().at("blk.0.ffn_down.weight");
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::Ternary>(q1_tensor); }).find("build it as GroupedBinaryLinear"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::Ternary>(q1_tensor);
+            }).find("build it as GroupedBinaryLinear"),
             std::string::npos);
   const auto q2 = file_with(GgufBlockType::q2_0, 4, 64, unused, 2);
   const auto& q2_tensor = q2.view().at("blk.0.ffn_down.weight");
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(q2_tensor); })
-                .find("codes -1, 0, +1, +2"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(q2_tensor);
+            }).find("codes -1, 0, +1, +2"),
             std::string::npos);
   bitlinear::GgufImportOptions small;
   small.max_weight_bytes = 100;
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::Ternary>(q2_tensor, small); }).find("max_weight_bytes"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::Ternary>(q2_tensor, small);
+            }).find("max_weight_bytes"),
             std::string::npos);
   // An F32 tensor is not a group-scaled weight.
   gguf_test::Writer w;
   gguf_test::Bytes f32(4 * 8, 0);
   w.tensor("norm.weight", {8}, 0, f32);
   const auto plain = bitlinear::GgufFile::from_bytes(w.build());
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::Ternary>(plain.view().at("norm.weight")); })
-                .find("has type F32"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::Ternary>(plain.view().at("norm.weight"));
+            }).find("has type F32"),
             std::string::npos);
   // A block whose d is infinity: the layer names the row and group.
   gguf_test::Writer inf_writer;
@@ -169,7 +166,8 @@ TEST(GgufGrouped, WrongTypesLayerKindsBudgetsAndScalesAreRefusedByName) {
   for (int i = 0; i < 2; ++i) blocks.insert(blocks.end(), block.begin(), block.end());
   inf_writer.tensor("w", {64, 2}, 42, blocks);
   const auto inf_file = bitlinear::GgufFile::from_bytes(inf_writer.build());
-  const std::string inf_message = message_of([&] { bitlinear::grouped_from_gguf<bitlinear::Ternary>(inf_file.view().at("w")); });
+  const std::string inf_message =
+      invalid_argument_message([&] { bitlinear::grouped_from_gguf<bitlinear::Ternary>(inf_file.view().at("w")); });
   EXPECT_NE(inf_message.find("finite"), std::string::npos) << inf_message;
 }
 

@@ -6,7 +6,6 @@
 #include <bitlinear/io/gguf_model.hpp>
 
 #include <cstdint>
-#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -20,6 +19,7 @@
 namespace {
 
 using bitlinear::GgufBlockType;
+using bitlinear_test::invalid_argument_message;
 
 struct Projection {
   const char* name;
@@ -77,15 +77,6 @@ ModelFile make_model(bool with_ffn_down = true) {
   add_block_tensor("token_embd.weight", GgufBlockType::tq2_0, kVocab, kDim);
   m.bytes = w.build();
   return m;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 template <class Layer>
@@ -150,9 +141,9 @@ TEST(GgufModel, EveryProjectionLoadsAsTheLayerOfItsType) {
   EXPECT_NE(model.find_tensor("token_embd.weight"), nullptr);
   EXPECT_NE(model.find_tensor("output_norm.weight"), nullptr);
   EXPECT_EQ(model.find_layer("token_embd.weight"), nullptr);
-  const std::string v = message_of([&] { model.layer("blk.0.attn_v.weight"); });
+  const std::string v = invalid_argument_message([&] { model.layer("blk.0.attn_v.weight"); });
   EXPECT_NE(v.find("type F16 and is kept as a tensor view"), std::string::npos) << v;
-  const std::string none = message_of([&] { model.layer("blk.7.attn_q.weight"); });
+  const std::string none = invalid_argument_message([&] { model.layer("blk.7.attn_q.weight"); });
   EXPECT_NE(none.find("no ternary or 1-bit layer \"blk.7.attn_q.weight\""), std::string::npos) << none;
 }
 
@@ -209,27 +200,29 @@ TEST(GgufModel, RowsOfViewsReadAsFloat) {
     bitlinear::gguf_row_to_float(view.at(p.name), p.rows - 1, w.data());
     for (std::size_t k = 0; k < p.in; ++k) ASSERT_EQ(w[k], m.dequantized[i][(p.rows - 1) * p.in + k]) << p.name;
   }
-  const std::string range = message_of([&] { bitlinear::gguf_row_to_float(view.at("token_embd.weight"), kVocab, row.data()); });
+  const std::string range =
+      invalid_argument_message([&] { bitlinear::gguf_row_to_float(view.at("token_embd.weight"), kVocab, row.data()); });
   EXPECT_NE(range.find("row 9 is out of range (the tensor has 9 rows)"), std::string::npos) << range;
-  const std::string dims = message_of([&] { bitlinear::gguf_row_to_float(view.at("output_norm.weight"), 0, row.data()); });
+  const std::string dims =
+      invalid_argument_message([&] { bitlinear::gguf_row_to_float(view.at("output_norm.weight"), 0, row.data()); });
   EXPECT_NE(dims.find("row reads need a 2-D tensor"), std::string::npos) << dims;
 }
 
 TEST(GgufModel, MissingProjectionsAndBudgetsAreRefusedByName) {
   const ModelFile missing = make_model(false);
   const auto file = bitlinear::GgufFile::from_bytes(missing.bytes);
-  const std::string m = message_of([&] { bitlinear::load_gguf_layers(file); });
+  const std::string m = invalid_argument_message([&] { bitlinear::load_gguf_layers(file); });
   EXPECT_NE(m.find("llama.block_count is 1, but tensor \"blk.0.ffn_down.weight\" is missing"), std::string::npos) << m;
 
   const ModelFile whole = make_model();
   const auto good = bitlinear::GgufFile::from_bytes(whole.bytes);
   bitlinear::GgufModelLoadOptions total;
   total.max_total_bytes = 4096;
-  const std::string t = message_of([&] { bitlinear::load_gguf_layers(good, total); });
+  const std::string t = invalid_argument_message([&] { bitlinear::load_gguf_layers(good, total); });
   EXPECT_NE(t.find("aggregate budget GgufModelLoadOptions::max_total_bytes = 4096"), std::string::npos) << t;
   bitlinear::GgufModelLoadOptions one;
   one.import.max_weight_bytes = 1000;
-  const std::string o = message_of([&] { bitlinear::load_gguf_layers(good, one); });
+  const std::string o = invalid_argument_message([&] { bitlinear::load_gguf_layers(good, one); });
   EXPECT_NE(o.find("\"blk.0.attn_q.weight\": 24 x 512 TQ2_0 weights need more than the import budget max_weight_bytes = 1000"),
             std::string::npos) << o;
 }

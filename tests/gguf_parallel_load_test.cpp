@@ -12,7 +12,6 @@
 
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <random>
 #include <stdexcept>
@@ -24,10 +23,12 @@
 #include <gtest/gtest.h>
 
 #include "gguf_writer.hpp"
+#include "test_util.hpp"
 
 namespace {
 
 using bitlinear::GgufBlockType;
+using bitlinear_test::invalid_argument_message;
 
 // Pools of 1, 2 and 3 threads, after "no pool" (null).
 std::vector<std::unique_ptr<bitlinear::ThreadPool>> make_pools() {
@@ -88,15 +89,6 @@ void expect_same_layer(const Layer& a, const Layer& b, const std::string& what) 
     EXPECT_EQ(std::memcmp(a.group_scales().data(), b.group_scales().data(), a.group_scales().size() * sizeof(float)), 0)
         << what << ": group scales differ";
   }
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 bitlinear::GgufImportOptions with_pool(bitlinear::ThreadPool* pool) {
@@ -174,11 +166,11 @@ TEST(GgufParallelLoad, I2sFieldThreeNamesTheFirstBadRowForEveryPool) {
   for (int pass = 0; pass < 2; ++pass) {
     const auto file = one_tensor_file(36, rows, in, data, "bitnet-b1.58");
     const auto& t = file.view().at("blk.0.ffn_down.weight");
-    const std::string want = message_of([&] { bitlinear::ternary_from_gguf_i2s(t, with_pool(nullptr)); });
+    const std::string want = invalid_argument_message([&] { bitlinear::ternary_from_gguf_i2s(t, with_pool(nullptr)); });
     EXPECT_NE(want.find(pass == 0 ? "weight [1500][" : "weight [3]["), std::string::npos) << want;
     for (const auto& pool : make_pools()) {
       for (int repeat = 0; repeat < 5; ++repeat) {
-        EXPECT_EQ(message_of([&] { bitlinear::ternary_from_gguf_i2s(t, with_pool(pool.get())); }), want);
+        EXPECT_EQ(invalid_argument_message([&] { bitlinear::ternary_from_gguf_i2s(t, with_pool(pool.get())); }), want);
       }
     }
     data[3 * in / 4 + 7] |= 0x03;
@@ -206,11 +198,13 @@ TEST(GgufParallelLoad, NonFiniteScaleNamesTheFirstBadRowForEveryPool) {
         bitlinear::grouped_from_gguf<bitlinear::Ternary>(t, with_pool(pool));
       }
     };
-    const std::string want = message_of([&] { build(nullptr); });
+    const std::string want = invalid_argument_message([&] { build(nullptr); });
     const std::size_t index = 850 * (c.in / info.block_weights) + c.in / info.block_weights - 1;
     EXPECT_NE(want.find("group scale [" + std::to_string(index) + "]"), std::string::npos) << info.name << ": " << want;
     for (const auto& pool : make_pools()) {
-      for (int repeat = 0; repeat < 3; ++repeat) EXPECT_EQ(message_of([&] { build(pool.get()); }), want) << info.name;
+      for (int repeat = 0; repeat < 3; ++repeat) {
+        EXPECT_EQ(invalid_argument_message([&] { build(pool.get()); }), want) << info.name;
+      }
     }
   }
 }
@@ -228,15 +222,14 @@ void expect_noncanonical_rows_named_alike(std::size_t in) {
     scales[0] = 0.5f;
     if (j == 2400 || j == 2401 || j == 2999) row[row_bytes - 1] = bad;
   };
-  const std::string want = message_of([&] {
-    bitlinear::GroupedLinear<Format>::from_packed_rows(fill, rows, in, in, nullptr, bitlinear::Options{});
-  });
+  const std::string want = invalid_argument_message(
+      [&] { bitlinear::GroupedLinear<Format>::from_packed_rows(fill, rows, in, in, nullptr, bitlinear::Options{}); });
   EXPECT_NE(want.find("(in row 2400 of the matrix)"), std::string::npos) << want;
   for (const auto& pool : make_pools()) {
     for (int repeat = 0; repeat < 3; ++repeat) {
-      EXPECT_EQ(message_of([&] {
-                  bitlinear::detail::GroupedLayerBuilder<Format>::build(fill, rows, in, in, nullptr, bitlinear::Options{},
-                                                                        7, pool.get());
+      EXPECT_EQ(invalid_argument_message([&] {
+                  bitlinear::detail::GroupedLayerBuilder<Format>::build(fill, rows, in, in, nullptr,
+                                                                        bitlinear::Options{}, 7, pool.get());
                 }),
                 want);
     }

@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <random>
 #include <string>
@@ -26,6 +25,7 @@
 namespace {
 
 using bitlinear::GgufBlockType;
+using bitlinear_test::invalid_argument_message;
 
 // --- the fork's reference code, transcribed ---------------------------------------------------------------------
 
@@ -158,15 +158,6 @@ std::vector<std::uint8_t> every_byte_row(GgufBlockType type) {
 
 const GgufBlockType kPrismTypes[] = {GgufBlockType::pq2_0, GgufBlockType::q2_0_g128, GgufBlockType::ptq1_0};
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
-
 // --- blocks ------------------------------------------------------------------------------------------------------
 
 void expect_row_decodes(GgufBlockType type, const std::vector<std::uint8_t>& bytes, std::size_t in) {
@@ -201,7 +192,9 @@ TEST(GgufPrism, BlocksDecodeToTheForksDequantizedValues) {
   }
   EXPECT_EQ(bitlinear::gguf_block_row_bytes(GgufBlockType::pq2_0, 384), 3u * 34u);
   EXPECT_EQ(bitlinear::gguf_block_row_bytes(GgufBlockType::ptq1_0, 384), 3u * 28u);
-  EXPECT_NE(message_of([] { (void)bitlinear::gguf_block_row_bytes(GgufBlockType::ptq1_0, 192); }).find("block of 128"),
+  EXPECT_NE(invalid_argument_message([] {
+              (void)bitlinear::gguf_block_row_bytes(GgufBlockType::ptq1_0, 192);
+            }).find("block of 128"),
             std::string::npos);
 }
 
@@ -323,18 +316,21 @@ TEST(GgufPrism, Ptq1LoadsAsCompactAndAsTwoBitLayer) {
 TEST(GgufPrism, WrongLayerKindsAndTruncatedTensorsAreRefusedByName) {
   std::vector<float> unused;
   const auto pq2 = file_with(GgufBlockType::pq2_0, 3, 128, unused, 1);
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(pq2.view().at("blk.0.ffn_down.weight")); })
-                .find("(PQ2_0) holds codes -1, 0, +1, +2: build it as GroupedTernaryLinear"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::TernaryCompact>(pq2.view().at("blk.0.ffn_down.weight"));
+            }).find("(PQ2_0) holds codes -1, 0, +1, +2: build it as GroupedTernaryLinear"),
             std::string::npos);
   const auto ptq1 = file_with(GgufBlockType::ptq1_0, 3, 128, unused, 2);
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::Binary>(ptq1.view().at("blk.0.ffn_down.weight")); })
-                .find("(PTQ1_0) holds codes -1, 0, +1: build it as GroupedCompactTernaryLinear or GroupedTernaryLinear"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::Binary>(ptq1.view().at("blk.0.ffn_down.weight"));
+            }).find("(PTQ1_0) holds codes -1, 0, +1: build it as GroupedCompactTernaryLinear or GroupedTernaryLinear"),
             std::string::npos);
   gguf_test::Writer f32_writer;
   f32_writer.tensor("norm.weight", {8}, 0, gguf_test::Bytes(32, 0));
   const auto f32 = bitlinear::GgufFile::from_bytes(f32_writer.build());
-  EXPECT_NE(message_of([&] { bitlinear::grouped_from_gguf<bitlinear::Ternary>(f32.view().at("norm.weight")); })
-                .find("TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0 or Q2_0_g128"),
+  EXPECT_NE(invalid_argument_message([&] {
+              bitlinear::grouped_from_gguf<bitlinear::Ternary>(f32.view().at("norm.weight"));
+            }).find("TQ1_0, TQ2_0, Q1_0, Q2_0, PQ2_0, PTQ1_0 or Q2_0_g128"),
             std::string::npos);
   // A tensor one byte short of its blocks, at the end of the file: refused by the reader, naming tensor and type.
   for (GgufBlockType type : {GgufBlockType::pq2_0, GgufBlockType::ptq1_0}) {
@@ -344,7 +340,7 @@ TEST(GgufPrism, WrongLayerKindsAndTruncatedTensorsAreRefusedByName) {
     bytes.pop_back();
     gguf_test::Writer w;
     w.tensor("blk.0.attn_q.weight", {256, 1}, info.ggml_type, bytes);
-    const std::string message = message_of([&] { (void)bitlinear::GgufFile::from_bytes(w.build()); });
+    const std::string message = invalid_argument_message([&] { (void)bitlinear::GgufFile::from_bytes(w.build()); });
     EXPECT_NE(message.find(std::string("\"blk.0.attn_q.weight\" (") + info.name + "): bytes [0, 0 + " +
                            std::to_string(bytes.size() + 1) + ") end past"),
               std::string::npos)
@@ -428,7 +424,8 @@ TEST(GgufPrism, Id42IsToldApartByTheTensorsSpan) {
   // Both fit: 128 x 1 weights are 36 or 34 bytes, and the next tensor starts at 64.
   {
     const auto bytes = random_row(GgufBlockType::q2_0_g128, 128, rng);
-    const std::string message = message_of([&] { (void)bitlinear::GgufFile::from_bytes(type42_file(128, 1, bytes)); });
+    const std::string message =
+        invalid_argument_message([&] { (void)bitlinear::GgufFile::from_bytes(type42_file(128, 1, bytes)); });
     EXPECT_NE(message.find("tensor \"blk.0.attn_q.weight\" (type 42): upstream Q2_0 (64 weights per 18-byte block) "
                            "needs 36 bytes, PrismML's legacy Q2_0 (128 weights per 34-byte block) needs 34 bytes, and "
                            "64 bytes lie before the next tensor (or the end of the data): both fit"),
@@ -440,7 +437,7 @@ TEST(GgufPrism, Id42IsToldApartByTheTensorsSpan) {
   {
     const auto bytes = random_row(GgufBlockType::q2_0_g128, 8 * 512, rng);
     const std::string message =
-        message_of([&] { (void)bitlinear::GgufFile::from_bytes(type42_file(512, 8, bytes, 4096)); });
+        invalid_argument_message([&] { (void)bitlinear::GgufFile::from_bytes(type42_file(512, 8, bytes, 4096)); });
     EXPECT_NE(message.find("needs 1152 bytes, PrismML's legacy Q2_0 (128 weights per 34-byte block) needs 1088 bytes, "
                            "and 4096 bytes lie before the next tensor (or the end of the data): neither fits"),
               std::string::npos)
@@ -591,7 +588,7 @@ gguf_test::Bytes hadamard_file(const Contract& c) {
 
 std::string hadamard_error(const Contract& c) {
   const auto file = bitlinear::GgufFile::from_bytes(hadamard_file(c));
-  return message_of([&] { (void)bitlinear::gguf_prism_hadamard(file.view()); });
+  return invalid_argument_message([&] { (void)bitlinear::gguf_prism_hadamard(file.view()); });
 }
 
 TEST(GgufPrism, HadamardMetadataIsReadAndChecked) {
@@ -678,7 +675,8 @@ TEST(GgufPrism, HadamardMetadataIsReadAndChecked) {
   c = Contract{};
   c.version = 3;
   const auto bad = bitlinear::GgufFile::from_bytes(hadamard_file(c));
-  EXPECT_NE(message_of([&] { (void)bitlinear::load_gguf_layers(bad); }).find("prism.hadamard: version 3"), std::string::npos);
+  EXPECT_NE(invalid_argument_message([&] { (void)bitlinear::load_gguf_layers(bad); }).find("prism.hadamard: version 3"),
+            std::string::npos);
 }
 
 }  // namespace

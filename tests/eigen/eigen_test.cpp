@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,6 +13,7 @@
 namespace {
 
 using bitlinear::RowMajorMatrixXf;
+using bitlinear_test::invalid_argument_message;
 
 RowMajorMatrixXf random_matrix(Eigen::Index rows, Eigen::Index cols, std::uint32_t seed) {
   const auto values = bitlinear_test::random_floats(static_cast<std::size_t>(rows * cols), seed, -2.0f, 2.0f);
@@ -126,15 +126,6 @@ TEST(Eigen, ForwardMatchesPointerApiWithStrides) {
   expect_forward_matches_pointer_api<bitlinear::Binary>(20);
 }
 
-std::string message_of(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-  return "(no std::invalid_argument thrown)";
-}
-
 TEST(Eigen, ShapeErrorsSayWhatIsWrong) {
   const RowMajorMatrixXf w = random_matrix(8, 16, 3);
   const auto layer = bitlinear::from_eigen<bitlinear::Ternary>(w);
@@ -143,15 +134,15 @@ TEST(Eigen, ShapeErrorsSayWhatIsWrong) {
   RowMajorMatrixXf x_bad(4, 15), y_bad_rows(3, 8), y_bad_cols(4, 9), empty(0, 16), y_empty(0, 8);
   x_bad.setOnes();
 
-  std::string m = message_of([&] { bitlinear::forward(layer, x_bad, y); });
+  std::string m = invalid_argument_message([&] { bitlinear::forward(layer, x_bad, y); });
   EXPECT_NE(m.find("4x15"), std::string::npos) << m;
   EXPECT_NE(m.find("in_features 16"), std::string::npos) << m;
-  m = message_of([&] { bitlinear::forward(layer, x, y_bad_rows); });
+  m = invalid_argument_message([&] { bitlinear::forward(layer, x, y_bad_rows); });
   EXPECT_NE(m.find("3x8"), std::string::npos) << m;
   EXPECT_NE(m.find("4x8"), std::string::npos) << m;
-  m = message_of([&] { bitlinear::forward(layer, x, y_bad_cols); });
+  m = invalid_argument_message([&] { bitlinear::forward(layer, x, y_bad_cols); });
   EXPECT_NE(m.find("4x9"), std::string::npos) << m;
-  m = message_of([&] { bitlinear::forward(layer, empty, y_empty); });
+  m = invalid_argument_message([&] { bitlinear::forward(layer, empty, y_empty); });
   EXPECT_NE(m.find("at least one row"), std::string::npos) << m;
   bitlinear::ThreadPool pool(2);
   EXPECT_THROW(bitlinear::forward(layer, x_bad, y, pool), std::invalid_argument);
@@ -159,12 +150,12 @@ TEST(Eigen, ShapeErrorsSayWhatIsWrong) {
   EXPECT_THROW(bitlinear::forward(layer, x, y, too_small.data(), too_small.size()), std::invalid_argument);
 
   const Eigen::VectorXf short_bias = Eigen::VectorXf::Ones(7);
-  m = message_of([&] { (void)bitlinear::from_eigen<bitlinear::Ternary>(w, short_bias); });
+  m = invalid_argument_message([&] { (void)bitlinear::from_eigen<bitlinear::Ternary>(w, short_bias); });
   EXPECT_NE(m.find("out_features = 8"), std::string::npos) << m;
   const Eigen::MatrixXf matrix_bias = Eigen::MatrixXf::Ones(2, 4);
   EXPECT_THROW((void)bitlinear::from_eigen<bitlinear::Ternary>(w, matrix_bias), std::invalid_argument);
   const Eigen::MatrixXf no_columns(8, 0);
-  m = message_of([&] { (void)bitlinear::from_eigen<bitlinear::Binary>(no_columns); });
+  m = invalid_argument_message([&] { (void)bitlinear::from_eigen<bitlinear::Binary>(no_columns); });
   EXPECT_NE(m.find("8x0"), std::string::npos) << m;
 }
 

@@ -22,7 +22,6 @@
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -181,23 +180,21 @@ inline TernaryLinear ternary_from_gguf_i2s(const GgufTensor& t, const GgufImport
   // with code 0), so the one check is the field 3 of the source; a task stops at its first bad row, and the lowest
   // bad row of all (every row below it is still checked) is the one named, as a serial import names it.
   const std::size_t row_bytes = Ternary::packed_row_bytes(in);
-  std::atomic<std::size_t> first_bad{rows};
+  detail::LowestBadRow first_bad(rows);
   TernaryLinear layer = detail::LayerBuilder<Ternary>::build(
       rows, in, scale, nullptr, options.layer, rows, detail::gguf_rows_per_task(in / 4), options.pool,
       [&](const detail::PackedWeightsView& w, std::size_t begin, std::size_t end) {
         std::vector<std::uint8_t> row(row_bytes, Ternary::zero_byte);  // per task: one canonical row
         for (std::size_t r = begin; r < end; ++r) {
-          if (r >= first_bad.load(std::memory_order_relaxed)) return;
+          if (first_bad.skip(r)) return;
           if (!zero && detail::i2s_canonical_row(t.data, in, r, row.data()) != 0) {
-            std::size_t seen = first_bad.load(std::memory_order_relaxed);
-            while (r < seen && !first_bad.compare_exchange_weak(seen, r, std::memory_order_relaxed)) {
-            }
+            first_bad.record(r);
             return;
           }
           detail::scatter_row(w, r, row.data());
         }
       });
-  if (first_bad.load(std::memory_order_relaxed) != rows) detail::throw_i2s_field_3(t, in, first_bad.load());
+  if (first_bad.found()) detail::throw_i2s_field_3(t, in, first_bad.row());
   return layer;
 }
 

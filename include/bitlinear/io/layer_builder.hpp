@@ -57,6 +57,27 @@ inline void advise_huge_pages(void* data, std::size_t size) noexcept {
 #endif
 }
 
+// The lowest of the rows that tasks, running in any order, find bad: the row a serial pass in order would name.
+// A task skips rows at or above the lowest found so far (they cannot be the one named) and checks every row below
+// it, so when all tasks are done, row() is the first bad row of the matrix. The caller builds the error from it.
+class LowestBadRow {
+ public:
+  explicit LowestBadRow(std::size_t none) noexcept : none_(none), row_(none) {}
+  bool skip(std::size_t r) const noexcept { return r >= row_.load(std::memory_order_relaxed); }
+  void record(std::size_t r) noexcept {
+    std::size_t seen = row_.load(std::memory_order_relaxed);
+    while (r < seen && !row_.compare_exchange_weak(seen, r, std::memory_order_relaxed)) {
+    }
+  }
+  // After the tasks: whether a row was recorded, and the lowest one.
+  bool found() const noexcept { return row() != none_; }
+  std::size_t row() const noexcept { return row_.load(std::memory_order_relaxed); }
+
+ private:
+  std::size_t none_;
+  std::atomic<std::size_t> row_;
+};
+
 template <class Format>
 struct LayerBuilder {
   using Layer = BitLinear<Format>;
@@ -116,21 +137,18 @@ struct GroupedLayerBuilder {
     // are first touched by the tasks, in parallel, and can be huge pages.
     Layer layer(out_features, in_features, group_size, bias, options, false);
     advise_huge_pages(layer.packed_.data(), layer.packed_.size());
-    std::atomic<std::size_t> first_bad{out_features};
+    LowestBadRow first_bad(out_features);
     for_each_chunk(pool, out_features, chunk, [&](std::size_t begin, std::size_t end) {
       for (std::size_t j = begin; j < end; ++j) {
-        if (j >= first_bad.load(std::memory_order_relaxed)) return;  // a lower row is invalid: it is the one named
+        if (first_bad.skip(j)) return;  // a lower row is invalid: it is the one named
         fill_row(j, layer.row_codes(j), layer.row_scales(j));
         if (!layer.row_valid(j)) {
-          std::size_t seen = first_bad.load(std::memory_order_relaxed);
-          while (j < seen && !first_bad.compare_exchange_weak(seen, j, std::memory_order_relaxed)) {
-          }
+          first_bad.record(j);
           return;
         }
       }
     });
-    const std::size_t bad = first_bad.load(std::memory_order_relaxed);
-    if (bad != out_features) layer.fail_row(bad);
+    if (first_bad.found()) layer.fail_row(first_bad.row());
     return layer;
   }
 };
