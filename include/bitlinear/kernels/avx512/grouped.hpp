@@ -26,8 +26,8 @@
 //
 // GEMV (batch < grouped_gemm_min_batch): T <= 4 tokens at a time, R rows side by side from R streams
 // (row_streams.hpp, the RowSet of gemv.hpp with its prefetch: each stream one linear pass over canonical rows).
-// GEMM: panels of unpacked fields in register tiles (grouped_panel.hpp); rows over 16384 weights, or with more
-// segment ends than the lane-sum buffer holds, take the same row kernel in a cache-blocked loop order instead:
+// GEMM: panels of unpacked codes in register tiles (grouped_panel.hpp); rows too long for a panel of 4 take the
+// same row kernel in a cache-blocked loop order instead:
 // kGroupedGemmRows rows at a time stay in L1/L2 while every group of 4 tokens passes over them.
 #include <type_traits>
 
@@ -374,14 +374,6 @@ BITLINEAR_AVX512_TARGET inline void grouped_matmul_tokens(const PackedWeightsVie
   const std::int32_t* volatile lanes_through = &sums.lanes[0][0][0];
   const std::int32_t* lanes = lanes_through;
   if (a.batch >= grouped_gemm_min_batch) {
-    if (grouped_panel_rows(plan.steps * 64, grouped_flushes<Seg>(plan.steps)) != 0) {  // grouped_panel.hpp
-      if (a.block_size == 0) {
-        grouped_panel_gemm<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan);
-      } else {
-        grouped_panel_gemm<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan);
-      }
-      return;
-    }
     for (std::size_t j0 = row_begin; j0 < row_end; j0 += kGroupedGemmRows) {
       const std::size_t j_end = row_end - j0 < kGroupedGemmRows ? row_end : j0 + kGroupedGemmRows;
       for (std::size_t t0 = 0; t0 < a.batch; t0 += kGroupedMaxTokens) {
@@ -417,13 +409,21 @@ BITLINEAR_AVX512_TARGET inline void grouped_matmul_tokens(const PackedWeightsVie
   }
 }
 
-// Lane sums from the stack buffer when the row's segment ends fit it, otherwise accumulated beside the rows.
+// GEMM batches on panels (grouped_panel.hpp) when 4 rows fit one; otherwise the row kernel, with lane sums from the
+// stack buffer when the row's segment ends fit it, or accumulated beside the rows. (The panel kernel is not
+// inlined here, so that its panel and the lane-sum buffer are never on the stack at once.)
 template <class Fields, int Seg>
 BITLINEAR_AVX512_TARGET inline void grouped_matmul_segments(const PackedWeightsView& w, const ActivationsView& a,
                                                             std::size_t row_begin, std::size_t row_end,
                                                             const Epilogue& e, float* y, std::size_t y_stride,
                                                             const GroupedPlan& plan) {
-  if (grouped_flushes<Seg>(plan.steps) <= kGroupedMaxFlushes) {
+  if (a.batch >= grouped_gemm_min_batch && grouped_panel_rows(plan.steps * 64, grouped_flushes<Seg>(plan.steps)) != 0) {
+    if (a.block_size == 0) {
+      grouped_panel_gemm<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan);
+    } else {
+      grouped_panel_gemm<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan);
+    }
+  } else if (grouped_flushes<Seg>(plan.steps) <= kGroupedMaxFlushes) {
     grouped_matmul_tokens<Fields, Seg, true>(w, a, row_begin, row_end, e, y, y_stride, plan);
   } else {
     grouped_matmul_tokens<Fields, Seg, false>(w, a, row_begin, row_end, e, y, y_stride, plan);

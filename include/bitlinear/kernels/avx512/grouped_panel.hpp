@@ -13,7 +13,8 @@
 // (s8, -1..+2, stored in the panel), the unsigned one the activation moved to u8, v = q + 128 (q xor 0x80). Per
 // lane l and segment:  sum v * code = sum q * code + 128 * sum code,  so  p_l = raw - 128 * C_l  with C_l the
 // lane's sum of codes over the segment: a property of the weights alone, computed at unpacking (vpdpbusd of
-// all-ones bytes with the codes) and stored beside the panel as -128 * C_l, one vector per row and segment end.
+// all-ones bytes with the codes) and stored beside the panel as int16, 32 bytes per row and segment end (|C_l| <=
+// 2 * 4 * steps < 2^15 for any row a panel holds), widened and shifted at the segment end (shared by its tokens).
 // Nothing per token is precomputed (no lane sums of the activations). Exact: |v * code| <= 255 * 2 per product,
 // at most 4 * 2^14 products per lane (in_features <= 2^20), so |raw| < 2^26 and |128 C_l| < 2^24: no int32
 // wraps, and p_l is the same integer as the pinned partial. Padding weights have q = 0 (activation rows are
@@ -43,11 +44,11 @@ inline constexpr std::size_t kGroupedPanelBytes = 48 * 1024;  // the panel: Zen 
 inline constexpr std::size_t kGroupedTileRows = 4;    // a register tile: 4 rows x 3 tokens
 inline constexpr std::size_t kGroupedTileTokens = 3;
 
-// Rows per panel: each row takes its codes (row_bytes) and one correction vector per segment end (64 bytes per
-// flush); a multiple of the tile's rows, 0 when not even one tile fits, and then the row kernel of grouped.hpp
-// runs the GEMM.
+// Rows per panel: each row takes its codes (row_bytes) and 16 int16 code sums per segment end (32 bytes per
+// flush); a multiple of the tile's rows, 0 when not even one tile fits (rows of over 10240 weights with segments
+// of 32 or 64, 8192 with 128, 12224 with one segment), and then the row kernel of grouped.hpp runs the GEMM.
 inline std::size_t grouped_panel_rows(std::size_t row_bytes, std::size_t flushes) noexcept {
-  return kGroupedPanelBytes / (row_bytes + 64 * flushes) / kGroupedTileRows * kGroupedTileRows;
+  return kGroupedPanelBytes / (row_bytes + 32 * flushes) / kGroupedTileRows * kGroupedTileRows;
 }
 
 // All fields of one 64-byte block, f[i] = Fields::field<i>(block).
@@ -56,33 +57,33 @@ BITLINEAR_AVX512_INLINE void grouped_block_fields(__m512i block, __m512i* f, std
   ((f[F] = Fields::template field<F>(block)), ...);
 }
 
-// Codes of step s of a row: code = u - 1 (grouped_common.hpp); then the correction of each segment end.
+// Codes of step s of a row: code = u - 1 (grouped_common.hpp); then the lane code sums of each segment end.
 template <int Seg>
 BITLINEAR_AVX512_INLINE void grouped_store_step(__m512i u, std::size_t s, std::size_t steps, std::int8_t* codes,
-                                                std::int32_t* corrections, __m512i& code_sums) {
+                                                std::int16_t* code_sums, __m512i& sums) {
   const __m512i code = _mm512_sub_epi8(u, _mm512_set1_epi8(1));
   _mm512_store_si512(codes + 64 * s, code);
-  code_sums = dpbusd(code_sums, _mm512_set1_epi8(1), code);
+  sums = dpbusd(sums, _mm512_set1_epi8(1), code);
   if (grouped_flush_after<Seg>(s, steps)) {
-    _mm512_store_si512(corrections + 16 * grouped_flush_index<Seg>(s),
-                       _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_maskz_slli_epi32(0xFFFF, code_sums, 7)));
-    code_sums = _mm512_setzero_si512();
+    _mm256_store_si256(reinterpret_cast<__m256i*>(code_sums + 16 * grouped_flush_index<Seg>(s)),
+                       _mm512_maskz_cvtepi32_epi16(0xFFFF, sums));
+    sums = _mm512_setzero_si512();
   }
 }
 
 // Steps [0, steps) of one row (block 0 at `block`, blocks block_step apart): codes of step s at codes + 64 s,
-// -128 x the lane code sums of segment end n at corrections + 16 n.
+// the 16 lane code sums of segment end n at code_sums + 16 n.
 template <class Fields, int Seg>
 BITLINEAR_AVX512_TARGET inline void grouped_unpack_row(const std::uint8_t* block, std::size_t block_step,
                                                        std::size_t steps, std::int8_t* codes,
-                                                       std::int32_t* corrections) {
+                                                       std::int16_t* code_sums) {
   constexpr std::size_t fields = Fields::fields;
-  __m512i code_sums = _mm512_setzero_si512();
+  __m512i sums = _mm512_setzero_si512();
   for (std::size_t s = 0; s < steps; s += fields, block += block_step) {
     __m512i f[fields];
     grouped_block_fields<Fields>(_mm512_loadu_si512(block), f, std::make_integer_sequence<int, fields>{});
     const std::size_t live = steps - s < fields ? steps - s : fields;
-    for (std::size_t i = 0; i < live; ++i) grouped_store_step<Seg>(f[i], s + i, steps, codes, corrections, code_sums);
+    for (std::size_t i = 0; i < live; ++i) grouped_store_step<Seg>(f[i], s + i, steps, codes, code_sums, sums);
   }
 }
 
@@ -91,14 +92,14 @@ BITLINEAR_AVX512_TARGET inline void grouped_unpack_row(const std::uint8_t* block
 template <int Seg>
 BITLINEAR_AVX512VBMI_TARGET inline void grouped_unpack_compact_row(const std::uint8_t* block, std::size_t block_step,
                                                                    std::size_t steps, std::int8_t* codes,
-                                                                   std::int32_t* corrections) {
+                                                                   std::int16_t* code_sums) {
   const CompactTables tables = load_compact_tables();
-  __m512i code_sums = _mm512_setzero_si512();
+  __m512i sums = _mm512_setzero_si512();
   for (std::size_t s = 0; s < steps; s += 5, block += block_step) {
     __m512i f[5];
     decode_compact_block(_mm512_loadu_si512(block), tables, f);
     const std::size_t live = steps - s < 5 ? steps - s : 5;
-    for (std::size_t i = 0; i < live; ++i) grouped_store_step<Seg>(f[i], s + i, steps, codes, corrections, code_sums);
+    for (std::size_t i = 0; i < live; ++i) grouped_store_step<Seg>(f[i], s + i, steps, codes, code_sums, sums);
   }
 }
 
@@ -129,12 +130,12 @@ BITLINEAR_AVX512_INLINE void grouped_panel_step(__m512i (&raw)[R][T], const std:
   }
 }
 
-// One register tile: panel rows [0, R) (codes of row r at codes + r * row_bytes, its corrections at corrections +
+// One register tile: panel rows [0, R) (codes of row r at codes + r * row_bytes, its code sums at code_sums +
 // r * 16 * flushes; layer row j + r) and tokens [t0, t0 + T). Blocks: per-block or per-super-block activations,
 // c = weight scale x block scale (mul_rn, as grouped_scale of grouped_common.hpp).
 template <int Seg, int R, int T, bool Blocks>
 BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::int8_t* codes, std::size_t row_bytes,
-                                                       const std::int32_t* corrections, std::size_t flushes,
+                                                       const std::int16_t* code_sums, std::size_t flushes,
                                                        std::size_t j, const GroupedPlan& plan,
                                                        const ActivationsView& a, std::size_t t0, const Epilogue& e,
                                                        float* y, std::size_t y_stride) {
@@ -189,12 +190,13 @@ BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::int8_t* codes,
     }
     BITLINEAR_UNROLL
     for (int r = 0; r < R; ++r) {
-      const __m512i correction =
-          _mm512_load_si512(corrections + (static_cast<std::size_t>(r) * flushes + flush) * 16);
+      const __m256i sums16 = _mm256_load_si256(
+          reinterpret_cast<const __m256i*>(code_sums + (static_cast<std::size_t>(r) * flushes + flush) * 16));
+      const __m512i correction = _mm512_maskz_slli_epi32(0xFFFF, _mm512_maskz_cvtepi16_epi32(0xFFFF, sums16), 7);  // 128 C_l
       BITLINEAR_UNROLL
       for (int t = 0; t < T; ++t) {
         const __m512 scale = Blocks ? mul_rn(c[r], b[t]) : c[r];
-        const __m512i p = _mm512_add_epi32(raw[r][t], correction);
+        const __m512i p = _mm512_sub_epi32(raw[r][t], correction);
         acc[r][t] = _mm512_fmadd_round_ps(cvtepi32_ps_rn(p), scale, acc[r][t], BITLINEAR_AVX512_RN);
         raw[r][t] = _mm512_setzero_si512();
       }
@@ -233,22 +235,22 @@ BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::int8_t* codes,
 // Tokens [t0, t0 + T) over the panel's `rows` rows (layer rows j0 ..).
 template <int Seg, int T, bool Blocks>
 BITLINEAR_AVX512_TARGET inline void grouped_panel_tokens(const std::int8_t* codes, std::size_t row_bytes,
-                                                         const std::int32_t* corrections, std::size_t flushes,
+                                                         const std::int16_t* code_sums, std::size_t flushes,
                                                          std::size_t j0, std::size_t rows, const GroupedPlan& plan,
                                                          const ActivationsView& a, std::size_t t0,
                                                          const Epilogue& e, float* y, std::size_t y_stride) {
   std::size_t r = 0;
   for (; r + kGroupedTileRows <= rows; r += kGroupedTileRows) {
     grouped_panel_tile<Seg, kGroupedTileRows, T, Blocks>(codes + r * row_bytes, row_bytes,
-                                                         corrections + r * 16 * flushes, flushes, j0 + r, plan, a, t0,
+                                                         code_sums + r * 16 * flushes, flushes, j0 + r, plan, a, t0,
                                                          e, y, y_stride);
   }
   const std::int8_t* tail_codes = codes + r * row_bytes;
-  const std::int32_t* tail_corrections = corrections + r * 16 * flushes;
+  const std::int16_t* tail_sums = code_sums + r * 16 * flushes;
   switch (rows - r) {
-    case 3: grouped_panel_tile<Seg, 3, T, Blocks>(tail_codes, row_bytes, tail_corrections, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
-    case 2: grouped_panel_tile<Seg, 2, T, Blocks>(tail_codes, row_bytes, tail_corrections, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
-    case 1: grouped_panel_tile<Seg, 1, T, Blocks>(tail_codes, row_bytes, tail_corrections, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
+    case 3: grouped_panel_tile<Seg, 3, T, Blocks>(tail_codes, row_bytes, tail_sums, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
+    case 2: grouped_panel_tile<Seg, 2, T, Blocks>(tail_codes, row_bytes, tail_sums, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
+    case 1: grouped_panel_tile<Seg, 1, T, Blocks>(tail_codes, row_bytes, tail_sums, flushes, j0 + r, plan, a, t0, e, y, y_stride); break;
     default: break;
   }
 }
@@ -256,33 +258,32 @@ BITLINEAR_AVX512_TARGET inline void grouped_panel_tokens(const std::int8_t* code
 // Outputs [row_begin, row_end) of every token. Needs grouped_panel_rows(plan.steps * 64, grouped_flushes<Seg>(
 // plan.steps)) > 0.
 template <class Fields, int Seg, bool Blocks>
-BITLINEAR_AVX512_TARGET inline void grouped_panel_gemm(const PackedWeightsView& w, const ActivationsView& a,
-                                                       std::size_t row_begin, std::size_t row_end,
-                                                       const Epilogue& e, float* y, std::size_t y_stride,
-                                                       const GroupedPlan& plan) {
+BITLINEAR_AVX512_NOINLINE void grouped_panel_gemm(const PackedWeightsView& w, const ActivationsView& a,
+                                                  std::size_t row_begin, std::size_t row_end, const Epilogue& e,
+                                                  float* y, std::size_t y_stride, const GroupedPlan& plan) {
   alignas(64) std::int32_t panel[kGroupedPanelBytes / 4];
   const std::size_t row_bytes = plan.steps * 64;
   const std::size_t flushes = grouped_flushes<Seg>(plan.steps);
   const std::size_t panel_rows = grouped_panel_rows(row_bytes, flushes);
-  // The codes of panel_rows rows, then their corrections (row_bytes is a multiple of 64: aligned).
+  // The codes of panel_rows rows, then their code sums (row_bytes is a multiple of 64: aligned).
   std::int8_t* const codes = reinterpret_cast<std::int8_t*>(panel);
-  std::int32_t* const corrections = panel + panel_rows * row_bytes / 4;
+  std::int16_t* const code_sums = reinterpret_cast<std::int16_t*>(panel + panel_rows * row_bytes / 4);
   for (std::size_t j0 = row_begin; j0 < row_end; j0 += panel_rows) {
     const std::size_t rows = row_end - j0 < panel_rows ? row_end - j0 : panel_rows;
     for (std::size_t r = 0; r < rows; ++r) {
       if constexpr (std::is_same_v<Fields, GroupedCompactFields>) {
         grouped_unpack_compact_row<Seg>(w.row(j0 + r), w.block_step(j0 + r), plan.steps, codes + r * row_bytes,
-                                        corrections + r * 16 * flushes);
+                                        code_sums + r * 16 * flushes);
       } else {
         grouped_unpack_row<Fields, Seg>(w.row(j0 + r), w.block_step(j0 + r), plan.steps, codes + r * row_bytes,
-                                        corrections + r * 16 * flushes);
+                                        code_sums + r * 16 * flushes);
       }
     }
     for (std::size_t t0 = 0; t0 < a.batch; t0 += kGroupedTileTokens) {
       switch (a.batch - t0) {
-        case 1: grouped_panel_tokens<Seg, 1, Blocks>(codes, row_bytes, corrections, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
-        case 2: grouped_panel_tokens<Seg, 2, Blocks>(codes, row_bytes, corrections, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
-        default: grouped_panel_tokens<Seg, 3, Blocks>(codes, row_bytes, corrections, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
+        case 1: grouped_panel_tokens<Seg, 1, Blocks>(codes, row_bytes, code_sums, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
+        case 2: grouped_panel_tokens<Seg, 2, Blocks>(codes, row_bytes, code_sums, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
+        default: grouped_panel_tokens<Seg, 3, Blocks>(codes, row_bytes, code_sums, flushes, j0, rows, plan, a, t0, e, y, y_stride); break;
       }
     }
   }

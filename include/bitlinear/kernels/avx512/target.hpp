@@ -30,6 +30,14 @@
 #define BITLINEAR_AVX512VBMI_INLINE inline
 #endif
 
+// A kernel whose large stack buffer must not join its caller's frame (a separate frame: the deepest stack is the
+// larger of the two buffers, not their sum).
+#if defined(__GNUC__) || defined(__clang__)
+#define BITLINEAR_AVX512_NOINLINE BITLINEAR_AVX512_TARGET __attribute__((noinline)) inline
+#else
+#define BITLINEAR_AVX512_NOINLINE __declspec(noinline) inline
+#endif
+
 // Fully unrolls a loop over a template constant, so that arrays of vector accumulators live in registers.
 #if defined(__clang__)
 #define BITLINEAR_UNROLL _Pragma("unroll")
