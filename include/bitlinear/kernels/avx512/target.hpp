@@ -34,8 +34,10 @@
 // larger of the two buffers, not their sum).
 #if defined(__GNUC__) || defined(__clang__)
 #define BITLINEAR_AVX512_NOINLINE BITLINEAR_AVX512_TARGET __attribute__((noinline)) inline
-#else
+#elif defined(_MSC_VER)
 #define BITLINEAR_AVX512_NOINLINE __declspec(noinline) inline
+#else
+#define BITLINEAR_AVX512_NOINLINE inline
 #endif
 
 // Fully unrolls a loop over a template constant, so that arrays of vector accumulators live in registers.
