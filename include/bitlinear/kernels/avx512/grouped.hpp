@@ -27,8 +27,8 @@
 // GEMV (batch < grouped_gemm_min_batch): T <= 4 tokens at a time, R rows side by side from R streams
 // (row_streams.hpp, the RowSet of gemv.hpp with its prefetch: each stream one linear pass over canonical rows).
 // GEMM: panels of unpacked codes in register tiles (grouped_panel.hpp); rows too long for a panel of 4 take the
-// same row kernel in a cache-blocked loop order instead:
-// kGroupedGemmRows rows at a time stay in L1/L2 while every group of 4 tokens passes over them.
+// same row kernel in a cache-blocked loop order instead: kGroupedGemmRows rows at a time stay in L1/L2 while every
+// group of 4 tokens passes over them.
 #include <type_traits>
 
 #include "../../format.hpp"
@@ -47,6 +47,50 @@
 
 BITLINEAR_NAMESPACE_BEGIN
 namespace detail::avx512 {
+
+inline constexpr std::size_t kGroupedGemmRows = 16;
+inline constexpr std::size_t grouped_gemm_min_batch = 16;
+inline constexpr std::size_t kGroupedMaxTokens = 4;
+inline constexpr std::size_t kGroupedMaxFlushes = 128;  // segment ends per token in the lane-sum buffer
+
+// Minus the lane sums of the activations per token and segment end, [token][flush], and one zero entry after
+// the last flush (the value a kernel reloads after the last segment; never used): 33 KiB of stack.
+struct GroupedLaneSums {
+  alignas(64) std::int32_t lanes[kGroupedMaxTokens][kGroupedMaxFlushes + 1][16];
+};
+
+
+// sums.lanes[t][n] = -(lane sums of segment end n) for tokens [t0, t0 + T) of `a`; sums.lanes[t][flushes] = 0.
+template <int Seg, int T>
+BITLINEAR_AVX512_TARGET inline void grouped_lane_sums(const ActivationsView& a, std::size_t t0, std::size_t steps,
+                                                      GroupedLaneSums& sums) {
+  const __m512i ones = _mm512_set1_epi8(1);
+  for (int t = 0; t < T; ++t) {
+    const std::int8_t* q = a.q + (t0 + static_cast<std::size_t>(t)) * a.stride;
+    __m512i sum = _mm512_setzero_si512();
+    for (std::size_t s = 0; s < steps; ++s) {
+      sum = dpbusd(sum, ones, _mm512_loadu_si512(q + 64 * s));
+      if (grouped_flush_after<Seg>(s, steps)) {
+        _mm512_store_si512(sums.lanes[t][grouped_flush_index<Seg>(s)], _mm512_sub_epi32(_mm512_setzero_si512(), sum));
+        sum = _mm512_setzero_si512();
+      }
+    }
+    _mm512_store_si512(sums.lanes[t][grouped_flushes<Seg>(steps)], _mm512_setzero_si512());
+  }
+}
+
+// Where a kernel finds the lane sums: `lanes` (the buffer above, entries [t][n] at lanes + (t * (kGroupedMaxFlushes
+// + 1) + n) * 16), or null: accumulate them beside the rows.
+BITLINEAR_AVX512_INLINE const std::int32_t* grouped_sums_at(const std::int32_t* lanes, int t, std::size_t n) {
+  return lanes + (static_cast<std::size_t>(t) * (kGroupedMaxFlushes + 1) + n) * 16;
+}
+
+// The scale c of segment n of one row and token (bs: the token's block scales, or null).
+BITLINEAR_AVX512_INLINE __m512 grouped_scale(const float* gs, const float* bs, const GroupedPlan& plan,
+                                             std::size_t n) {
+  const __m512 c = _mm512_set1_ps(gs[n >> plan.group_shift]);
+  return bs == nullptr ? c : mul_rn(c, _mm512_set1_ps(bs[n >> plan.block_shift]));
+}
 
 // The R x T accumulators of one row set.
 template <int R, int T>

@@ -1,16 +1,11 @@
 // bitlinear internal: what the avx512 grouped kernels share (grouped.hpp: GEMV and the small-batch row kernel;
-// grouped_panel.hpp: the GEMM): the u8 operand of each format's fields, the activations' lane sums per segment
-// end, the segment scale and the pinned tree. The epilogue they implement is derived in grouped.hpp.
+// grouped_panel.hpp: the GEMM): the u8 operand of each format's fields and the pinned tree. The epilogue they
+// implement is derived in grouped.hpp and grouped_panel.hpp.
 #pragma once
 #include "../../detail/internal_only.hpp"
 
-#include <cstddef>
-#include <cstdint>
-
 #include "../../format.hpp"
 #include "../../format_compact.hpp"
-#include "../grouped_plan.hpp"
-#include "../interface.hpp"
 #include "codes.hpp"
 #include "target.hpp"
 
@@ -38,50 +33,6 @@ struct GroupedBinaryFields {
     return _mm512_and_si512(_mm512_srli_epi16(block, F - 1), two);
   }
 };
-
-inline constexpr std::size_t kGroupedGemmRows = 16;
-inline constexpr std::size_t grouped_gemm_min_batch = 16;
-inline constexpr std::size_t kGroupedMaxTokens = 4;
-inline constexpr std::size_t kGroupedMaxFlushes = 128;  // segment ends per token in the lane-sum buffer
-
-// Minus the lane sums of the activations per token and segment end, [token][flush], and one zero entry after
-// the last flush (the value a kernel reloads after the last segment; never used): 33 KiB of stack.
-struct GroupedLaneSums {
-  alignas(64) std::int32_t lanes[kGroupedMaxTokens][kGroupedMaxFlushes + 1][16];
-};
-
-
-// sums.lanes[t][n] = -(lane sums of segment end n) for tokens [t0, t0 + T) of `a`; sums.lanes[t][flushes] = 0.
-template <int Seg, int T>
-BITLINEAR_AVX512_TARGET inline void grouped_lane_sums(const ActivationsView& a, std::size_t t0, std::size_t steps,
-                                                      GroupedLaneSums& sums) {
-  const __m512i ones = _mm512_set1_epi8(1);
-  for (int t = 0; t < T; ++t) {
-    const std::int8_t* q = a.q + (t0 + static_cast<std::size_t>(t)) * a.stride;
-    __m512i sum = _mm512_setzero_si512();
-    for (std::size_t s = 0; s < steps; ++s) {
-      sum = dpbusd(sum, ones, _mm512_loadu_si512(q + 64 * s));
-      if (grouped_flush_after<Seg>(s, steps)) {
-        _mm512_store_si512(sums.lanes[t][grouped_flush_index<Seg>(s)], _mm512_sub_epi32(_mm512_setzero_si512(), sum));
-        sum = _mm512_setzero_si512();
-      }
-    }
-    _mm512_store_si512(sums.lanes[t][grouped_flushes<Seg>(steps)], _mm512_setzero_si512());
-  }
-}
-
-// Where a kernel finds the lane sums: `lanes` (the buffer above, entries [t][n] at lanes + (t * (kGroupedMaxFlushes
-// + 1) + n) * 16), or null: accumulate them beside the rows.
-BITLINEAR_AVX512_INLINE const std::int32_t* grouped_sums_at(const std::int32_t* lanes, int t, std::size_t n) {
-  return lanes + (static_cast<std::size_t>(t) * (kGroupedMaxFlushes + 1) + n) * 16;
-}
-
-// The scale c of segment n of one row and token (bs: the token's block scales, or null).
-BITLINEAR_AVX512_INLINE __m512 grouped_scale(const float* gs, const float* bs, const GroupedPlan& plan,
-                                             std::size_t n) {
-  const __m512 c = _mm512_set1_ps(gs[n >> plan.group_shift]);
-  return bs == nullptr ? c : mul_rn(c, _mm512_set1_ps(bs[n >> plan.block_shift]));
-}
 
 // The pinned tree of interface.hpp over the 16 lanes.
 BITLINEAR_AVX512_INLINE float grouped_tree(__m512 v) {

@@ -1,4 +1,4 @@
-// bitlinear internal: the avx512 grouped GEMM (batch >= grouped_gemm_min_batch) on panels of unpacked fields.
+// bitlinear internal: the avx512 grouped GEMM (batch >= grouped_gemm_min_batch) on panels of unpacked codes.
 #pragma once
 #include "../../detail/internal_only.hpp"
 
@@ -45,8 +45,9 @@ inline constexpr std::size_t kGroupedTileRows = 4;    // a register tile: 4 rows
 inline constexpr std::size_t kGroupedTileTokens = 3;
 
 // Rows per panel: each row takes its codes (row_bytes) and 16 int16 code sums per segment end (32 bytes per
-// flush); a multiple of the tile's rows, 0 when not even one tile fits (rows of over 10240 weights with segments
-// of 32 or 64, 8192 with 128, 12224 with one segment), and then the row kernel of grouped.hpp runs the GEMM.
+// flush); a multiple of the tile's rows, 0 when not even one tile fits (rows of over 8192 weights with segments
+// of 32 or 64, 9792 with 128, 10880 with 256, 12224 with one segment), and then the row kernel of grouped.hpp
+// runs the GEMM.
 inline std::size_t grouped_panel_rows(std::size_t row_bytes, std::size_t flushes) noexcept {
   return kGroupedPanelBytes / (row_bytes + 32 * flushes) / kGroupedTileRows * kGroupedTileRows;
 }
@@ -132,7 +133,7 @@ BITLINEAR_AVX512_INLINE void grouped_panel_step(__m512i (&raw)[R][T], const std:
 
 // One register tile: panel rows [0, R) (codes of row r at codes + r * row_bytes, its code sums at code_sums +
 // r * 16 * flushes; layer row j + r) and tokens [t0, t0 + T). Blocks: per-block or per-super-block activations,
-// c = weight scale x block scale (mul_rn, as grouped_scale of grouped_common.hpp).
+// c = weight scale x block scale (mul_rn, as grouped_scale of grouped.hpp).
 template <int Seg, int R, int T, bool Blocks>
 BITLINEAR_AVX512_TARGET inline void grouped_panel_tile(const std::int8_t* codes, std::size_t row_bytes,
                                                        const std::int16_t* code_sums, std::size_t flushes,
