@@ -6,6 +6,8 @@
 //   read/<shape>/t<T>           a plain 64-byte-load read of one layer's weight bytes per call, rotating over
 //                               >= 256 MiB; 2 threads read one half each (bench/baselines/memread.hpp)
 //   forward/<shape>/b128/t<T>   forward() at batch 128 on one layer (compute bound)
+//   chunks1/<shape>/c<N>        1 thread, batch 1, forward_quantized() once per chunk of N equal RowChunks: what
+//                               cutting a layer into chunks costs one core (c1 is one call for the whole layer)
 //   slowed/<shape>/<mode>       batch 1, the decode split of forward() on a ThreadPool (the same chunks, claimed
 //                               from the pool's counter in the same way; quantization once, outside the loop)
 //                               with one core made 30% slower:
@@ -213,6 +215,31 @@ void bm_slowed(benchmark::State& state, Shape s, Slowed mode) {
   state.counters["chunks"] = static_cast<double>(chunks.chunks());
 }
 
+// One thread, no pool: forward_quantized() over the layer's rows cut into `chunks` runs of whole 64-row blocks
+// (RowChunks), one call per chunk, rotating over the copies. chunks1/<shape>/c1 is one call for the layer; the
+// others show what starting a chunk costs a single core (each start begins new streams and prefetches).
+void bm_chunks1(benchmark::State& state, Shape s, std::size_t chunk_count) {
+  const auto& layers = layer_copies(s);
+  const auto x = random_floats(s.in, 2);
+  bl::QuantizedActivations acts;
+  layers[0].quantize(x.data(), 1, s.in, acts);
+  std::vector<float> y(s.out);
+  const bl::RowChunks chunks(s.out, chunk_count);
+  std::size_t next = 0;
+  for (auto _ : state) {
+    const bl::TernaryLinear& layer = layers[next];
+    for (std::size_t i = 0; i < chunks.chunks(); ++i) {
+      const bl::RowRange rows = chunks.chunk(i);
+      layer.forward_quantized(acts.view(), rows.begin, rows.end, y.data(), s.out);
+    }
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+    next = next + 1 == layers.size() ? 0 : next + 1;
+  }
+  set_bytes(state, static_cast<double>(layers[0].packed_weights_size()));
+  state.counters["chunks"] = static_cast<double>(chunks.chunks());
+}
+
 // Medians (or the last repetition's time) by name, for the summary.
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
@@ -281,6 +308,11 @@ void register_benchmarks() {
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
       benchmark::RegisterBenchmark(("forward/" + n + "/b128" + tn).c_str(), bm_forward_batch, s, std::size_t{128}, t)
+          ->UseRealTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
+    for (std::size_t c : {1u, 2u, 4u, 8u, 16u, 32u}) {
+      benchmark::RegisterBenchmark(("chunks1/" + n + "/c" + std::to_string(c)).c_str(), bm_chunks1, s, c)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
