@@ -8,6 +8,7 @@
 //   forward/<shape>/b128/t<T>   forward() at batch 128 on one layer (compute bound)
 //   chunks1/<shape>/c<N>        1 thread, batch 1, forward_quantized() once per chunk of N equal RowChunks: what
 //                               cutting a layer into chunks costs one core (c1 is one call for the whole layer)
+//   chunks1/<shape>/decode      the same over the chunks of forward()'s decode split for 2 threads
 //   slowed/<shape>/<mode>       batch 1, the decode split of forward() on a ThreadPool (the same chunks, claimed
 //                               from the pool's counter in the same way; quantization once, outside the loop)
 //                               with one core made 30% slower:
@@ -15,7 +16,9 @@
 //     slow1    1 thread, every chunk slowed: the slow core's own rate
 //     dynamic2 2 threads, the chunks the pool worker computes slowed: what forward() does on unequal cores
 //     static2  2 threads, same slowdown, one equal part per thread (the split forward() used before): for contrast
-//     static2-equal  2 threads, no slowdown, one equal part per thread: the old split on equal cores
+//     static2-equal  2 threads, no slowdown, one equal part per thread: the first split forward() used
+//     dynamic2-eqchunks  as dynamic2, over equal chunks (the second split forward() used, before tapering)
+//     plain2-eqchunks    2 threads, no slowdown, the same equal chunks claimed dynamically
 //
 // How a core is made slower: after computing a chunk in t seconds of its own CPU time, the slowed thread
 // busy-waits (no memory traffic) until it has used t * (1 / 0.7 - 1) more, so each of its chunks costs t / 0.7:
@@ -172,28 +175,47 @@ void spin_cpu(double seconds) {
   }
 }
 
-enum class Slowed { fast1, slow1, dynamic2, static2, static2_equal };
+enum class Slowed { fast1, slow1, dynamic2, static2, static2_equal, dynamic2_eqchunks, plain2_eqchunks };
 const char* slowed_name(Slowed m) {
   switch (m) {
     case Slowed::fast1: return "fast1";
     case Slowed::slow1: return "slow1";
     case Slowed::dynamic2: return "dynamic2";
     case Slowed::static2: return "static2";
+    case Slowed::dynamic2_eqchunks: return "dynamic2-eqchunks";
+    case Slowed::plain2_eqchunks: return "plain2-eqchunks";
     default: return "static2-equal";
   }
+}
+
+// The decode split before it was tapered: equal chunks, as many as keep each >= 256 KiB of weights, at most 8 per
+// thread, rounded down to a multiple of the thread count, at least one per thread (14 and 12 chunks for the
+// two shapes on 2 threads).
+std::size_t equal_decode_chunks(std::size_t rows, std::size_t row_bytes, std::size_t threads) {
+  const std::size_t blocks = (rows + 63) / 64;
+  const std::size_t min_blocks = ((std::size_t{256} << 10) + row_bytes * 64 - 1) / (row_bytes * 64);
+  std::size_t chunks = blocks / min_blocks;
+  if (chunks > 8 * threads) chunks = 8 * threads;
+  chunks = chunks / threads * threads;
+  return chunks < threads ? threads : chunks;
 }
 
 void bm_slowed(benchmark::State& state, Shape s, Slowed mode) {
   const auto& layers = layer_copies(s);
   const bool halves = mode == Slowed::static2 || mode == Slowed::static2_equal;
-  const std::size_t threads = mode == Slowed::dynamic2 || halves ? 2 : 1;
+  const bool eqchunks = mode == Slowed::dynamic2_eqchunks || mode == Slowed::plain2_eqchunks;
+  const std::size_t threads = mode == Slowed::fast1 || mode == Slowed::slow1 ? 1 : 2;
   bl::ThreadPool& pool = pool_of(threads);
   const auto x = random_floats(s.in, 2);
   bl::QuantizedActivations acts;
   layers[0].quantize(x.data(), 1, s.in, acts);
   std::vector<float> y(s.out);
-  // forward()'s decode split for 2 threads (fast1 / slow1 use it too: the same chunks on one thread), or halves.
-  const bl::RowChunks chunks = halves ? bl::RowChunks(s.out, 2) : bl::RowChunks(layers[0], 2);
+  // forward()'s decode split for 2 threads (fast1 / slow1 use it too: the same chunks on one thread), halves, or
+  // the equal chunks of the split before tapering.
+  const std::size_t row_bytes = bl::TernaryLinear::format_type::packed_row_bytes(s.in);
+  const bl::RowChunks chunks = halves     ? bl::RowChunks(s.out, 2)
+                               : eqchunks ? bl::RowChunks(s.out, equal_decode_chunks(s.out, row_bytes, 2))
+                                          : bl::RowChunks(layers[0], 2);
   const std::thread::id caller = std::this_thread::get_id();
   const double extra = 1.0 / kSlowSpeed - 1.0;
   std::size_t next = 0;
@@ -203,8 +225,9 @@ void bm_slowed(benchmark::State& state, Shape s, Slowed mode) {
       const bl::RowRange rows = chunks.chunk(i);
       const double start = thread_cpu_seconds();
       layer.forward_quantized(acts.view(), rows.begin, rows.end, y.data(), s.out);
-      const bool slowed = mode == Slowed::slow1 ||
-                          (threads == 2 && mode != Slowed::static2_equal && std::this_thread::get_id() != caller);
+      const bool slowed = mode == Slowed::slow1 || (threads == 2 && mode != Slowed::static2_equal &&
+                                                    mode != Slowed::plain2_eqchunks &&
+                                                    std::this_thread::get_id() != caller);
       if (slowed) spin_cpu((thread_cpu_seconds() - start) * extra);
     });
     benchmark::DoNotOptimize(y.data());
@@ -218,13 +241,14 @@ void bm_slowed(benchmark::State& state, Shape s, Slowed mode) {
 // One thread, no pool: forward_quantized() over the layer's rows cut into `chunks` runs of whole 64-row blocks
 // (RowChunks), one call per chunk, rotating over the copies. chunks1/<shape>/c1 is one call for the layer; the
 // others show what starting a chunk costs a single core (each start begins new streams and prefetches).
+// chunk_count 0: the chunks of forward()'s decode split for 2 threads.
 void bm_chunks1(benchmark::State& state, Shape s, std::size_t chunk_count) {
   const auto& layers = layer_copies(s);
   const auto x = random_floats(s.in, 2);
   bl::QuantizedActivations acts;
   layers[0].quantize(x.data(), 1, s.in, acts);
   std::vector<float> y(s.out);
-  const bl::RowChunks chunks(s.out, chunk_count);
+  const bl::RowChunks chunks = chunk_count == 0 ? bl::RowChunks(layers[0], 2) : bl::RowChunks(s.out, chunk_count);
   std::size_t next = 0;
   for (auto _ : state) {
     const bl::TernaryLinear& layer = layers[next];
@@ -260,28 +284,42 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   }
   void print() const {
     const auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-    std::printf("\nEqual cores, batch 1 (µs per layer, medians; ratios within this run; old t2: the equal split):\n");
-    std::printf("%-10s %9s %9s %7s | %9s %9s %7s | %7s | %9s %7s\n", "shape", "fwd t1", "read t1", "f1/r1", "fwd t2",
-                "read t2", "f2/r2", "t1/t2", "old t2", "o2/r2");
+    std::printf(
+        "\nEqual cores, batch 1 (µs per layer, medians; ratios within this run; halves t2: one equal part per "
+        "thread,\nequal t2: the equal chunks of the split before tapering, both without quantization):\n");
+    std::printf("%-10s %9s %9s %7s | %9s %9s %7s | %7s | %9s %7s | %9s %7s\n", "shape", "fwd t1", "read t1", "f1/r1",
+                "fwd t2", "read t2", "f2/r2", "t1/t2", "halves t2", "h2/r2", "equal t2", "e2/r2");
     for (const Shape& s : kShapes) {
       const std::string n = shape_name(s);
       const double f1 = time("forward/" + n + "/b1/t1"), f2 = time("forward/" + n + "/b1/t2");
       const double r1 = time("read/" + n + "/t1"), r2 = time("read/" + n + "/t2");
-      const double old2 = time("slowed/" + n + "/static2-equal");
-      std::printf("%-10s %9.1f %9.1f %7.2f | %9.1f %9.1f %7.2f | %7.2f | %9.1f %7.2f\n", n.c_str(), f1, r1,
-                  ratio(f1, r1), f2, r2, ratio(f2, r2), ratio(f1, f2), old2, ratio(old2, r2));
+      const double halves2 = time("slowed/" + n + "/static2-equal");
+      const double equal2 = time("slowed/" + n + "/plain2-eqchunks");
+      std::printf("%-10s %9.1f %9.1f %7.2f | %9.1f %9.1f %7.2f | %7.2f | %9.1f %7.2f | %9.1f %7.2f\n", n.c_str(), f1,
+                  r1, ratio(f1, r1), f2, r2, ratio(f2, r2), ratio(f1, f2), halves2, ratio(halves2, r2), equal2,
+                  ratio(equal2, r2));
     }
     std::printf("\nOne core at %.0f%% speed, batch 1 (µs per layer; rates in layers per ms):\n", kSlowSpeed * 100);
-    std::printf("%-10s %8s %8s %9s | %9s %8s %7s | %9s %8s %7s\n", "shape", "fast1", "slow1", "sum rate", "dynamic2",
-                "rate", "of sum", "static2", "rate", "of sum");
+    std::printf("%-10s %8s %8s %9s | %9s %7s | %9s %7s | %9s %7s\n", "shape", "fast1", "slow1", "sum rate",
+                "dynamic2", "of sum", "eqchunks2", "of sum", "static2", "of sum");
     for (const Shape& s : kShapes) {
       const std::string n = shape_name(s);
       const double fast = time("slowed/" + n + "/fast1"), slow = time("slowed/" + n + "/slow1");
       const double dyn = time("slowed/" + n + "/dynamic2"), stat = time("slowed/" + n + "/static2");
+      const double eq = time("slowed/" + n + "/dynamic2-eqchunks");
       const double sum = ratio(1e3, fast) + ratio(1e3, slow);
-      std::printf("%-10s %8.1f %8.1f %9.2f | %9.1f %8.2f %6.1f%% | %9.1f %8.2f %6.1f%%\n", n.c_str(), fast, slow, sum,
-                  dyn, ratio(1e3, dyn), 100 * ratio(ratio(1e3, dyn), sum), stat, ratio(1e3, stat),
-                  100 * ratio(ratio(1e3, stat), sum));
+      const auto of_sum = [&](double t) { return 100 * ratio(ratio(1e3, t), sum); };
+      std::printf("%-10s %8.1f %8.1f %9.2f | %9.1f %6.1f%% | %9.1f %6.1f%% | %9.1f %6.1f%%\n", n.c_str(), fast, slow,
+                  sum, dyn, of_sum(dyn), eq, of_sum(eq), stat, of_sum(stat));
+    }
+    std::printf("\nOne core, the layer in N chunks (µs per layer):\n%-10s %9s %9s %9s %9s\n", "shape", "c1",
+                "eqchunks", "decode", "chunks");
+    for (const Shape& s : kShapes) {
+      const std::string n = shape_name(s);
+      const std::size_t eq = equal_decode_chunks(s.out, bl::TernaryLinear::format_type::packed_row_bytes(s.in), 2);
+      std::printf("%-10s %9.1f %9.1f %9.1f %4zu/%-4zu\n", n.c_str(), time("chunks1/" + n + "/c1"),
+                  time("chunks1/" + n + "/c" + std::to_string(eq)), time("chunks1/" + n + "/decode"), eq,
+                  bl::decode_chunk_count(s.out, bl::TernaryLinear::format_type::packed_row_bytes(s.in), 2));
     }
     std::printf("\nBatch 128 (ms per call):\n%-10s %9s %9s %7s\n", "shape", "t1", "t2", "t1/t2");
     for (const Shape& s : kShapes) {
@@ -311,12 +349,15 @@ void register_benchmarks() {
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
-    for (std::size_t c : {1u, 2u, 4u, 8u, 16u, 32u}) {
-      benchmark::RegisterBenchmark(("chunks1/" + n + "/c" + std::to_string(c)).c_str(), bm_chunks1, s, c)
+    const std::size_t eq = equal_decode_chunks(s.out, bl::TernaryLinear::format_type::packed_row_bytes(s.in), 2);
+    for (std::size_t c : {std::size_t{1}, std::size_t{4}, eq, std::size_t{32}, std::size_t{0}}) {
+      const std::string cn = c == 0 ? "decode" : "c" + std::to_string(c);
+      benchmark::RegisterBenchmark(("chunks1/" + n + "/" + cn).c_str(), bm_chunks1, s, c)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
-    for (Slowed m : {Slowed::fast1, Slowed::slow1, Slowed::dynamic2, Slowed::static2, Slowed::static2_equal}) {
+    for (Slowed m : {Slowed::fast1, Slowed::slow1, Slowed::dynamic2, Slowed::static2, Slowed::static2_equal,
+                     Slowed::dynamic2_eqchunks, Slowed::plain2_eqchunks}) {
       benchmark::RegisterBenchmark(("slowed/" + n + "/" + slowed_name(m)).c_str(), bm_slowed, s, m)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);

@@ -6,12 +6,13 @@
 //      scale on the calling thread, then the rows in chunks);
 //   2. matmul, prefill (batch > decode_max_batch): a grid of tiles, each a block of tokens times a chunk of
 //      output rows (a multiple of 64 rows, except the last), a function of the shape and batch only;
-//   3. matmul, decode (batch <= decode_max_batch, memory bound): the output rows in decode_chunk_count()
-//      chunks (RowChunks), several per thread, claimed one at a time by whichever thread is free. Each
-//      chunk is a run of whole 64-row blocks (whole row groups of every execution layout), so it is one linear
-//      stretch of the weights, and it holds at least min_decode_chunk_bytes of them, so that the GEMV's own
-//      streams and the hardware prefetchers run at full speed inside it. A thread on a slower (or shared) core
-//      simply claims fewer chunks: an equal split would make the fast thread wait for it.
+//   3. matmul, decode (batch <= decode_max_batch, memory bound): the output rows in the chunks of the decode
+//      split (RowChunks with a DecodeSplit): large ones first, then smaller ones, several per thread, claimed one
+//      at a time by whichever thread is free. Each chunk is a run of whole 64-row blocks (whole row groups of
+//      every execution layout), so it is one linear stretch of the weights, and it holds at least
+//      min_decode_chunk_bytes of them, so that the GEMV's own streams and the hardware prefetchers run at full
+//      speed inside it. A thread on a slower (or shared) core simply claims fewer chunks: an equal split would
+//      make the fast thread wait for it.
 // Every output element is computed by exactly one task, and every kernel computes an output from its row and
 // token alone (exact integer dot product, then the same float32 epilogue; tested bit for bit against the
 // scalar reference for every split of the rows), so the result is identical whatever the number of threads
@@ -53,7 +54,7 @@ inline constexpr std::size_t serial_matmul_work = 1u << 17;  // batch * out * in
 inline constexpr std::size_t quantize_chunk_floats = 1u << 14;  // floats of x per quantization task
 inline constexpr std::size_t decode_max_batch = 4;           // up to this batch, the decode split (3. above)
 inline constexpr std::size_t min_decode_chunk_bytes = 256u << 10;  // weight bytes per decode chunk: at least
-inline constexpr std::size_t decode_chunks_per_thread = 8;         // aim: this many chunks per thread
+inline constexpr std::size_t decode_chunks_per_thread = 8;         // equal decode chunks per thread: at most
 
 // The matmul tiling of a forward call: token_blocks x output_chunks tiles.
 struct MatmulTiling {
@@ -61,33 +62,13 @@ struct MatmulTiling {
   std::size_t token_blocks = 1;
   std::size_t outputs_per_chunk = 1;
   std::size_t output_chunks = 1;
-  bool balanced_chunks = false;  // output chunks as RowChunks(out_features, output_chunks) cuts them (decode)
+  bool decode_split = false;  // output chunks: RowChunks(out_features, DecodeSplit{row_bytes, threads})
   std::size_t tiles() const noexcept { return token_blocks * output_chunks; }
 };
 
 inline constexpr std::size_t ceil_div(std::size_t a, std::size_t b) noexcept { return (a + b - 1) / b; }
 
 }  // namespace detail
-
-// How many chunks to cut `rows` output rows of `row_bytes` weight bytes each (Format::packed_row_bytes) into
-// for `threads` threads that claim them dynamically (RowChunks): up to decode_chunks_per_thread per thread, as
-// many as keep every chunk at min_decode_chunk_bytes or more, rounded down to a multiple of `threads` so that
-// equal cores finish together; at least one per thread (a small layer gets the equal split), at most one per
-// 64-row block. Any count gives the same outputs; this one is what forward() on a ThreadPool uses for batch <= 4.
-inline std::size_t decode_chunk_count(std::size_t rows, std::size_t row_bytes, std::size_t threads) noexcept {
-  using detail::ceil_div;
-  constexpr std::size_t block_rows = detail::output_chunk_multiple;
-  const std::size_t blocks = ceil_div(rows, block_rows);
-  if (blocks <= 1 || threads <= 1) return 1;
-  const std::size_t block_bytes = (row_bytes > 0 ? row_bytes : 1) * block_rows;
-  const std::size_t min_blocks = ceil_div(detail::min_decode_chunk_bytes, block_bytes);
-  std::size_t chunks = blocks / min_blocks;  // as many chunks as the size floor allows
-  const std::size_t target = threads * detail::decode_chunks_per_thread;
-  if (chunks > target) chunks = target;
-  chunks = chunks / threads * threads;
-  if (chunks < threads) chunks = threads;
-  return chunks < blocks ? chunks : blocks;
-}
 
 // A half-open range [begin, end) of output rows.
 struct RowRange {
@@ -97,13 +78,25 @@ struct RowRange {
   std::size_t size() const noexcept { return empty() ? 0 : end - begin; }
 };
 
-// Output rows [0, rows) cut into `chunks` runs of whole blocks of `block_rows` rows (the last block may be
-// short), as equal as whole blocks allow (the first ones one block longer), handed out in order, one per next()
-// call, from an atomic counter. Threads call next() until it returns an empty range and compute each chunk with
-// forward_quantized(); a faster thread claims more chunks. Every chunk goes to exactly one thread, and the
-// outputs are the same bits whoever computes a chunk, in whatever order. Keep block_rows a multiple of 64 (whole
-// row groups of every execution layout; the default) and chunks a few hundred KiB of weights (the layer
-// constructor does both). Lock-free, allocation-free; not copyable (threads share one object). docs/threads.md.
+// forward()'s decode split of a layer with `row_bytes` weight bytes per output row (Format::packed_row_bytes,
+// plus scale bytes for group-scaled layers) for `threads` threads that claim its chunks dynamically.
+struct DecodeSplit {
+  std::size_t row_bytes = 0;
+  std::size_t threads = 1;
+};
+
+// Output rows [0, rows) cut into runs of whole blocks of `block_rows` rows (the last block may be short), handed
+// out in order, one per next() call, from an atomic counter. Threads call next() until it returns an empty range
+// and compute each chunk with forward_quantized(); a faster thread claims more chunks. Every chunk goes to exactly
+// one thread, and the outputs are the same bits whoever computes a chunk, in whatever order. Two ways to cut:
+//   - RowChunks(rows, chunks, block_rows): `chunks` runs as equal as whole blocks allow (the first ones one block
+//     longer);
+//   - RowChunks(rows, DecodeSplit{row_bytes, threads}) and RowChunks(layer, threads): forward()'s decode split,
+//     64-row blocks, tapered: each of the first chunks takes 1/(2 * threads) of the blocks still unclaimed, until
+//     what is left is about two minimum-size chunks per thread (min_decode_chunk_bytes of weights each), which are
+//     cut equal. Large first chunks keep the number of chunk starts low (each costs a core about a microsecond of
+//     stream ramp-up); small last chunks let the threads finish together even when one core is slower.
+// Lock-free, allocation-free; not copyable (threads share one object). docs/threads.md.
 class RowChunks {
  public:
   // At most one chunk per block (fewer if there are fewer blocks; none if rows is 0). Throws
@@ -112,26 +105,49 @@ class RowChunks {
       : rows_(rows), block_rows_(block_rows) {
     BITLINEAR_REQUIRE(chunks > 0 && block_rows > 0, "RowChunks of " + std::to_string(chunks) + " chunks of " +
                                                         std::to_string(block_rows) + "-row blocks; both must be >= 1");
-    const std::size_t blocks = detail::ceil_div(rows, block_rows);
-    chunks_ = chunks < blocks ? chunks : blocks;
-    if (chunks_ > 0) {
-      blocks_per_chunk_ = blocks / chunks_;
-      longer_chunks_ = blocks % chunks_;
-    }
+    cut_equal(0, detail::ceil_div(rows, block_rows), chunks);
   }
-  // The split forward() uses for `layer` at batch <= 4 on a pool of `threads` threads (decode_chunk_count).
+
+  // forward()'s decode split (see above). One chunk for one thread or one block; at least `threads` chunks
+  // otherwise (when there are that many blocks), even below the size floor: a small layer gets the equal split.
+  RowChunks(std::size_t rows, const DecodeSplit& split) noexcept : rows_(rows), block_rows_(detail::output_chunk_multiple) {
+    using detail::ceil_div;
+    const std::size_t blocks = ceil_div(rows, block_rows_);
+    const std::size_t threads = split.threads > 0 ? split.threads : 1;
+    if (blocks <= 1 || threads == 1) {
+      cut_equal(0, blocks, 1);
+      return;
+    }
+    const std::size_t block_bytes = (split.row_bytes > 0 ? split.row_bytes : 1) * block_rows_;
+    const std::size_t min_blocks = ceil_div(detail::min_decode_chunk_bytes, block_bytes);
+    // Tapered part: chunk k takes ceil(left / (2 * threads)) blocks while more than 2 * threads minimum chunks
+    // are left (so every tapered chunk is larger than the floor).
+    std::size_t first_left = 0;  // first block not in a tapered chunk
+    tapered_end_[0] = 0;
+    while (tapered_ < max_tapered_chunks && blocks - first_left > 2 * threads * min_blocks) {
+      first_left += ceil_div(blocks - first_left, 2 * threads);
+      tapered_end_[++tapered_] = first_left;
+    }
+    // Equal part: as many chunks as the floor allows, at least one per thread, at most
+    // decode_chunks_per_thread per thread.
+    const std::size_t left = blocks - first_left;
+    std::size_t count = left / min_blocks;
+    if (count > threads * detail::decode_chunks_per_thread) count = threads * detail::decode_chunks_per_thread;
+    if (tapered_ == 0 && count < threads) count = threads;
+    cut_equal(first_left, left, count > 0 ? count : 1);
+  }
+
+  // The decode split forward() uses for `layer` at batch <= 4 on a pool of `threads` threads.
   template <class Format>
   RowChunks(const BitLinear<Format>& layer, std::size_t threads)
-      : RowChunks(layer.out_features(), decode_chunk_count(layer.out_features(),
-                                                           Format::packed_row_bytes(layer.in_features()), threads)) {}
+      : RowChunks(layer.out_features(), DecodeSplit{Format::packed_row_bytes(layer.in_features()), threads}) {}
 
   // The same for a group-scaled layer (grouped_layer.hpp), its rows sized as codes plus float scales.
   template <class Format>
   RowChunks(const GroupedLinear<Format>& layer, std::size_t threads)
       : RowChunks(layer.out_features(),
-                  decode_chunk_count(layer.out_features(),
-                                     Format::packed_row_bytes(layer.in_features()) + layer.groups() * sizeof(float),
-                                     threads)) {}
+                  DecodeSplit{Format::packed_row_bytes(layer.in_features()) + layer.groups() * sizeof(float),
+                              threads}) {}
 
   RowChunks(const RowChunks&) = delete;
   RowChunks& operator=(const RowChunks&) = delete;
@@ -139,18 +155,20 @@ class RowChunks {
   // Claims the next unclaimed chunk; an empty range once every chunk has been claimed. Thread-safe.
   RowRange next() noexcept {
     // The load keeps the counter from growing without bound when threads keep asking after the end.
-    if (next_.load(std::memory_order_relaxed) >= chunks_) return {rows_, rows_};
+    if (next_.load(std::memory_order_relaxed) >= chunks()) return {rows_, rows_};
     return chunk(next_.fetch_add(1, std::memory_order_relaxed));
   }
 
-  // Chunk i (empty for i >= chunks()), without claiming it.
+  // Chunk i (empty for i >= chunks()), without claiming it. Chunks are in row order and adjacent.
   RowRange chunk(std::size_t i) const noexcept {
-    if (i >= chunks_) return {rows_, rows_};
+    if (i >= chunks()) return {rows_, rows_};
+    if (i < tapered_) return {tapered_end_[i] * block_rows_, tapered_end_[i + 1] * block_rows_};
+    const std::size_t e = i - tapered_;  // chunk e of the equal part
     const auto first_block = [this](std::size_t c) {
-      return c * blocks_per_chunk_ + (c < longer_chunks_ ? c : longer_chunks_);
+      return equal_first_block_ + c * blocks_per_chunk_ + (c < longer_chunks_ ? c : longer_chunks_);
     };
-    const std::size_t begin = first_block(i) * block_rows_;
-    const std::size_t end = i + 1 == chunks_ ? rows_ : first_block(i + 1) * block_rows_;
+    const std::size_t begin = first_block(e) * block_rows_;
+    const std::size_t end = e + 1 == equal_chunks_ ? rows_ : first_block(e + 1) * block_rows_;
     return {begin, end};
   }
 
@@ -158,16 +176,36 @@ class RowChunks {
   void reset() noexcept { next_.store(0, std::memory_order_relaxed); }
 
   std::size_t rows() const noexcept { return rows_; }
-  std::size_t chunks() const noexcept { return chunks_; }
+  std::size_t chunks() const noexcept { return tapered_ + equal_chunks_; }
 
  private:
+  static constexpr std::size_t max_tapered_chunks = 64;  // beyond this (many threads, huge layers) the rest is cut equal
+
+  // The equal part: `blocks` blocks from block `first_block` on, in `count` chunks (at most one per block).
+  void cut_equal(std::size_t first_block, std::size_t blocks, std::size_t count) noexcept {
+    equal_first_block_ = first_block;
+    equal_chunks_ = count < blocks ? count : blocks;
+    if (equal_chunks_ > 0) {
+      blocks_per_chunk_ = blocks / equal_chunks_;
+      longer_chunks_ = blocks % equal_chunks_;
+    }
+  }
+
   std::size_t rows_;
   std::size_t block_rows_;
-  std::size_t chunks_ = 0;
+  std::size_t tapered_ = 0;                             // tapered chunks, before the equal ones
+  std::size_t tapered_end_[max_tapered_chunks + 1] = {};  // tapered chunk i: blocks [tapered_end_[i], tapered_end_[i+1])
+  std::size_t equal_first_block_ = 0;
+  std::size_t equal_chunks_ = 0;
   std::size_t blocks_per_chunk_ = 0;
-  std::size_t longer_chunks_ = 0;  // the first this many chunks hold one block more
+  std::size_t longer_chunks_ = 0;  // the first this many equal chunks hold one block more
   std::atomic<std::size_t> next_{0};
 };
+
+// The number of chunks of forward()'s decode split (RowChunks(rows, DecodeSplit{row_bytes, threads}).chunks()).
+inline std::size_t decode_chunk_count(std::size_t rows, std::size_t row_bytes, std::size_t threads) noexcept {
+  return RowChunks(rows, DecodeSplit{row_bytes, threads}).chunks();
+}
 
 namespace detail {
 
@@ -189,7 +227,7 @@ inline MatmulTiling plan_matmul(std::size_t batch, std::size_t out_features, std
     // Tiles are claimed from the pool's atomic counter in order: the RowChunks schedule, on the pool.
     t.tokens_per_block = batch;
     t.output_chunks = decode_chunk_count(out_features, row_bytes, threads);
-    t.balanced_chunks = true;
+    t.decode_split = true;
     return t;
   }
   t.outputs_per_chunk = output_chunk_multiple * ceil_div(blocks, max_output_chunks);
@@ -266,9 +304,9 @@ void matmul_on_pool(const ActivationsView& all_rows, std::size_t out_features, s
                     std::size_t row_bytes, float* y, std::size_t y_stride, ThreadPool& pool, const RunMatmul& run) {
   const std::size_t batch = all_rows.batch;
   const MatmulTiling tiling = plan_matmul(batch, out_features, in_features, row_bytes, pool.size());
-  if (tiling.balanced_chunks) {
+  if (tiling.decode_split) {
     // Decode: the pool hands out chunk indices from its atomic counter, in order, to whichever thread is free.
-    const RowChunks chunks(out_features, tiling.output_chunks);
+    const RowChunks chunks(out_features, DecodeSplit{row_bytes, pool.size()});
     pool.parallel_for(0, chunks.chunks(), 1, [&](std::size_t i, std::size_t) {
       const RowRange rows = chunks.chunk(i);
       run(all_rows, rows.begin, rows.end, y, y_stride);

@@ -408,37 +408,75 @@ TEST(PooledForward, ChecksArgumentsOnTheCallingThread) {
 
 // ---------------------------------------------------------------- decode split: RowChunks, any claim order
 
-TEST(DecodeSplit, ChunkCountFollowsTheRule) {
+TEST(DecodeSplit, TaperedSplitFollowsTheRule) {
   struct Case {
     std::size_t rows, row_bytes, threads;
   };
-  const Case cases[] = {{6912, 640, 2}, {2560, 1728, 2}, {6912, 640, 4},     {2560, 640, 2}, {640, 640, 2},
-                        {2000, 33, 3},  {64, 640, 8},    {1, 1, 2},          {0, 640, 2},    {6912, 640, 1},
-                        {4096, 512, 3}, {4096, 512, 8},  {100000, 640, 16},  {200, 640, 8}};
+  const Case cases[] = {{6912, 640, 2},  {2560, 1728, 2},  {6912, 640, 4},      {2560, 640, 2}, {640, 640, 2},
+                        {2000, 33, 3},   {64, 640, 8},     {1, 1, 2},           {0, 640, 2},    {6912, 640, 1},
+                        {4096, 512, 3},  {4096, 512, 8},   {100000, 640, 16},   {200, 640, 8},  {6913, 640, 2},
+                        {1 << 20, 4, 2}, {1 << 20, 64, 8}, {1 << 20, 4096, 3},  {6912, 1, 0},   {130, 1 << 20, 2}};
+  const std::size_t floor_bytes = bitlinear::detail::min_decode_chunk_bytes;
   for (const Case& c : cases) {
-    const std::size_t chunks = bitlinear::decode_chunk_count(c.rows, c.row_bytes, c.threads);
+    const bitlinear::RowChunks split(c.rows, bitlinear::DecodeSplit{c.row_bytes, c.threads});
+    const std::size_t chunks = split.chunks();
     const std::size_t blocks = (c.rows + 63) / 64;
-    const bitlinear::RowChunks split(c.rows, chunks);
-    ASSERT_GE(chunks, 1u);
-    if (c.threads == 1 || blocks <= 1) {
-      EXPECT_EQ(chunks, 1u);
+    const std::string where = std::to_string(c.rows) + " rows of " + std::to_string(c.row_bytes) + " bytes, " +
+                              std::to_string(c.threads) + " threads";
+    EXPECT_EQ(bitlinear::decode_chunk_count(c.rows, c.row_bytes, c.threads), chunks) << where;
+    EXPECT_EQ(split.rows(), c.rows);
+    if (blocks == 0) {
+      EXPECT_EQ(chunks, 0u) << where;
       continue;
     }
-    EXPECT_EQ(split.chunks(), chunks);
-    EXPECT_EQ(chunks, std::min(chunks, blocks)) << "at most one chunk per 64-row block";
-    EXPECT_GE(chunks, std::min(c.threads, blocks)) << c.rows << " rows, " << c.threads << " threads";
-    EXPECT_LE(chunks, c.threads * bitlinear::detail::decode_chunks_per_thread);
-    if (chunks > c.threads) {
-      EXPECT_EQ(chunks % c.threads, 0u) << c.rows << " rows";
-      // More chunks than threads only while each stays at the size floor or above.
-      for (std::size_t i = 0; i < chunks; ++i) {
-        EXPECT_GE(split.chunk(i).size() * c.row_bytes, bitlinear::detail::min_decode_chunk_bytes) << c.rows << " rows";
+    if (c.threads <= 1 || blocks == 1) {
+      ASSERT_EQ(chunks, 1u) << where;
+      EXPECT_EQ(split.chunk(0).begin, 0u);
+      EXPECT_EQ(split.chunk(0).end, c.rows);
+      continue;
+    }
+    EXPECT_GE(chunks, std::min(c.threads, blocks)) << where << ": at least one chunk per thread";
+    EXPECT_LE(chunks, blocks) << where << ": at most one chunk per block";
+    std::size_t largest = 0;
+    for (std::size_t i = 0; i < chunks; ++i) {
+      const bitlinear::RowRange r = split.chunk(i);
+      ASSERT_FALSE(r.empty()) << where << ", chunk " << i;
+      ASSERT_EQ(r.begin, i == 0 ? 0 : split.chunk(i - 1).end) << where << ": in order, adjacent";
+      ASSERT_EQ(r.begin % 64, 0u) << where << ": whole 64-row blocks";
+      if (i + 1 < chunks) {
+        ASSERT_EQ(r.end % 64, 0u) << where;
+      }
+      largest = std::max(largest, r.size());
+      // More chunks than threads only while each holds the floor of weight bytes (counted in whole blocks: the
+      // last block may be short).
+      if (chunks > c.threads) {
+        EXPECT_GE((r.size() + 63) / 64 * 64 * c.row_bytes, floor_bytes) << where << ", chunk " << i;
       }
     }
+    EXPECT_EQ(split.chunk(chunks - 1).end, c.rows) << where;
+    EXPECT_EQ(split.chunk(0).size(), largest) << where << ": the first chunk is the largest";
+    // Tapered: the first chunk takes about 1/(2 * threads) of the layer when the layer holds more than two
+    // minimum chunks per thread; the last chunks are at most twice the floor (or one block).
+    const std::size_t min_blocks = (floor_bytes + 64 * c.row_bytes - 1) / (64 * c.row_bytes);
+    if (blocks > 2 * c.threads * min_blocks) {
+      EXPECT_EQ(split.chunk(0).size(), (blocks + 2 * c.threads - 1) / (2 * c.threads) * 64) << where;
+    }
+    const std::size_t last_blocks = (split.chunk(chunks - 1).size() + 63) / 64;
+    EXPECT_LE(last_blocks, std::max<std::size_t>(2 * min_blocks, 1)) << where << ": small last chunks";
   }
-  // The shapes the benchmark measures, on 2 threads: 14 chunks of 7-8 blocks (280-320 KiB), 12 of 3-4 (324-432 KiB).
-  EXPECT_EQ(bitlinear::decode_chunk_count(6912, 640, 2), 14u);
-  EXPECT_EQ(bitlinear::decode_chunk_count(2560, 1728, 2), 12u);
+  // The shapes the benchmark measures, on 2 threads: 6912x2560 (640 bytes a row, 108 blocks, floor 7 blocks) as
+  // 27, 21, 15, 12, 9 blocks, then 3 chunks of 8; 2560x6912 (1728 bytes a row, 40 blocks, floor 3) as 10, 8, 6,
+  // 4, then 4 chunks of 3.
+  const std::size_t expected_6912[] = {27, 21, 15, 12, 9, 8, 8, 8};
+  const std::size_t expected_2560[] = {10, 8, 6, 4, 3, 3, 3, 3};
+  const bitlinear::RowChunks wide(6912, bitlinear::DecodeSplit{640, 2});
+  const bitlinear::RowChunks deep(2560, bitlinear::DecodeSplit{1728, 2});
+  ASSERT_EQ(wide.chunks(), 8u);
+  ASSERT_EQ(deep.chunks(), 8u);
+  for (std::size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(wide.chunk(i).size(), expected_6912[i] * 64) << "6912x2560 chunk " << i;
+    EXPECT_EQ(deep.chunk(i).size(), expected_2560[i] * 64) << "2560x6912 chunk " << i;
+  }
 }
 
 TEST(DecodeSplit, RowChunksHandOutEveryRowOnce) {
@@ -508,9 +546,11 @@ void expect_any_claim_order_matches(std::size_t out, std::size_t in, std::size_t
   std::mt19937 rng(seed);
   for (std::size_t chunk_rows : {1u, 17u, 64u, 192u, 0u}) {
     // Chunks of chunk_rows rows (blocks of 1 row), or 0: forward()'s decode split for 2 threads.
-    const bitlinear::RowChunks chunks = chunk_rows == 0
-                                            ? bitlinear::RowChunks(layer, 2)
-                                            : bitlinear::RowChunks(out, (out + chunk_rows - 1) / chunk_rows, 1);
+    const auto make_chunks = [&] {
+      return chunk_rows == 0 ? bitlinear::RowChunks(layer, 2)
+                             : bitlinear::RowChunks(out, (out + chunk_rows - 1) / chunk_rows, 1);
+    };
+    const bitlinear::RowChunks chunks = make_chunks();
     const auto compute = [&](std::size_t i, std::vector<float>& y) {
       layer.forward_quantized(acts.view(), chunks.chunk(i).begin, chunks.chunk(i).end, y.data(), out);
     };
@@ -525,7 +565,7 @@ void expect_any_claim_order_matches(std::size_t out, std::size_t in, std::size_t
     for (std::size_t i : order) compute(i, y);
     check(y, "shuffled", chunk_rows);
     // Racing threads, one of them slowed down after every chunk: the claim order differs run to run.
-    bitlinear::RowChunks shared(out, chunks.chunks());
+    bitlinear::RowChunks shared = make_chunks();
     std::fill(y.begin(), y.end(), kCanary);
     std::vector<std::thread> team;
     for (int t = 0; t < 3; ++t) {
@@ -548,8 +588,8 @@ TEST(DecodeSplit, AnyClaimOrderIsBitIdentical) {
   expect_any_claim_order_matches<bitlinear::CompactTernaryLinear>(1000, 2048, 2, 73);
 }
 
-// Layers big enough for several decode chunks per thread (4133 rows of 2048 weights: 8 chunks at 2 threads for
-// ternary, 4 for binary, 6 for compact): pooled forward() at batch 1 to 4 against forward(), on 1 to 8 threads.
+// Layers big enough for several decode chunks per thread (4133 rows of 2048 weights: 6 chunks at 2 threads for
+// ternary, 4 for binary, 5 for compact): pooled forward() at batch 1 to 4 against forward(), on 1 to 8 threads.
 template <class Layer>
 void expect_multi_chunk_decode_matches(std::uint32_t seed) {
   const std::size_t out = 4096 + 37, in = 2048;
