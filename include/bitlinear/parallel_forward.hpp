@@ -110,7 +110,8 @@ class RowChunks {
 
   // forward()'s decode split (see above). One chunk for one thread or one block; at least `threads` chunks
   // otherwise (when there are that many blocks), even below the size floor: a small layer gets the equal split.
-  RowChunks(std::size_t rows, const DecodeSplit& split) noexcept : rows_(rows), block_rows_(detail::output_chunk_multiple) {
+  RowChunks(std::size_t rows, const DecodeSplit& split) noexcept
+      : rows_(rows), block_rows_(detail::output_chunk_multiple) {
     using detail::ceil_div;
     const std::size_t blocks = ceil_div(rows, block_rows_);
     const std::size_t threads = split.threads > 0 ? split.threads : 1;
@@ -123,7 +124,6 @@ class RowChunks {
     // Tapered part: chunk k takes ceil(left / (2 * threads)) blocks while more than 2 * threads minimum chunks
     // are left (so every tapered chunk is larger than the floor).
     std::size_t first_left = 0;  // first block not in a tapered chunk
-    tapered_end_[0] = 0;
     while (tapered_ < max_tapered_chunks && blocks - first_left > 2 * threads * min_blocks) {
       first_left += ceil_div(blocks - first_left, 2 * threads);
       tapered_end_[++tapered_] = first_left;
@@ -179,7 +179,8 @@ class RowChunks {
   std::size_t chunks() const noexcept { return tapered_ + equal_chunks_; }
 
  private:
-  static constexpr std::size_t max_tapered_chunks = 64;  // beyond this (many threads, huge layers) the rest is cut equal
+  // Tapered chunks at most; beyond this (many threads and a huge layer) the rest is cut equal.
+  static constexpr std::size_t max_tapered_chunks = 64;
 
   // The equal part: `blocks` blocks from block `first_block` on, in `count` chunks (at most one per block).
   void cut_equal(std::size_t first_block, std::size_t blocks, std::size_t count) noexcept {
@@ -193,8 +194,8 @@ class RowChunks {
 
   std::size_t rows_;
   std::size_t block_rows_;
-  std::size_t tapered_ = 0;                             // tapered chunks, before the equal ones
-  std::size_t tapered_end_[max_tapered_chunks + 1] = {};  // tapered chunk i: blocks [tapered_end_[i], tapered_end_[i+1])
+  std::size_t tapered_ = 0;  // tapered chunks, before the equal ones
+  std::size_t tapered_end_[max_tapered_chunks + 1] = {};  // tapered chunk i: blocks [end_[i], end_[i + 1])
   std::size_t equal_first_block_ = 0;
   std::size_t equal_chunks_ = 0;
   std::size_t blocks_per_chunk_ = 0;
